@@ -1,0 +1,142 @@
+"""Load the knowledge base (ontology modules, shapes, named queries) once.
+
+The ontology modules are found through ``ontology/catalog-v001.xml``, the same catalog
+Protégé uses, so the engine and an author's editor always see the same files. Nothing in
+this module knows what the ontology says: it only finds and parses files.
+"""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from rdflib import Graph, Namespace
+
+LBP = Namespace("https://w3id.org/lbp-imaging/")
+CATALOG_NS = "{urn:oasis:names:tc:entity:xmlns:xml:catalog}"
+KB_ENV = "LBP_IMAGING_KB"
+
+
+class KnowledgeBaseError(Exception):
+    """The knowledge base cannot be loaded (missing file, parse error, bad catalog)."""
+
+
+def default_kb_dir() -> Path:
+    """The knowledge-base root: ``$LBP_IMAGING_KB`` or the repository holding this package."""
+    env = os.environ.get(KB_ENV)
+    if env:
+        return Path(env).resolve()
+    return Path(__file__).resolve().parent.parent
+
+
+def catalog_entries(ontology_dir: Path) -> dict[str, Path]:
+    """Map each ontology IRI of the catalog to its local file."""
+    catalog = ontology_dir / "catalog-v001.xml"
+    if not catalog.is_file():
+        raise KnowledgeBaseError(f"{catalog}: catalog not found")
+    try:
+        root = ET.parse(catalog).getroot()
+    except ET.ParseError as exc:
+        raise KnowledgeBaseError(f"{catalog}: {exc}") from exc
+    entries: dict[str, Path] = {}
+    for uri in root.iter(f"{CATALOG_NS}uri"):
+        path = ontology_dir / uri.attrib["uri"]
+        if not path.is_file():
+            raise KnowledgeBaseError(f"{catalog}: {uri.attrib['name']} maps to missing {path}")
+        entries[uri.attrib["name"]] = path
+    if not entries:
+        raise KnowledgeBaseError(f"{catalog}: no <uri> entries")
+    return entries
+
+
+def parse_file(path: Path, graph: Graph | None = None) -> Graph:
+    """Parse one RDF file into ``graph`` (a new one by default), naming the file on error."""
+    graph = graph if graph is not None else Graph()
+    try:
+        graph.parse(path)
+    except Exception as exc:  # rdflib raises many parser-specific types
+        raise KnowledgeBaseError(f"{path}: {exc}") from exc
+    return graph
+
+
+@dataclass(frozen=True)
+class NamedQuery:
+    """A SPARQL query kept in ``queries/NAME.rq`` with its grlc-style header."""
+
+    name: str
+    path: Path
+    text: str
+    summary: str
+
+
+@dataclass
+class KnowledgeBase:
+    """The parsed knowledge base: ontology graph, shapes graphs and named queries."""
+
+    root: Path
+    modules: dict[str, Path] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, root: Path | None = None) -> KnowledgeBase:
+        root = (root or default_kb_dir()).resolve()
+        kb = cls(root=root, modules=catalog_entries(root / "ontology"))
+        _ = kb.ontology  # parse eagerly so errors surface at load time
+        return kb
+
+    @property
+    def ontology_dir(self) -> Path:
+        return self.root / "ontology"
+
+    @property
+    def shapes_dir(self) -> Path:
+        return self.root / "shapes"
+
+    @property
+    def queries_dir(self) -> Path:
+        return self.root / "queries"
+
+    @cached_property
+    def ontology(self) -> Graph:
+        """All ontology modules merged into one graph."""
+        graph = Graph()
+        for path in self.modules.values():
+            parse_file(path, graph)
+        for prefix, ns in graph.namespaces():
+            graph.bind(prefix, ns)
+        return graph
+
+    def shapes(self, name: str) -> Graph:
+        """One shapes file, such as ``case-shapes``."""
+        path = self.shapes_dir / f"{name}.ttl"
+        if not path.is_file():
+            raise KnowledgeBaseError(f"{path}: shapes file not found")
+        return parse_file(path)
+
+    @cached_property
+    def queries(self) -> dict[str, NamedQuery]:
+        """Every ``queries/*.rq`` by name."""
+        found: dict[str, NamedQuery] = {}
+        for path in sorted(self.queries_dir.glob("*.rq")):
+            text = path.read_text(encoding="utf-8")
+            summary = next(
+                (
+                    ln.split(":", 1)[1].strip()
+                    for ln in text.splitlines()
+                    if ln.startswith("#+ summary:")
+                ),
+                "",
+            )
+            found[path.stem] = NamedQuery(path.stem, path, text, summary)
+        return found
+
+    def query(self, name: str) -> NamedQuery:
+        try:
+            return self.queries[name]
+        except KeyError:
+            raise KnowledgeBaseError(
+                f"no named query {name!r} in {self.queries_dir} "
+                f"(known: {', '.join(sorted(self.queries)) or 'none'})"
+            ) from None
