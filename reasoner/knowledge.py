@@ -122,11 +122,7 @@ class KnowledgeBase:
         for path in sorted(self.queries_dir.glob("*.rq")):
             text = path.read_text(encoding="utf-8")
             summary = next(
-                (
-                    ln.split(":", 1)[1].strip()
-                    for ln in text.splitlines()
-                    if ln.startswith("#+ summary:")
-                ),
+                (ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("#+ summary:")),
                 "",
             )
             found[path.stem] = NamedQuery(path.stem, path, text, summary)

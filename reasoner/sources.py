@@ -107,11 +107,7 @@ def check_quote(quote: Quote, text: str) -> list[str]:
             context = normalise((quote.prefix or "") + quote.exact + (quote.suffix or ""))
             if len(_occurrences(norm_text, context)) != 1:
                 problems.append("oa:prefix/oa:suffix do not make the quote unique")
-    if (
-        quote.start is not None
-        and quote.end is not None
-        and text[quote.start : quote.end] != quote.exact
-    ):
+    if quote.start is not None and quote.end is not None and text[quote.start : quote.end] != quote.exact:
         problems.append(
             f"text position selector {quote.start}-{quote.end} points at "
             f"{text[quote.start : quote.end][:60]!r}, not at the quote"
@@ -148,7 +144,5 @@ def check_quotes(graph: Graph, ontology_dir: Path) -> list[QuoteProblem]:
             except OSError as exc:
                 problems.append(QuoteProblem(quote.statement, str(exc)))
                 continue
-        problems += [
-            QuoteProblem(quote.statement, p) for p in check_quote(quote, texts[quote.document])
-        ]
+        problems += [QuoteProblem(quote.statement, p) for p in check_quote(quote, texts[quote.document])]
     return problems

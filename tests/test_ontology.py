@@ -92,8 +92,7 @@ def test_criterion_is_a_defined_class_with_its_outcome_and_sources(onto, name):
     cls = LBP[name]
     assert onto.value(cls, OWL.equivalentClass) is not None, "no owl:equivalentClass definition"
     assert (cls, RDFS.subClassOf * "+", LBP.ImagingCriterion) in onto or any(
-        (sup, RDFS.subClassOf, LBP.ImagingCriterion) in onto
-        for sup in onto.objects(cls, RDFS.subClassOf)
+        (sup, RDFS.subClassOf, LBP.ImagingCriterion) in onto for sup in onto.objects(cls, RDFS.subClassOf)
     )
     outcome = _has_value_axioms(onto, cls)
     procedure, urgency = CRITERIA[name]

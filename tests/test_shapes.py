@@ -29,6 +29,7 @@ STMT = Namespace("https://w3id.org/lbp-imaging/statement/")
 SRC = Namespace("https://w3id.org/lbp-imaging/source/")
 OA = Namespace("http://www.w3.org/ns/oa#")
 
+
 @dataclass(frozen=True)
 class Result:
     focus: Node
@@ -123,16 +124,12 @@ def test_shapes_file_is_valid_shacl_core(name):
 def test_every_shape_has_an_english_message_and_violation_severity(name):
     shapes = Graph().parse(SHAPES_DIR / name)
     targeted = {s for p in TARGETS for s in shapes.subjects(p, None)}
-    declared = {
-        s for kind in (SH.NodeShape, SH.PropertyShape) for s in shapes.subjects(RDF.type, kind)
-    }
+    declared = {s for kind in (SH.NodeShape, SH.PropertyShape) for s in shapes.subjects(RDF.type, kind)}
     property_shapes = set(shapes.objects(None, SH.property))
     assert targeted, f"{name} has no targeted shape"
     for shape in targeted | declared | property_shapes:
         messages = [m for m in shapes.objects(shape, SH.message) if isinstance(m, Literal)]
-        assert any(m.language == "en" for m in messages), (
-            f"{shape} in {name} has no English sh:message"
-        )
+        assert any(m.language == "en" for m in messages), f"{shape} in {name} has no English sh:message"
     for shape in targeted | {p for s in targeted for p in shapes.objects(s, SH.property)}:
         assert shapes.value(shape, SH.severity) == SH.Violation, f"{shape} is not sh:Violation"
     for shape in declared:
@@ -168,9 +165,7 @@ def _remove(subject: URIRef, predicate: URIRef) -> Callable[[Graph], None]:
 
 
 def _selector(graph: Graph, statement: URIRef, kind: URIRef) -> Node:
-    selectors = [
-        s for s in graph.objects(statement, OA.hasSelector) if (s, RDF.type, kind) in graph
-    ]
+    selectors = [s for s in graph.objects(statement, OA.hasSelector) if (s, RDF.type, kind) in graph]
     assert len(selectors) == 1, f"{statement} has {len(selectors)} {kind}"
     return selectors[0]
 
@@ -340,11 +335,7 @@ def test_invalid_case_is_rejected_with_its_message(ontology, case_shapes, path):
             f"{path.name}: no message contains {expected!r}\n{report.text}"
         )
     # One file, one problem: every result is the expected one.
-    stray = [
-        r
-        for r in report.results
-        if not any(e in m for e in _expectations(path) for m in r.messages)
-    ]
+    stray = [r for r in report.results if not any(e in m for e in _expectations(path) for m in r.messages)]
     assert not stray, f"{path.name} has other problems too\n{report.text}"
 
 

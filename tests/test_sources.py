@@ -44,9 +44,7 @@ def test_local_copies_are_the_seed_documents_byte_for_byte(kb):
 def test_every_statement_is_a_typed_specific_resource_with_a_label(onto):
     for quote in read_quotes(onto):
         types = set(onto.objects(quote.statement, RDF.type))
-        assert any((t, RDFS.subClassOf, LBP.SourceStatement) in onto for t in types), (
-            quote.statement
-        )
+        assert any((t, RDFS.subClassOf, LBP.SourceStatement) in onto for t in types), quote.statement
         assert onto.value(quote.statement, RDFS.label) is not None
         assert onto.value(quote.statement, PROV.wasQuotedFrom) == quote.document
 
@@ -54,9 +52,7 @@ def test_every_statement_is_a_typed_specific_resource_with_a_label(onto):
 def test_coverage_every_criterion_bearing_statement_is_linked_from_the_ontology(onto):
     listed = [
         ln.strip()
-        for ln in (Path(__file__).parent / "data" / "criterion-statements.txt")
-        .read_text()
-        .splitlines()
+        for ln in (Path(__file__).parent / "data" / "criterion-statements.txt").read_text().splitlines()
         if ln.strip() and not ln.startswith("#")
     ]
     linked = {str(s) for s in onto.objects(None, PROV.wasDerivedFrom)}

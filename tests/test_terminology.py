@@ -58,8 +58,7 @@ def test_check_digit_functions_reject_corrupted_codes():
 
 def _systems(onto) -> dict[str, str]:
     return {
-        str(onto.value(s, LBP.conceptIriPrefix)): str(s)
-        for s in onto.subjects(LBP.conceptIriPrefix, None)
+        str(onto.value(s, LBP.conceptIriPrefix)): str(s) for s in onto.subjects(LBP.conceptIriPrefix, None)
     }
 
 
@@ -98,8 +97,7 @@ def test_every_mapping_carries_its_confidence_as_an_axiom_annotation(onto):
         axioms = [
             a
             for a in onto.subjects(OWL.annotatedSource, subject)
-            if onto.value(a, OWL.annotatedProperty) == prop
-            and onto.value(a, OWL.annotatedTarget) == target
+            if onto.value(a, OWL.annotatedProperty) == prop and onto.value(a, OWL.annotatedTarget) == target
         ]
         assert len(axioms) == 1 and onto.value(axioms[0], LBP.mappingConfidence), (subject, target)
 
@@ -111,11 +109,7 @@ def test_no_code_is_invented_and_every_verified_code_is_mapped(onto):
     verified: set[str] = set()
     for row in rows:
         cells = [c.strip() for c in row.strip("|").split("|")]
-        codes = {
-            c
-            for cell in cells
-            for c in re.findall(r"\b(?:\d{6,18}|\d{3,7}-\d|RPID\d+|\d{5})\b", cell)
-        }
+        codes = {c for cell in cells for c in re.findall(r"\b(?:\d{6,18}|\d{3,7}-\d|RPID\d+|\d{5})\b", cell)}
         listed |= codes
         if cells[-1].startswith(("V", "C")):
             verified |= codes
@@ -140,7 +134,6 @@ def test_every_finding_procedure_and_condition_has_a_code_or_says_why_not(onto):
     silent = [
         str(c)
         for c in concepts
-        if not any(onto.value(c, p) is not None for p in MATCHES)
-        and onto.value(c, LBP.codingStatus) is None
+        if not any(onto.value(c, p) is not None for p in MATCHES) and onto.value(c, LBP.codingStatus) is None
     ]
     assert silent == [], "concepts with neither a mapping nor a codingStatus"

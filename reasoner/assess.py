@@ -1,0 +1,220 @@
+"""Run the pipeline over case files: load, validate, classify, select, explain.
+
+Data flows one way. The knowledge base is loaded once per ``Assessor``; each batch of
+cases goes into a fresh pyoxigraph store with the knowledge base, is validated with the
+case shapes (invalid cases are reported with the shape messages and removed, the rest go
+on), classified by the chosen engine, and selected with the closed-world SPARQL steps.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pyoxigraph as ox
+from rdflib import Graph, URIRef
+
+from . import cases as case_input
+from .classify_fast import Fact, classify
+from .definitions import UnsupportedConstruct, compile_definitions
+from .explain import CaseResult, Vocabulary, explain
+from .knowledge import LBP, KnowledgeBase
+from .select import add_memberships, select
+from .validate import SH, FastValidator, ShapeResult, validate_reference
+
+ENGINES = ("fast", "hermit")
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+BATCH = 20_000
+HERMIT_BATCH = 1_000
+
+
+@dataclass
+class AssessmentRun:
+    """The results of one run: one entry per case, plus files that could not be read."""
+
+    engine: str
+    results: list[CaseResult] = field(default_factory=list)
+    input_errors: list[case_input.InputError] = field(default_factory=list)
+    started: str = ""
+    ended: str = ""
+
+    @property
+    def invalid(self) -> list[CaseResult]:
+        return [r for r in self.results if r.status != "assessed"]
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every case was assessed, 1 when some input was invalid."""
+        return 1 if self.invalid or self.input_errors or not self.results else 0
+
+
+def _key(term) -> str:
+    return term.value if isinstance(term, ox.NamedNode) else str(term)
+
+
+def _to_rdflib(quads: list[ox.Quad]) -> Graph:
+    graph = Graph()
+    if quads:
+        graph.parse(data="\n".join(f"{q.subject} {q.predicate} {q.object} ." for q in quads), format="nt")
+    return graph
+
+
+class Assessor:
+    """The knowledge base compiled once; ``assess`` runs batches of cases through it."""
+
+    def __init__(self, kb: KnowledgeBase, engine: str = "fast"):
+        if engine not in ENGINES:
+            raise ValueError(f"unknown engine {engine!r}: choose {' or '.join(ENGINES)}")
+        self.kb = kb
+        self.engine = engine
+        self.vocab = Vocabulary(kb.ontology)
+        self.case_shapes = kb.shapes("case-shapes")
+        self.kb_quads = list(
+            ox.parse(kb.ontology.serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES)
+        )
+        self.contexts = case_input.load_contexts(kb.root, str(LBP))
+        try:
+            self.formulas = compile_definitions(kb.ontology)
+            self.compile_error: str | None = None
+        except UnsupportedConstruct as exc:
+            if engine == "fast":
+                raise
+            self.formulas, self.compile_error = {}, str(exc)
+        self.defined = {
+            str(c)
+            for c in kb.ontology.subjects(URIRef("http://www.w3.org/2002/07/owl#equivalentClass"), None)
+            if isinstance(c, URIRef)
+        }
+        self.validator = FastValidator(self.case_shapes) if engine == "fast" else None
+
+    # -- entry points -----------------------------------------------------------------
+    def assess(self, paths: list[Path], progress: Callable[[int], None] | None = None) -> AssessmentRun:
+        loaded = case_input.load(paths, self.contexts)
+        return self.assess_loaded(loaded, progress)
+
+    def assess_loaded(
+        self, loaded: case_input.LoadedInput, progress: Callable[[int], None] | None = None
+    ) -> AssessmentRun:
+        run = AssessmentRun(
+            self.engine,
+            input_errors=list(loaded.errors),
+            started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        )
+        for batch in self._batches(loaded.quads):
+            run.results += self._assess_batch(batch, loaded.source_of)
+            if progress:
+                progress(len({_key(q.subject) for q in batch}))
+        run.ended = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+        return run
+
+    # -- steps ------------------------------------------------------------------------
+    def _batches(self, quads: list[ox.Quad]) -> Iterator[list[ox.Quad]]:
+        by_subject: dict[str, list[ox.Quad]] = defaultdict(list)
+        for quad in quads:
+            by_subject[_key(quad.subject)].append(quad)
+        size = HERMIT_BATCH if self.engine == "hermit" else BATCH
+        subjects = list(by_subject)
+        for i in range(0, len(subjects), size):
+            yield [q for s in subjects[i : i + size] for q in by_subject[s]]
+
+    def _validate(self, store: ox.Store, quads: list[ox.Quad]) -> list[ShapeResult]:
+        if self.validator is not None:
+            return self.validator.validate(store)
+        return validate_reference(self.kb.ontology + _to_rdflib(quads), self.case_shapes)
+
+    def _cases(self, store: ox.Store, results: list[ShapeResult]) -> list[str]:
+        """The focus nodes of the case shapes: every node the shapes treat as a case."""
+        found = {r.focus for r in results}
+        for shape in self.case_shapes.subjects(SH.targetClass, None):
+            for cls in self.case_shapes.objects(shape, SH.targetClass):
+                found |= {_key(r["x"]) for r in store.query(f"SELECT ?x WHERE {{ ?x a <{cls}> }}")}
+        return sorted(found)
+
+    def _classify(
+        self, store: ox.Store, quads: list[ox.Quad], cases: list[str]
+    ) -> tuple[dict[str, dict[str, list[Fact]]], dict[str, str]]:
+        facts = classify(store, self.formulas, cases) if self.formulas else {}
+        if self.engine == "fast":
+            return {c: facts[c].classes for c in cases}, {}
+        from . import classify_hermit  # lazy: owlready2 and Java only for this engine
+
+        graphs: dict[URIRef, Graph] = defaultdict(Graph)
+        for triple in _to_rdflib(quads):
+            graphs[triple[0]].add(triple)
+        iris = [URIRef(c) for c in cases]
+        outcome = classify_hermit.classify(
+            self.kb.ontology, Graph(), iris, HERMIT_BATCH, case_graphs={c: graphs[c] for c in iris}
+        )
+        memberships, failed = {}, {}
+        for case in cases:
+            if URIRef(case) in outcome.inconsistent:
+                failed[case] = "the case is logically inconsistent with the ontology (HermiT)"
+                continue
+            classes = {str(c) for c in outcome.classified[URIRef(case)].classes} & self.defined
+            known = facts[case].classes if case in facts else {}
+            memberships[case] = {cls: known.get(cls, []) for cls in classes}
+        return memberships, failed
+
+    def _invalid(self, case: str, source: str | None, results: list[ShapeResult]) -> CaseResult:
+        errors = []
+        for r in results:
+            errors.append(
+                {
+                    "field": self.vocab.label(r.path) if r.path else None,
+                    "path": r.path,
+                    "value": r.value,
+                    "message": r.message,
+                    "constraint": r.component.rsplit("#", 1)[-1],
+                }
+            )
+        return CaseResult(case, source, self.engine, "invalid", errors=errors)
+
+    def _assess_batch(self, quads: list[ox.Quad], source_of: dict[str, str]) -> list[CaseResult]:
+        store = ox.Store()
+        store.bulk_extend(self.kb_quads)
+        store.bulk_extend(quads)
+        shape_results = self._validate(store, quads)
+        cases = self._cases(store, shape_results)
+        by_case: dict[str, list[ShapeResult]] = defaultdict(list)
+        for r in shape_results:
+            by_case[r.focus].append(r)
+        invalid = {c for c in cases if by_case.get(c)}
+        for quad in quads:
+            if _key(quad.subject) in invalid:
+                store.remove(quad)
+        valid = [c for c in cases if c not in invalid]
+        memberships, failed = self._classify(store, quads, valid)
+        valid = [c for c in valid if c not in failed]
+        add_memberships(store, {c: set(memberships[c]) for c in valid})
+        selections = select(self.kb, store, valid)
+        results = [self._invalid(c, source_of.get(c), by_case[c]) for c in sorted(invalid)]
+        results += [
+            CaseResult(
+                c,
+                source_of.get(c),
+                self.engine,
+                "invalid",
+                errors=[
+                    {
+                        "field": None,
+                        "path": None,
+                        "value": None,
+                        "message": m,
+                        "constraint": "consistency",
+                    }
+                ],
+            )
+            for c, m in failed.items()
+        ]
+        facts: dict[str, list[Fact]] = defaultdict(list)
+        for q in quads:
+            if q.predicate.value != RDF_TYPE:
+                facts[_key(q.subject)].append(Fact(q.predicate.value, q.object))
+        results += [
+            explain(self.vocab, selections[c], memberships[c], source_of.get(c), self.engine, facts[c])
+            for c in valid
+        ]
+        return sorted(results, key=lambda r: (r.source or "", r.case))

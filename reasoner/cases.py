@@ -1,0 +1,160 @@
+"""Load patient cases from files: Turtle, N-Triples, N-Quads, TriG or JSON-LD.
+
+A path may be a file or a directory (searched recursively for known extensions). Each
+file is parsed on its own with pyoxigraph, so a malformed file is reported with its
+parse error and the other files still load. JSON-LD documents that name the project's
+published context by IRI get the local copy of it (no network access is needed), and
+JSON numbers that the JSON-LD algorithm turns into ill-formed ``xsd:decimal`` literals
+(``6.5E0``) are restored to the decimal they were written as.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import pyoxigraph as ox
+
+FORMATS = {
+    ".ttl": ox.RdfFormat.TURTLE,
+    ".nt": ox.RdfFormat.N_TRIPLES,
+    ".nq": ox.RdfFormat.N_QUADS,
+    ".trig": ox.RdfFormat.TRIG,
+    ".jsonld": ox.RdfFormat.JSON_LD,
+    ".json": ox.RdfFormat.JSON_LD,
+}
+XSD_DECIMAL = "http://www.w3.org/2001/XMLSchema#decimal"
+CONTEXT_FILE = "context.jsonld"
+
+
+@dataclass(frozen=True)
+class InputError:
+    """A file that could not be read as cases, with the reason."""
+
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.message}"
+
+
+@dataclass
+class LoadedInput:
+    """Every quad read, the file each subject first came from, and file-level errors."""
+
+    quads: list[ox.Quad] = field(default_factory=list)
+    source_of: dict[str, str] = field(default_factory=dict)
+    errors: list[InputError] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)
+
+
+def find_files(paths: list[Path]) -> tuple[list[Path], list[InputError]]:
+    files, errors = [], []
+    for path in paths:
+        if path.is_dir():
+            found = sorted(
+                p
+                for p in path.rglob("*")
+                if p.suffix in FORMATS
+                and p.is_file()
+                and not p.name.endswith((".expected.json", CONTEXT_FILE))
+            )
+            if not found:
+                errors.append(
+                    InputError(
+                        str(path),
+                        "directory holds no case files (.ttl, .nt, .nq, .trig, .jsonld, .json)",
+                    )
+                )
+            files += found
+        elif path.is_file():
+            if path.suffix not in FORMATS:
+                errors.append(
+                    InputError(
+                        str(path),
+                        f"unknown file type {path.suffix!r}: expected one of {', '.join(FORMATS)}",
+                    )
+                )
+            else:
+                files.append(path)
+        else:
+            errors.append(InputError(str(path), "no such file or directory"))
+    return files, errors
+
+
+def _jsonld_input(text: str, contexts: dict[str, object]) -> str:
+    """Replace a published context IRI by its local copy, so parsing needs no network."""
+    doc = json.loads(text)
+
+    def local(ctx):
+        if isinstance(ctx, str) and ctx in contexts:
+            return contexts[ctx]
+        if isinstance(ctx, list):
+            return [local(c) for c in ctx]
+        return ctx
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "@context" in node:
+                node["@context"] = local(node["@context"])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(doc)
+    return json.dumps(doc)
+
+
+def _restore_decimal(quad: ox.Quad) -> ox.Quad:
+    obj = quad.object
+    if (
+        isinstance(obj, ox.Literal)
+        and obj.datatype.value == XSD_DECIMAL
+        and ("E" in obj.value or "e" in obj.value)
+    ):
+        try:
+            text = format(Decimal(obj.value), "f")
+        except InvalidOperation:
+            return quad
+        return ox.Quad(quad.subject, quad.predicate, ox.Literal(text, datatype=obj.datatype), quad.graph_name)
+    return quad
+
+
+def load_contexts(kb_root: Path, base_iri: str) -> dict[str, object]:
+    """The published JSON-LD context of the knowledge base, keyed by its IRI."""
+    path = kb_root / "ontology" / CONTEXT_FILE
+    if not path.is_file():
+        return {}
+    return {base_iri + CONTEXT_FILE: json.loads(path.read_text(encoding="utf-8"))["@context"]}
+
+
+def load(paths: list[Path], contexts: dict[str, object] | None = None) -> LoadedInput:
+    """Parse every case file; a file that fails is reported and skipped."""
+    loaded = LoadedInput()
+    files, loaded.errors = find_files(paths)
+    for path in files:
+        fmt = FORMATS[path.suffix]
+        try:
+            if fmt == ox.RdfFormat.JSON_LD:
+                text = _jsonld_input(path.read_text(encoding="utf-8"), contexts or {})
+                quads = [
+                    _restore_decimal(q) for q in ox.parse(text, format=fmt, base_iri=path.resolve().as_uri())
+                ]
+            else:
+                quads = list(ox.parse(path=path, format=fmt, base_iri=path.resolve().as_uri()))
+        except (SyntaxError, ValueError, OSError) as exc:
+            loaded.errors.append(InputError(str(path), f"cannot be parsed: {exc}"))
+            continue
+        if not quads:
+            loaded.errors.append(InputError(str(path), "the file is empty: no patient case in it"))
+            continue
+        loaded.files.append(str(path))
+        for quad in quads:
+            key = quad.subject.value if isinstance(quad.subject, ox.NamedNode) else str(quad.subject)
+            loaded.source_of.setdefault(key, str(path))
+            loaded.quads.append(ox.Quad(quad.subject, quad.predicate, quad.object, ox.DefaultGraph()))
+    return loaded

@@ -1,0 +1,128 @@
+"""Fast engine: criterion membership by SPARQL leaves and per-case formulas.
+
+The defined classes of the ontology are compiled (``definitions``) into formulas over
+leaves. Each distinct leaf becomes one SPARQL SELECT run by pyoxigraph over the store
+that holds the knowledge base and the cases; a case is a member of a class when the
+class's formula holds over the leaves true for it. OWL's datatype semantics are kept:
+numbers compare by value across xsd:decimal and its integer subtypes, never with
+xsd:double or xsd:float, and a facet on xsd:integer only admits integral values.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import pyoxigraph as ox
+from rdflib import Literal, URIRef
+
+from .definitions import (
+    DECIMAL_FAMILY,
+    INTEGER_FAMILY,
+    Formula,
+    Leaf,
+    holds,
+    leaves,
+    satisfied_leaves,
+)
+
+RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+SUBCLASS = "http://www.w3.org/2000/01/rdf-schema#subClassOf"
+
+
+@dataclass(frozen=True)
+class Fact:
+    """One patient fact that satisfied a leaf: the case has ``value`` for ``prop``."""
+
+    prop: str
+    value: ox.NamedNode | ox.Literal | ox.BlankNode
+
+
+def _iri(term) -> str:
+    return f"<{term}>"
+
+
+def _literal_sparql(value: Literal) -> str:
+    return (
+        ox.Literal(str(value), datatype=ox.NamedNode(str(value.datatype))).__str__()
+        if value.datatype
+        else (ox.Literal(str(value)).__str__())
+    )
+
+
+def _in(var: str, iris: Iterable[str]) -> str:
+    return f"{var} IN ({', '.join(_iri(i) for i in iris)})"
+
+
+def leaf_query(leaf: Leaf) -> str:
+    """The SPARQL SELECT (?case, ?p, ?o) that finds the cases for which ``leaf`` holds."""
+    props = f"VALUES ?p {{ {' '.join(_iri(p) for p in leaf.properties)} }}" if leaf.properties else ""
+    if leaf.kind == "type":
+        return f"SELECT ?case WHERE {{ ?case <{RDF_TYPE}>/<{SUBCLASS}>* {_iri(leaf.cls)} }}"
+    if leaf.kind == "value":
+        if isinstance(leaf.value, URIRef):
+            return f"SELECT ?case ?p ?o WHERE {{ {props} ?case ?p ?o . FILTER(?o = {_iri(leaf.value)}) }}"
+        value = leaf.value
+        family = ""
+        if value.datatype in DECIMAL_FAMILY:
+            family = f" && isLiteral(?o) && {_in('datatype(?o)', DECIMAL_FAMILY)}"
+        return (
+            f"SELECT ?case ?p ?o WHERE {{ {props} ?case ?p ?o . "
+            f"FILTER(isLiteral(?o) && ?o = {_literal_sparql(value)}{family}) }}"
+        )
+    if leaf.kind == "some":
+        return (
+            f"SELECT ?case ?p ?o WHERE {{ {props} ?case ?p ?o . "
+            f"?o <{RDF_TYPE}>/<{SUBCLASS}>* {_iri(leaf.cls)} }}"
+        )
+    if leaf.kind == "any":
+        return f"SELECT ?case ?p ?o WHERE {{ {props} ?case ?p ?o }}"
+    # facets: a value of the right datatype family within the bounds
+    if leaf.datatype in DECIMAL_FAMILY:
+        family = INTEGER_FAMILY if leaf.datatype in INTEGER_FAMILY else DECIMAL_FAMILY
+        conditions = ["isLiteral(?o)", _in("datatype(?o)", DECIMAL_FAMILY)]
+        if family is INTEGER_FAMILY:
+            conditions.append("?o = FLOOR(?o)")
+        conditions += [f"?o {op} {bound}" for op, bound in leaf.facets]
+    else:
+        conditions = ["isLiteral(?o)", f"datatype(?o) = {_iri(leaf.datatype)}"]
+    return f"SELECT ?case ?p ?o WHERE {{ {props} ?case ?p ?o . FILTER({' && '.join(conditions)}) }}"
+
+
+@dataclass
+class Membership:
+    """The classes a case belongs to, with the facts that met each."""
+
+    classes: dict[str, list[Fact]]
+
+
+def classify(store: ox.Store, formulas: dict[URIRef, Formula], cases: Iterable[str]) -> dict[str, Membership]:
+    """Membership of each case in every defined class, with the facts behind it."""
+    wanted = set(cases)
+    distinct = {leaf for formula in formulas.values() for leaf in leaves(formula)}
+    true_leaves: dict[str, set[Leaf]] = defaultdict(set)
+    facts: dict[tuple[str, Leaf], list[Fact]] = defaultdict(list)
+    for leaf in distinct:
+        for row in store.query(leaf_query(leaf)):
+            case = row["case"]
+            key = case.value if isinstance(case, ox.NamedNode) else str(case)
+            if key not in wanted:
+                continue
+            true_leaves[key].add(leaf)
+            if leaf.kind != "type":
+                facts[(key, leaf)].append(Fact(row["p"].value, row["o"]))
+    result = {}
+    for case in wanted:
+        holding = true_leaves.get(case, set())
+        classes = {}
+        for cls, formula in formulas.items():
+            if holds(formula, holding):
+                met = []
+                for leaf in satisfied_leaves(formula, holding):
+                    for fact in facts.get((case, leaf), []):
+                        if fact not in met:
+                            met.append(fact)
+                classes[str(cls)] = met
+        result[case] = Membership(classes)
+    return result

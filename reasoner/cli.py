@@ -1,0 +1,288 @@
+"""The ``lbp-imaging`` command line.
+
+Imports of the engine are deferred into the commands, so ``--help`` answers at once.
+Exit codes: 0 every case assessed; 1 some input invalid (the rest still assessed and
+reported); 2 usage or knowledge-base error.
+"""
+
+from __future__ import annotations
+
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Decide when a patient with low back pain needs imaging, and say why. "
+    "Decision support, not diagnosis.",
+)
+
+
+class Engine(StrEnum):
+    fast = "fast"
+    hermit = "hermit"
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+    turtle = "turtle"
+    json_ld = "json-ld"
+
+
+class ResultFormat(StrEnum):
+    json = "json"
+    csv = "csv"
+    tsv = "tsv"
+    xml = "xml"
+    turtle = "turtle"
+    ntriples = "ntriples"
+
+
+KbOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--kb",
+        help="Knowledge-base root (holding ontology/, shapes/, queries/).",
+        show_default=False,
+    ),
+]
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"lbp-imaging: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _load_kb(kb_dir: Path | None):
+    from .definitions import UnsupportedConstruct
+    from .knowledge import KnowledgeBase, KnowledgeBaseError
+
+    try:
+        return KnowledgeBase.load(kb_dir)
+    except (KnowledgeBaseError, UnsupportedConstruct) as exc:
+        raise _fail(f"knowledge base error: {exc}") from None
+
+
+def _assessor(kb, engine: Engine):
+    from .assess import Assessor
+    from .definitions import UnsupportedConstruct
+
+    try:
+        return Assessor(kb, engine.value)
+    except UnsupportedConstruct as exc:
+        raise _fail(f"the fast engine cannot evaluate the knowledge base: {exc}") from None
+
+
+def _kb_info(kb) -> dict:
+    from rdflib import OWL, RDF, URIRef
+
+    ont = next(
+        (
+            o
+            for o in kb.ontology.subjects(RDF.type, OWL.Ontology)
+            if kb.ontology.value(o, OWL.imports) is not None
+            and not list(kb.ontology.subjects(OWL.imports, o))
+        ),
+        None,
+    )
+    version = kb.ontology.value(ont, OWL.versionIRI) if isinstance(ont, URIRef) else None
+    return {"ontology": str(ont) if ont else None, "versionIRI": str(version) if version else None}
+
+
+def _run(assessor, paths: list[Path], quiet: bool):
+    from . import cases as case_input
+
+    loaded = case_input.load(paths, assessor.contexts)
+    n = len({str(q.subject) for q in loaded.quads})
+    if quiet or n < 1000 or not sys.stderr.isatty():
+        return assessor.assess_loaded(loaded)
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("assessing", total=n)
+        return assessor.assess_loaded(loaded, lambda k: progress.advance(task, k))
+
+
+def _write(text: str, output: Path | None) -> None:
+    if output is None:
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    else:
+        output.write_text(text, encoding="utf-8")
+
+
+@app.command()
+def assess(
+    paths: Annotated[
+        list[Path], typer.Argument(help="Case files or directories (Turtle, N-Triples, JSON-LD).")
+    ],
+    fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
+    engine: Annotated[
+        Engine, typer.Option(help="fast (default) or hermit (reference, OWL 2 DL).")
+    ] = Engine.fast,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
+    quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    kb_dir: KbOption = None,
+) -> None:
+    """Assess patient cases: recommended imaging, urgency, criteria, facts and sources."""
+    from . import render
+
+    kb = _load_kb(kb_dir)
+    run = _run(_assessor(kb, engine), paths, quiet)
+    if fmt is Format.table and output is None:
+        from rich.console import Console
+
+        render.print_table(run, Console())
+    elif fmt in (Format.table, Format.json):
+        _write(render.to_json(run, _kb_info(kb)), output)
+    elif fmt is Format.csv:
+        _write(render.to_csv(run), output)
+    else:
+        graph = render.to_prov(run)
+        _write(graph.serialize(format="turtle" if fmt is Format.turtle else "json-ld"), output)
+    for e in run.input_errors:
+        typer.echo(f"lbp-imaging: {e}", err=True)
+    for r in run.invalid:
+        for err in r.errors:
+            typer.echo(
+                f"lbp-imaging: {r.source}: case {r.case}: {err['field'] or 'case'}: {err['message']}",
+                err=True,
+            )
+    raise typer.Exit(run.exit_code)
+
+
+@app.command()
+def explain(
+    path: Annotated[Path, typer.Argument(help="A case file (or directory).")],
+    case: Annotated[str | None, typer.Option(help="The case IRI, when the file holds several.")] = None,
+    engine: Annotated[Engine, typer.Option(help="fast or hermit.")] = Engine.fast,
+    kb_dir: KbOption = None,
+) -> None:
+    """Show the reasoning chain of a case as a tree: facts, criteria, recommendation, sources."""
+    from rich.console import Console
+
+    from .tree import explanation_tree
+
+    kb = _load_kb(kb_dir)
+    run = _run(_assessor(kb, engine), [path], quiet=True)
+    chosen = [r for r in run.results if case is None or r.case == case]
+    if not chosen:
+        raise _fail(f"no case {case} in {path}" if case else f"no case in {path}", 1)
+    console = Console()
+    for r in chosen:
+        console.print(explanation_tree(r))
+    for e in run.input_errors:
+        typer.echo(f"lbp-imaging: {e}", err=True)
+    raise typer.Exit(1 if any(r.status != "assessed" for r in chosen) or run.input_errors else 0)
+
+
+class Validator(StrEnum):
+    fast = "fast"
+    reference = "reference"
+
+
+@app.command()
+def validate(
+    paths: Annotated[list[Path], typer.Argument(help="Case files or directories.")],
+    engine: Annotated[
+        Validator, typer.Option(help="fast (compiled SHACL) or reference (pyshacl).")
+    ] = Validator.fast,
+    kb_dir: KbOption = None,
+) -> None:
+    """Check cases against the case shapes without assessing them."""
+    import pyoxigraph as ox
+
+    from . import cases as case_input
+    from .assess import _to_rdflib
+    from .validate import FastValidator, validate_reference
+
+    kb = _load_kb(kb_dir)
+    loaded = case_input.load(paths, case_input.load_contexts(kb.root, "https://w3id.org/lbp-imaging/"))
+    shapes = kb.shapes("case-shapes")
+    if engine is Validator.fast:
+        store = ox.Store()
+        store.bulk_extend(
+            ox.parse(kb.ontology.serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES)
+        )
+        store.bulk_extend(loaded.quads)
+        results = FastValidator(shapes).validate(store)
+    else:
+        results = validate_reference(kb.ontology + _to_rdflib(loaded.quads), shapes)
+    for e in loaded.errors:
+        typer.echo(f"{e}")
+    for r in sorted(results, key=lambda r: (loaded.source_of.get(r.focus, ""), r.focus, r.path or "")):
+        field = r.path.rsplit("/", 1)[-1] if r.path else "case"
+        typer.echo(f"{loaded.source_of.get(r.focus, '?')}: case {r.focus}: {field}: {r.message}")
+    cases = {str(q.subject) for q in loaded.quads}
+    typer.echo(
+        f"{len(loaded.files)} file(s), {len(results)} problem(s), {len(loaded.errors)} unreadable file(s)",
+        err=True,
+    )
+    raise typer.Exit(1 if results or loaded.errors or not cases else 0)
+
+
+@app.command()
+def query(
+    name: Annotated[str, typer.Argument(help="A named query of queries/ or a .rq file.")],
+    data: Annotated[list[Path] | None, typer.Option(help="Cases to assess and add to the graph.")] = None,
+    fmt: Annotated[
+        ResultFormat, typer.Option("--format", "-f", help="SPARQL result format.")
+    ] = ResultFormat.json,
+    engine: Annotated[Engine, typer.Option(help="Engine used to assess --data.")] = Engine.fast,
+    kb_dir: KbOption = None,
+) -> None:
+    """Run SPARQL over the knowledge base plus assessed cases and their PROV-O results."""
+    import pyoxigraph as ox
+
+    from . import cases as case_input
+    from .knowledge import KnowledgeBaseError
+    from .render import to_prov
+
+    kb = _load_kb(kb_dir)
+    path = Path(name)
+    try:
+        text = path.read_text(encoding="utf-8") if path.suffix == ".rq" else kb.query(name).text
+    except (OSError, KnowledgeBaseError) as exc:
+        raise _fail(str(exc)) from None
+    store = ox.Store()
+    store.bulk_extend(
+        ox.parse(kb.ontology.serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES)
+    )
+    exit_code = 0
+    if data:
+        assessor = _assessor(kb, engine)
+        loaded = case_input.load(data, assessor.contexts)
+        run = assessor.assess_loaded(loaded)
+        store.bulk_extend(loaded.quads)
+        store.bulk_extend(
+            ox.parse(to_prov(run).serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES)
+        )
+        exit_code = run.exit_code
+    try:
+        results = store.query(text)
+    except SyntaxError as exc:
+        raise _fail(f"SPARQL syntax error: {exc}") from None
+    if isinstance(results, ox.QueryBoolean | ox.QuerySolutions):
+        formats = {
+            "json": ox.QueryResultsFormat.JSON,
+            "csv": ox.QueryResultsFormat.CSV,
+            "tsv": ox.QueryResultsFormat.TSV,
+            "xml": ox.QueryResultsFormat.XML,
+        }
+        if fmt.value not in formats:
+            raise _fail(f"--format {fmt.value} is for CONSTRUCT/DESCRIBE; use json, csv, tsv or xml")
+        out = results.serialize(format=formats[fmt.value])
+    else:
+        rdf = {"turtle": ox.RdfFormat.TURTLE, "ntriples": ox.RdfFormat.N_TRIPLES}
+        out = ox.serialize(results, format=rdf.get(fmt.value, ox.RdfFormat.TURTLE))
+    sys.stdout.write(out.decode("utf-8"))
+    raise typer.Exit(exit_code)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

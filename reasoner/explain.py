@@ -1,0 +1,273 @@
+"""Explain each case's recommendation: criteria, facts, procedures and source quotes.
+
+Turns a selection (IRIs) into the result every output format renders: labels, codes and
+verbatim source statements are read from the knowledge base, so a relabelled concept or
+a new statement shows up without a code change. The keys of ``CaseResult.to_dict`` are
+the documented JSON schema (docs/output-schema.md) and stay stable.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cache
+
+import pyoxigraph as ox
+from rdflib import OWL, RDF, RDFS, BNode, Graph, Literal, URIRef
+from rdflib.namespace import PROV, SKOS
+
+from . import DISCLAIMER
+from .classify_fast import Fact
+from .knowledge import LBP
+from .select import Selection
+from .sources import OA
+
+MATCHES = (SKOS.exactMatch, SKOS.closeMatch, SKOS.narrowMatch, SKOS.broadMatch)
+
+
+class Vocabulary:
+    """Read-only lookups into the ontology graph, cached per IRI."""
+
+    def __init__(self, ontology: Graph):
+        self.g = ontology
+        self.systems = {
+            str(self.g.value(s, LBP.conceptIriPrefix)): str(self.g.value(s, LBP.fhirSystem))
+            for s in self.g.subjects(LBP.conceptIriPrefix, None)
+        }
+        self.label = cache(self._label)
+        self.concept = cache(self._concept)
+        self.statement = cache(self._statement)
+        self.restrictions = cache(self._restrictions)
+        self.is_criterion = cache(self._is_criterion)
+
+    def _label(self, iri: str) -> str:
+        node = URIRef(iri)
+        labels = list(self.g.objects(node, RDFS.label))
+        english = [lb for lb in labels if getattr(lb, "language", None) in ("en", None)]
+        if english:
+            return str(english[0])
+        return iri.rsplit("/", 1)[-1].rsplit("#", 1)[-1]
+
+    def codes(self, iri: str) -> list[dict]:
+        found = []
+        for prop in MATCHES:
+            for target in sorted(self.g.objects(URIRef(iri), prop)):
+                for prefix, system in self.systems.items():
+                    if str(target).startswith(prefix):
+                        found.append(
+                            {
+                                "system": system,
+                                "code": str(target)[len(prefix) :],
+                                "match": prop.split("#")[-1],
+                            }
+                        )
+        return found
+
+    def _concept(self, iri: str) -> dict:
+        return {"iri": iri, "label": self.label(iri), "codes": self.codes(iri)}
+
+    def _statement(self, iri: str) -> dict:
+        node = URIRef(iri)
+        exact = next(
+            (
+                self.g.value(sel, OA.exact)
+                for sel in self.g.objects(node, OA.hasSelector)
+                if self.g.value(sel, OA.exact) is not None
+            ),
+            None,
+        )
+        document = self.g.value(node, OA.hasSource)
+        kinds = [t for t in self.g.objects(node, RDF.type) if t != OWL.NamedIndividual]
+        return {
+            "iri": iri,
+            "quote": str(exact) if exact is not None else None,
+            "kind": self.label(str(kinds[0])) if kinds else None,
+            "document": {"iri": str(document), "title": self.label(str(document))} if document else None,
+        }
+
+    def sources(self, iri: str, prop: URIRef = PROV.wasDerivedFrom) -> list[dict]:
+        return [self.statement(str(s)) for s in sorted(self.g.objects(URIRef(iri), prop))]
+
+    def caveats(self, iri: str) -> list[str]:
+        return [str(c) for c in self.g.objects(URIRef(iri), LBP.caveat)]
+
+    def _restrictions(self, iri: str) -> dict[str, str]:
+        """The owl:hasValue restrictions a class is a subclass of, by property IRI."""
+        found = {}
+        for sup in self.g.objects(URIRef(iri), RDFS.subClassOf):
+            if isinstance(sup, BNode) and (value := self.g.value(sup, OWL.hasValue)) is not None:
+                found[str(self.g.value(sup, OWL.onProperty))] = value
+        return found
+
+    def _is_criterion(self, iri: str) -> bool:
+        return (URIRef(iri), RDFS.subClassOf * "+", LBP.ImagingCriterion) in self.g
+
+    def outcome_of(self, iri: str, prop: URIRef) -> dict | None:
+        value = self.restrictions(iri).get(str(prop))
+        return self.concept(str(value)) if isinstance(value, URIRef) else None
+
+
+def _fact(vocab: Vocabulary, fact: Fact) -> dict:
+    value = fact.value
+    if isinstance(value, ox.NamedNode):
+        shown = vocab.concept(value.value)
+    else:
+        shown = {
+            "value": Literal(value.value, datatype=URIRef(value.datatype.value)).toPython()
+            if isinstance(value, ox.Literal)
+            else str(value)
+        }
+        if isinstance(shown["value"], Literal):  # ill-typed: keep the text
+            shown["value"] = value.value
+    return {"property": {"iri": fact.prop, "label": vocab.label(fact.prop)}, "value": shown}
+
+
+@dataclass
+class CaseResult:
+    """Everything reported about one case."""
+
+    case: str
+    source: str | None
+    engine: str
+    status: str  # assessed | invalid
+    facts: list[dict] = field(default_factory=list)
+    outcome: dict | None = None
+    recommendation: dict | None = None
+    criteria: list[dict] = field(default_factory=list)
+    red_flags: dict = field(default_factory=dict)
+    sources: list[dict] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    errors: list[dict] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        base = {
+            "case": self.case,
+            "source": self.source,
+            "engine": self.engine,
+            "status": self.status,
+        }
+        if self.status != "assessed":
+            return {**base, "errors": self.errors, "disclaimer": DISCLAIMER}
+        return {
+            **base,
+            "facts": self.facts,
+            "outcome": self.outcome,
+            "recommendation": self.recommendation,
+            "criteria": self.criteria,
+            "redFlags": self.red_flags,
+            "sources": self.sources,
+            "warnings": self.warnings,
+            "disclaimer": DISCLAIMER,
+        }
+
+
+def explain(
+    vocab: Vocabulary,
+    selection: Selection,
+    memberships: dict[str, list[Fact]],
+    source: str | None,
+    engine: str,
+    case_facts: list[Fact],
+) -> CaseResult:
+    """The full, explained result for one assessed case."""
+    result = CaseResult(selection.case, source, engine, "assessed")
+    result.facts = [_fact(vocab, f) for f in case_facts]
+    outcome = selection.outcome
+    result.outcome = (
+        {"iri": outcome, "label": vocab.label(outcome), "sources": vocab.sources(outcome)}
+        if outcome
+        else None
+    )
+    statements: dict[str, dict] = {}
+    for cls in sorted(memberships, key=lambda c: (not vocab.is_criterion(c), vocab.label(c))):
+        criterion = vocab.is_criterion(cls)
+        entry = {
+            "iri": cls,
+            "label": vocab.label(cls),
+            "kind": "criterion" if criterion else "rule",
+            "selected": cls in selection.selected_criteria
+            or cls in selection.contrast_rules
+            or cls in selection.contraindication_rules,
+            "indicates": vocab.outcome_of(cls, LBP.indicatesProcedure),
+            "urgency": vocab.outcome_of(cls, LBP.hasUrgency),
+            "appropriateness": vocab.outcome_of(cls, LBP.hasAppropriateness),
+            "acrVariants": [vocab.label(str(v)) for v in vocab.g.objects(URIRef(cls), LBP.acrVariant)],
+            "facts": [_fact(vocab, f) for f in memberships[cls]],
+            "sources": vocab.sources(cls),
+        }
+        result.criteria.append(entry)
+        for s in entry["sources"]:
+            statements.setdefault(s["iri"], s)
+        result.warnings += vocab.caveats(cls)
+        if criterion and not entry["selected"]:
+            result.warnings.append(
+                f"Also met: {entry['label']} ({(entry['indicates'] or {}).get('label')}, "
+                f"{(entry['urgency'] or {}).get('label')}); outranked or superseded in selection."
+            )
+    alternatives = []
+    for cls in selection.selected_criteria:
+        alt = vocab.outcome_of(cls, LBP.alternativeProcedure)
+        if alt and alt not in alternatives:
+            alternatives.append(alt)
+    if selection.procedures:
+        result.recommendation = {
+            "procedure": vocab.concept(selection.procedures[0]),
+            "alsoRecommended": [vocab.concept(p) for p in selection.procedures[1:]],
+            "indicatedBeforeModifiers": [vocab.concept(p) for p in selection.indicated],
+            "urgency": vocab.concept(selection.urgency) if selection.urgency else None,
+            "appropriateness": vocab.concept(selection.appropriateness)
+            if selection.appropriateness
+            else None,
+            "alternatives": alternatives,
+        }
+        for rule in selection.contrast_rules:
+            result.warnings.append(f"Contrast rule applied: {vocab.label(rule)}.")
+        for rule in selection.contraindication_rules:
+            result.warnings.append(
+                f"{', '.join(vocab.label(p) for p in selection.indicated)} replaced: {vocab.label(rule)}."
+            )
+    else:
+        result.recommendation = {
+            "procedure": None,
+            "alsoRecommended": [],
+            "indicatedBeforeModifiers": [],
+            "urgency": None,
+            "appropriateness": None,
+            "alternatives": [],
+        }
+        for concept in selection.closed_world_concepts:
+            result.criteria.append(
+                {
+                    "iri": concept,
+                    "label": vocab.label(concept),
+                    "kind": "closed-world",
+                    "selected": True,
+                    "indicates": None,
+                    "urgency": None,
+                    "appropriateness": vocab.outcome_of(concept, LBP.hasAppropriateness),
+                    "acrVariants": [
+                        vocab.label(str(v)) for v in vocab.g.objects(URIRef(concept), LBP.acrVariant)
+                    ],
+                    "facts": [],
+                    "sources": vocab.sources(concept),
+                }
+            )
+            for s in result.criteria[-1]["sources"]:
+                statements.setdefault(s["iri"], s)
+        if result.outcome:
+            for s in result.outcome["sources"]:
+                statements.setdefault(s["iri"], s)
+    present = [vocab.concept(f) for f in selection.present_red_flags]
+    unassessed = [vocab.concept(f) for f in selection.unassessed_red_flags]
+    result.red_flags = {
+        "present": present,
+        "unassessed": unassessed,
+        "screeningComplete": not unassessed,
+    }
+    if unassessed:
+        result.warnings.append(
+            f"{len(unassessed)} red flag(s) not assessed (unknown is not absent): "
+            + "; ".join(f["label"] for f in unassessed)
+            + "."
+        )
+    result.sources = list(statements.values())
+    return result

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# Set up lbp-imaging on a fresh machine: Java 17+ (for HermiT) and a virtualenv in .venv
+# with the package and its development tools. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+java_major() {
+    java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1
+}
+if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
+    echo "setup: installing a Java runtime (HermiT needs Java 17 or newer)" >&2
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[dev]'
+echo "setup: ready ($(.venv/bin/python --version), Java $(java_major))" >&2
