@@ -28,7 +28,7 @@ from .validate import SH, FastValidator, ShapeResult, validate_reference
 ENGINES = ("fast", "hermit")
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 BATCH = 20_000
-HERMIT_BATCH = 1_000
+HERMIT_BATCH = 150  # HermiT slows superlinearly with batch size here (nominals): see README
 
 
 @dataclass
@@ -53,13 +53,6 @@ class AssessmentRun:
 
 def _key(term) -> str:
     return term.value if isinstance(term, ox.NamedNode) else str(term)
-
-
-def _to_rdflib(quads: list[ox.Quad]) -> Graph:
-    graph = Graph()
-    if quads:
-        graph.parse(data="\n".join(f"{q.subject} {q.predicate} {q.object} ." for q in quads), format="nt")
-    return graph
 
 
 class Assessor:
@@ -123,7 +116,7 @@ class Assessor:
     def _validate(self, store: ox.Store, quads: list[ox.Quad]) -> list[ShapeResult]:
         if self.validator is not None:
             return self.validator.validate(store)
-        return validate_reference(self.kb.ontology + _to_rdflib(quads), self.case_shapes)
+        return validate_reference(self.kb.ontology + case_input.to_rdflib(quads), self.case_shapes)
 
     def _cases(self, store: ox.Store, results: list[ShapeResult]) -> list[str]:
         """The focus nodes of the case shapes: every node the shapes treat as a case."""
@@ -141,13 +134,11 @@ class Assessor:
             return {c: facts[c].classes for c in cases}, {}
         from . import classify_hermit  # lazy: owlready2 and Java only for this engine
 
-        graphs: dict[URIRef, Graph] = defaultdict(Graph)
-        for triple in _to_rdflib(quads):
-            graphs[triple[0]].add(triple)
-        iris = [URIRef(c) for c in cases]
-        outcome = classify_hermit.classify(
-            self.kb.ontology, Graph(), iris, HERMIT_BATCH, case_graphs={c: graphs[c] for c in iris}
-        )
+        graphs: dict[URIRef, Graph] = {URIRef(c): Graph() for c in cases}
+        for triple in case_input.to_rdflib(quads):
+            if triple[0] in graphs:
+                graphs[triple[0]].add(triple)
+        outcome = classify_hermit.classify(self.kb.ontology, graphs, HERMIT_BATCH)
         memberships, failed = {}, {}
         for case in cases:
             if URIRef(case) in outcome.inconsistent:

@@ -11,11 +11,13 @@ JSON numbers that the JSON-LD algorithm turns into ill-formed ``xsd:decimal`` li
 from __future__ import annotations
 
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import pyoxigraph as ox
+import rdflib
 
 FORMATS = {
     ".ttl": ox.RdfFormat.TURTLE,
@@ -158,3 +160,26 @@ def load(paths: list[Path], contexts: dict[str, object] | None = None) -> Loaded
             loaded.source_of.setdefault(key, str(path))
             loaded.quads.append(ox.Quad(quad.subject, quad.predicate, quad.object, ox.DefaultGraph()))
     return loaded
+
+
+@contextmanager
+def _literals_as_written():
+    """rdflib normally rewrites literals to canonical form, which turns an ill-typed
+    ``"maybe"^^xsd:boolean`` into ``"false"``; the reference path must see them as written."""
+    saved = rdflib.NORMALIZE_LITERALS
+    rdflib.NORMALIZE_LITERALS = False
+    try:
+        yield
+    finally:
+        rdflib.NORMALIZE_LITERALS = saved
+
+
+def to_rdflib(ntriples_or_quads: str | list[ox.Quad]) -> rdflib.Graph:
+    """Case data as an rdflib graph, literals kept exactly as written."""
+    text = (
+        ntriples_or_quads
+        if isinstance(ntriples_or_quads, str)
+        else "\n".join(f"{q.subject} {q.predicate} {q.object} ." for q in ntriples_or_quads)
+    )
+    with _literals_as_written():
+        return rdflib.Graph().parse(data=text, format="nt") if text.strip() else rdflib.Graph()

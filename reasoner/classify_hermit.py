@@ -10,8 +10,10 @@ halves until the offending cases are isolated, and the others are still classifi
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,19 +45,25 @@ def _owlready():
     return owlready2
 
 
-def _world_from(graph: Graph):
-    """An owlready2 world holding ``graph`` (imports removed: the graph is already merged)."""
+def _world_from(graph: Graph | str):
+    """An owlready2 world holding the graph (imports removed: the graph is already merged)."""
     owlready2 = _owlready()
+    if isinstance(graph, Graph):
+        graph = _ntriples(graph)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "kb.nt"
+        path.write_text(graph, encoding="utf-8")
+        world = owlready2.World()
+        world.get_ontology(path.as_uri()).load()
+    return world
+
+
+def _ntriples(graph: Graph) -> str:
     data = Graph()
     for triple in graph:
         if triple[1] != OWL.imports:
             data.add(triple)
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "kb.nt"
-        data.serialize(path, format="nt", encoding="utf-8")
-        world = owlready2.World()
-        world.get_ontology(path.as_uri()).load()
-    return world
+    return data.serialize(format="nt", encoding="utf-8").decode("utf-8")
 
 
 def _run_hermit(world, infer_property_values: bool) -> None:
@@ -76,24 +84,16 @@ def check_consistency(ontology: Graph) -> ConsistencyReport:
     return ConsistencyReport(consistent=True, unsatisfiable=unsat)
 
 
-def _typed_case_graph(cases: Graph, case_iris: Iterable[URIRef]) -> Graph:
-    graph = Graph()
-    for triple in cases:
-        graph.add(triple)
-    for case in case_iris:  # owlready2 needs the individual declared to expose it
-        graph.add((case, RDF.type, OWL.NamedIndividual))
-    return graph
-
-
-def _classify_batch(
-    ontology: Graph, cases: Graph, case_iris: Sequence[URIRef]
-) -> dict[URIRef, Classification]:
+def _classify_batch(ontology_nt: str, cases_nt: str, case_iris: Sequence[str]) -> dict[str, Classification]:
+    """One HermiT run over the ontology plus one batch of cases (all arguments text, so
+    that batches can run in worker processes)."""
     owlready2 = _owlready()
-    world = _world_from(ontology + _typed_case_graph(cases, case_iris))
+    declarations = "".join(f"<{c}> <{RDF.type}> <{OWL.NamedIndividual}> .\n" for c in case_iris)
+    world = _world_from(ontology_nt + cases_nt + declarations)
     _run_hermit(world, infer_property_values=True)
     results = {}
     for case in case_iris:
-        individual = world[str(case)]
+        individual = world[case]
         classes = frozenset(
             URIRef(c.iri)
             for c in individual.INDIRECT_is_a
@@ -105,8 +105,24 @@ def _classify_batch(
                 objs = frozenset(URIRef(o.iri) for o in prop[individual] if hasattr(o, "iri"))
                 if objs:
                     values[URIRef(prop.iri)] = objs
-        results[case] = Classification(case, classes, values)
+        results[case] = Classification(URIRef(case), classes, values)
     return results
+
+
+def _classify_isolating(
+    ontology_nt: str, case_nts: dict[str, str], batch: list[str]
+) -> tuple[dict[str, Classification], list[str]]:
+    """Classify a batch; if it is inconsistent, split it until the culprits are isolated."""
+    owlready2 = _owlready()
+    try:
+        return _classify_batch(ontology_nt, "".join(case_nts[c] for c in batch), batch), []
+    except owlready2.OwlReadyInconsistentOntologyError:
+        if len(batch) == 1:
+            return {}, list(batch)
+        mid = len(batch) // 2
+        left, bad_left = _classify_isolating(ontology_nt, case_nts, batch[:mid])
+        right, bad_right = _classify_isolating(ontology_nt, case_nts, batch[mid:])
+        return {**left, **right}, bad_left + bad_right
 
 
 @dataclass
@@ -117,40 +133,39 @@ class HermitResult:
 
 def classify(
     ontology: Graph,
-    cases: Graph,
-    case_iris: Sequence[URIRef],
-    batch_size: int = 1000,
-    case_graphs: dict[URIRef, Graph] | None = None,
+    case_graphs: dict[URIRef, Graph],
+    batch_size: int = 150,
+    workers: int = 2,
 ) -> HermitResult:
-    """Classify cases in batches; isolate cases that make a batch inconsistent.
+    """Classify cases (one graph each) in batches, ``workers`` HermiT processes at a time.
 
-    ``case_graphs`` (one graph per case) lets an inconsistent batch be split; without it
-    the whole ``cases`` graph is used for every batch.
+    HermiT's time grows faster than linearly with the batch here (the criteria's
+    nominals tie the cases together), so small batches in parallel are fastest; a batch
+    that is inconsistent is split until the offending cases are isolated.
     """
-    owlready2 = _owlready()
+    ontology_nt = _ntriples(ontology)
+    case_nts = {
+        str(c): g.serialize(format="nt", encoding="utf-8").decode("utf-8") for c, g in case_graphs.items()
+    }
+    order = [str(c) for c in case_graphs]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     classified: dict[URIRef, Classification] = {}
     inconsistent: list[URIRef] = []
-
-    def graph_for(batch: Sequence[URIRef]) -> Graph:
-        if case_graphs is None:
-            return cases
-        merged = Graph()
-        for case in batch:
-            for triple in case_graphs[case]:
-                merged.add(triple)
-        return merged
-
-    def run(batch: Sequence[URIRef]) -> None:
-        try:
-            classified.update(_classify_batch(ontology, graph_for(batch), batch))
-        except owlready2.OwlReadyInconsistentOntologyError:
-            if len(batch) == 1 or case_graphs is None:
-                inconsistent.extend(batch)
-                return
-            mid = len(batch) // 2
-            run(batch[:mid])
-            run(batch[mid:])
-
-    for i in range(0, len(case_iris), batch_size):
-        run(case_iris[i : i + batch_size])
+    if workers > 1 and len(batches) > 1:
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=multiprocessing.get_context("spawn")
+        ) as pool:
+            outcomes = list(
+                pool.map(
+                    _classify_isolating,
+                    [ontology_nt] * len(batches),
+                    [{c: case_nts[c] for c in b} for b in batches],
+                    batches,
+                )
+            )
+    else:
+        outcomes = [_classify_isolating(ontology_nt, case_nts, b) for b in batches]
+    for done, bad in outcomes:
+        classified.update({URIRef(k): v for k, v in done.items()})
+        inconsistent += [URIRef(c) for c in bad]
     return HermitResult(classified, inconsistent)

@@ -198,7 +198,6 @@ def validate(
     import pyoxigraph as ox
 
     from . import cases as case_input
-    from .assess import _to_rdflib
     from .validate import FastValidator, validate_reference
 
     kb = _load_kb(kb_dir)
@@ -212,7 +211,7 @@ def validate(
         store.bulk_extend(loaded.quads)
         results = FastValidator(shapes).validate(store)
     else:
-        results = validate_reference(kb.ontology + _to_rdflib(loaded.quads), shapes)
+        results = validate_reference(kb.ontology + case_input.to_rdflib(loaded.quads), shapes)
     for e in loaded.errors:
         typer.echo(f"{e}")
     for r in sorted(results, key=lambda r: (loaded.source_of.get(r.focus, ""), r.focus, r.path or "")):

@@ -9,6 +9,7 @@ the documented JSON schema (docs/output-schema.md) and stay stable.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from decimal import Decimal
 from functools import cache
 
 import pyoxigraph as ox
@@ -109,15 +110,23 @@ class Vocabulary:
 def _fact(vocab: Vocabulary, fact: Fact) -> dict:
     value = fact.value
     if isinstance(value, ox.NamedNode):
-        shown = vocab.concept(value.value)
-    else:
-        shown = {
-            "value": Literal(value.value, datatype=URIRef(value.datatype.value)).toPython()
-            if isinstance(value, ox.Literal)
-            else str(value)
+        return {
+            "property": {"iri": fact.prop, "label": vocab.label(fact.prop)},
+            "value": vocab.concept(value.value),
         }
-        if isinstance(shown["value"], Literal):  # ill-typed: keep the text
-            shown["value"] = value.value
+    if isinstance(value, ox.Literal):
+        python = Literal(value.value, datatype=URIRef(value.datatype.value)).toPython()
+        if isinstance(python, Decimal):
+            python = (
+                int(python)
+                if python == python.to_integral_value() and "." not in value.value
+                else float(python)
+            )
+        elif not isinstance(python, bool | int | float | str):
+            python = value.value  # dates and ill-typed literals keep their text
+        shown = {"value": python, "datatype": value.datatype.value}
+    else:
+        shown = {"value": str(value)}
     return {"property": {"iri": fact.prop, "label": vocab.label(fact.prop)}, "value": shown}
 
 

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 from rdflib import Graph
 
 from reasoner.knowledge import KnowledgeBase
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="session")
@@ -16,3 +24,40 @@ def kb() -> KnowledgeBase:
 @pytest.fixture(scope="session")
 def onto(kb: KnowledgeBase) -> Graph:
     return kb.ontology
+
+
+@pytest.fixture(scope="session")
+def assessor(kb: KnowledgeBase):
+    """The default (fast) engine, compiled once per session."""
+    from reasoner.assess import Assessor
+
+    return Assessor(kb)
+
+
+def _cli_executable() -> Path:
+    beside = Path(sys.executable).parent / "lbp-imaging"
+    return beside if beside.is_file() else ROOT / ".venv" / "bin" / "lbp-imaging"
+
+
+@pytest.fixture(scope="session")
+def cli() -> Callable[..., subprocess.CompletedProcess]:
+    """Run the installed ``lbp-imaging`` command from the repository root.
+
+    The terminal is made wide and colourless, so that rich neither wraps nor styles the
+    text a test looks for.
+    """
+    exe = _cli_executable()
+    env = {**os.environ, "COLUMNS": "400", "TERMINAL_WIDTH": "400", "NO_COLOR": "1", "TERM": "dumb"}
+    env.pop("FORCE_COLOR", None)
+
+    def run(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(exe), *map(str, args)],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return run

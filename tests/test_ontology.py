@@ -301,7 +301,11 @@ def _vignette_graph() -> Graph:
 @pytest.mark.hermit
 def test_hermit_classifies_vignettes_into_exactly_the_expected_criteria(onto):
     criteria = {LBP[n] for n in [*CRITERIA, *RULES]}
-    result = classify_hermit.classify(onto, _vignette_graph(), [EX[k] for k in VIGNETTES])
+    graph = _vignette_graph()
+    per_case = {EX[k]: Graph() for k in VIGNETTES}
+    for triple in graph:
+        per_case[triple[0]].add(triple)
+    result = classify_hermit.classify(onto, per_case)
     assert not result.inconsistent
     for key, (_, expected) in VIGNETTES.items():
         got = {c for c in result.classified[EX[key]].classes if c in criteria}

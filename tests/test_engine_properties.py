@@ -1,0 +1,182 @@
+"""Property tests of the engine (hypothesis): monotonic classification, honest
+"no imaging", most-urgent selection, explanations built from the case's own facts."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from rdflib import RDF, RDFS, URIRef
+
+from reasoner import cases as case_input
+from reasoner.assess import Assessor
+from reasoner.knowledge import LBP
+
+XSD = "http://www.w3.org/2001/XMLSchema#"
+CASE = "https://example.org/property/case"
+
+
+@pytest.fixture(scope="module")
+def assessor(kb):
+    return Assessor(kb, "fast")
+
+
+@pytest.fixture(scope="module")
+def vocabulary(kb):
+    onto = kb.ontology
+    findings = sorted(
+        str(i)
+        for cls in onto.transitive_subjects(RDFS.subClassOf, LBP.ClinicalFinding)
+        for i in onto.subjects(RDF.type, cls)
+        if isinstance(i, URIRef)
+    )
+    red_flags = {
+        str(i)
+        for cls in onto.transitive_subjects(RDFS.subClassOf, LBP.RedFlag)
+        for i in onto.subjects(RDF.type, cls)
+    }
+    ranks = {str(u): int(onto.value(u, LBP.urgencyRank)) for u in onto.subjects(LBP.urgencyRank, None)}
+    return findings, red_flags, ranks
+
+
+def cases(findings: list[str]):
+    weeks = st.one_of(
+        st.none(),
+        st.sampled_from(["0.0", "5.9", "6.0", "6.1", "12.0"]),
+        st.decimals(0, 60, places=1, allow_nan=False).map(str),
+    )
+    esr = st.one_of(
+        st.none(),
+        st.sampled_from(["19.9", "20.0", "20.1"]),
+        st.decimals(0, 120, places=1, allow_nan=False).map(str),
+    )
+    status = st.lists(
+        st.sampled_from(["present", "absent", None]), min_size=len(findings), max_size=len(findings)
+    )
+    return st.fixed_dictionaries(
+        {
+            "age": st.integers(0, 120),
+            "weeks": weeks,
+            "esr": esr,
+            "surgical": st.one_of(st.none(), st.booleans()),
+            "intervention": st.one_of(st.none(), st.booleans()),
+            "prior": st.one_of(st.none(), st.booleans()),
+            "findings": status,
+        }
+    )
+
+
+def _ntriples(case: dict, findings: list[str], iri: str = CASE) -> str:
+    s = f"<{iri}>"
+    lines = [
+        f"{s} <{RDF.type}> <{LBP.PatientCase}> .",
+        f'{s} <{LBP.ageInYears}> "{case["age"]}"^^<{XSD}integer> .',
+    ]
+    for key, prop in (("weeks", LBP.conservativeTreatmentWeeks), ("esr", LBP.esrMmPerHour)):
+        if case[key] is not None:
+            text = case[key] if "." in case[key] else case[key] + ".0"
+            lines.append(f'{s} <{prop}> "{Decimal(text)}"^^<{XSD}decimal> .')
+    for key, prop in (
+        ("surgical", LBP.surgicalCandidate),
+        ("intervention", LBP.interventionCandidate),
+        ("prior", LBP.priorLumbarSurgery),
+    ):
+        if case[key] is not None:
+            lines.append(f'{s} <{prop}> "{str(case[key]).lower()}"^^<{XSD}boolean> .')
+    for finding, state in zip(findings, case["findings"], strict=True):
+        if state == "present":
+            lines.append(f"{s} <{LBP.hasFinding}> <{finding}> .")
+        elif state == "absent":
+            lines.append(f"{s} <{LBP.hasAbsentFinding}> <{finding}> .")
+    return "\n".join(lines) + "\n"
+
+
+def _assess(assessor, text: str) -> dict:
+    import pyoxigraph as ox
+
+    loaded = case_input.LoadedInput(quads=list(ox.parse(text, format=ox.RdfFormat.N_TRIPLES)))
+    run = assessor.assess_loaded(loaded)
+    assert len(run.results) == 1 and run.results[0].status == "assessed", run.results[0].errors
+    return run.results[0].to_dict()
+
+
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_classification_is_monotonic_in_present_findings(assessor, vocabulary, data):
+    findings, _, _ = vocabulary
+    case = data.draw(cases(findings))
+    extra = data.draw(st.sampled_from(findings))
+    before = {
+        c["iri"]
+        for c in _assess(assessor, _ntriples(case, findings))["criteria"]
+        if c["kind"] != "closed-world"
+    }
+    more = dict(
+        case,
+        findings=["present" if f == extra else s for f, s in zip(findings, case["findings"], strict=True)],
+    )
+    after = {
+        c["iri"]
+        for c in _assess(assessor, _ntriples(more, findings))["criteria"]
+        if c["kind"] != "closed-world"
+    }
+    assert before <= after
+
+
+@SETTINGS
+@given(data=st.data())
+def test_no_imaging_is_only_concluded_after_complete_negative_screening(assessor, vocabulary, data):
+    findings, red_flags, _ = vocabulary
+    case = data.draw(cases(findings))
+    result = _assess(assessor, _ntriples(case, findings))
+    recorded = {f for f, s in zip(findings, case["findings"], strict=True) if s is not None}
+    unassessed = red_flags - recorded
+    present = {f for f, s in zip(findings, case["findings"], strict=True) if s == "present"} & red_flags
+    assert {f["iri"] for f in result["redFlags"]["unassessed"]} == unassessed
+    outcome = result["outcome"]["iri"]
+    if outcome.endswith("OutcomeNoImaging"):
+        assert not unassessed and not present
+        assert result["recommendation"]["procedure"] is None
+    if unassessed:
+        assert not outcome.endswith("OutcomeNoImaging")
+
+
+@SETTINGS
+@given(data=st.data())
+def test_the_recommendation_has_the_highest_urgency_of_the_criteria_met(assessor, vocabulary, data):
+    findings, _, ranks = vocabulary
+    result = _assess(assessor, _ntriples(data.draw(cases(findings)), findings))
+    met = [
+        ranks[c["urgency"]["iri"]] for c in result["criteria"] if c["kind"] == "criterion" and c["urgency"]
+    ]
+    urgency = result["recommendation"]["urgency"]
+    if met:
+        assert urgency is not None and ranks[urgency["iri"]] == max(met)
+        assert result["outcome"]["iri"].endswith("OutcomeImagingIndicated")
+    else:
+        assert urgency is None and result["recommendation"]["procedure"] is None
+
+
+@SETTINGS
+@given(data=st.data())
+def test_explanations_cite_only_the_cases_own_facts_and_mri_is_replaced_when_contraindicated(
+    assessor, vocabulary, kb, data
+):
+    findings, _, _ = vocabulary
+    case = data.draw(cases(findings))
+    result = _assess(assessor, _ntriples(case, findings))
+    own = {(f["property"]["iri"], f["value"].get("iri", f["value"].get("value"))) for f in result["facts"]}
+    for criterion in result["criteria"]:
+        for fact in criterion["facts"]:
+            assert (fact["property"]["iri"], fact["value"].get("iri", fact["value"].get("value"))) in own
+    procedure = result["recommendation"]["procedure"]
+    contraindicated = any(c["iri"] == str(LBP.MRIContraindicatedCase) for c in result["criteria"])
+    if contraindicated and procedure:
+        assert kb.ontology.value(URIRef(procedure["iri"]), LBP.modality) != LBP.MagneticResonance

@@ -1,0 +1,111 @@
+"""Clinical vignettes: every example case gets its recorded expected outcome, with the
+fast engine and with the HermiT reference engine."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from rdflib import OWL
+
+from reasoner.assess import Assessor
+from reasoner.knowledge import LBP
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cases"
+
+
+def _expected() -> dict[str, dict]:
+    found = {}
+    for path in sorted(EXAMPLES.glob("*.expected.json")):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for entry in data if isinstance(data, list) else [data]:
+            entry["file"] = path.name.replace(".expected.json", "")
+            found[entry["case"]] = entry
+    return found
+
+
+EXPECTED = _expected()
+
+
+def _local(iri: str | None) -> str | None:
+    return iri[len(str(LBP)) :] if iri and iri.startswith(str(LBP)) else iri
+
+
+def _observed(result) -> dict:
+    d = result.to_dict()
+    rec = d["recommendation"]
+    return {
+        "outcome": _local(d["outcome"]["iri"]),
+        "procedure": _local((rec["procedure"] or {}).get("iri")),
+        "urgency": _local((rec["urgency"] or {}).get("iri")),
+        "criteria": sorted(_local(c["iri"]) for c in d["criteria"] if c["kind"] != "closed-world"),
+        "alternatives": sorted(_local(a["iri"]) for a in rec["alternatives"]),
+        "unassessedRedFlags": len(d["redFlags"]["unassessed"]),
+    }
+
+
+def _expected_view(entry: dict) -> dict:
+    return {
+        k: sorted(entry[k]) if isinstance(entry[k], list) else entry[k]
+        for k in ("outcome", "procedure", "urgency", "criteria", "alternatives", "unassessedRedFlags")
+    }
+
+
+def test_there_are_at_least_30_examples_covering_every_criterion(kb):
+    assert len(EXPECTED) >= 30
+    covered = {c for e in EXPECTED.values() for c in e["criteria"]}
+    criteria = {_local(str(c)) for c in kb.ontology.subjects(OWL.equivalentClass, None)}
+    assert criteria <= covered, f"criteria no example exercises: {sorted(criteria - covered)}"
+    outcomes = {e["outcome"] for e in EXPECTED.values()}
+    assert outcomes == {
+        "OutcomeImagingIndicated",
+        "OutcomeNoImaging",
+        "OutcomeScreeningIncomplete",
+        "OutcomeRedFlagWithoutCriterion",
+    }
+
+
+@pytest.fixture(scope="module")
+def fast_results(kb):
+    run = Assessor(kb, "fast").assess([EXAMPLES])
+    assert run.input_errors == [] and run.invalid == []
+    return {r.case: r for r in run.results}
+
+
+@pytest.fixture(scope="module")
+def hermit_results(kb):
+    run = Assessor(kb, "hermit").assess([EXAMPLES])
+    assert run.input_errors == [] and run.invalid == []
+    return {r.case: r for r in run.results}
+
+
+@pytest.mark.parametrize("case", sorted(EXPECTED), ids=lambda c: c.rsplit("/", 1)[-1])
+def test_fast_engine_gives_the_expected_outcome(fast_results, case):
+    assert _observed(fast_results[case]) == _expected_view(EXPECTED[case]), EXPECTED[case]["note"]
+
+
+@pytest.mark.hermit
+@pytest.mark.parametrize("case", sorted(EXPECTED), ids=lambda c: c.rsplit("/", 1)[-1])
+def test_hermit_engine_gives_the_expected_outcome(hermit_results, case):
+    assert _observed(hermit_results[case]) == _expected_view(EXPECTED[case]), EXPECTED[case]["note"]
+
+
+def test_every_imaging_recommendation_is_explained_with_facts_and_verbatim_sources(fast_results):
+    for result in fast_results.values():
+        d = result.to_dict()
+        assert d["sources"], d["case"]
+        assert all(s["quote"] and s["document"] for s in d["sources"])
+        if d["outcome"]["iri"].endswith("OutcomeImagingIndicated"):
+            selected = [c for c in d["criteria"] if c["selected"] and c["kind"] == "criterion"]
+            assert selected and all(c["facts"] for c in selected), d["case"]
+
+
+def test_unknown_is_not_absent_no_imaging_only_with_complete_negative_screening(fast_results):
+    for result in fast_results.values():
+        d = result.to_dict()
+        if d["outcome"]["iri"].endswith("OutcomeNoImaging"):
+            assert d["redFlags"]["screeningComplete"] and not d["redFlags"]["present"]
+        if d["redFlags"]["unassessed"]:
+            assert not d["outcome"]["iri"].endswith("OutcomeNoImaging")
+            assert any("not assessed" in w for w in d["warnings"])
