@@ -72,11 +72,14 @@ def _load_kb(kb_dir: Path | None):
 def _assessor(kb, engine: Engine):
     from .assess import Assessor
     from .definitions import UnsupportedConstruct
+    from .knowledge import KnowledgeBaseError
 
     try:
         return Assessor(kb, engine.value)
     except UnsupportedConstruct as exc:
         raise _fail(f"the fast engine cannot evaluate the knowledge base: {exc}") from None
+    except KnowledgeBaseError as exc:
+        raise _fail(f"knowledge base error: {exc}") from None
 
 
 def _kb_info(kb) -> dict:
@@ -198,24 +201,32 @@ def validate(
     import pyoxigraph as ox
 
     from . import cases as case_input
+    from .definitions import UnsupportedConstruct
+    from .explain import Vocabulary
+    from .knowledge import KnowledgeBaseError
     from .validate import FastValidator, validate_reference
 
     kb = _load_kb(kb_dir)
     loaded = case_input.load(paths, case_input.load_contexts(kb.root, "https://w3id.org/lbp-imaging/"))
-    shapes = kb.shapes("case-shapes")
-    if engine is Validator.fast:
+    try:
+        shapes = kb.shapes("case-shapes")
+        validator = FastValidator(shapes) if engine is Validator.fast else None
+    except (KnowledgeBaseError, UnsupportedConstruct) as exc:
+        raise _fail(f"knowledge base error: {exc}") from None
+    vocab = Vocabulary(kb.ontology)
+    if validator is not None:
         store = ox.Store()
         store.bulk_extend(
             ox.parse(kb.ontology.serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES)
         )
         store.bulk_extend(loaded.quads)
-        results = FastValidator(shapes).validate(store)
+        results = validator.validate(store)
     else:
         results = validate_reference(kb.ontology + case_input.to_rdflib(loaded.quads), shapes)
     for e in loaded.errors:
         typer.echo(f"{e}")
     for r in sorted(results, key=lambda r: (loaded.source_of.get(r.focus, ""), r.focus, r.path or "")):
-        field = r.path.rsplit("/", 1)[-1] if r.path else "case"
+        field = vocab.label(r.path) if r.path else "case"
         typer.echo(f"{loaded.source_of.get(r.focus, '?')}: case {r.focus}: {field}: {r.message}")
     cases = {str(q.subject) for q in loaded.quads}
     typer.echo(

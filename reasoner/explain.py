@@ -9,11 +9,10 @@ the documented JSON schema (docs/output-schema.md) and stay stable.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from functools import cache
 
 import pyoxigraph as ox
-from rdflib import OWL, RDF, RDFS, BNode, Graph, Literal, URIRef
+from rdflib import OWL, RDF, RDFS, BNode, Graph, URIRef
 from rdflib.namespace import PROV, SKOS
 
 from . import DISCLAIMER
@@ -107,6 +106,38 @@ class Vocabulary:
         return self.concept(str(value)) if isinstance(value, URIRef) else None
 
 
+_XSD = "http://www.w3.org/2001/XMLSchema#"
+_INTEGERS = {
+    f"{_XSD}{t}"
+    for t in (
+        "integer",
+        "int",
+        "long",
+        "short",
+        "byte",
+        "nonNegativeInteger",
+        "positiveInteger",
+        "nonPositiveInteger",
+        "negativeInteger",
+    )
+}
+
+
+def _python(literal: ox.Literal) -> bool | int | float | str:
+    """A JSON-native value for a literal, by its datatype; its text when ill-typed."""
+    dt, text = literal.datatype.value, literal.value
+    try:
+        if dt in _INTEGERS:
+            return int(text)
+        if dt in (f"{_XSD}decimal", f"{_XSD}double", f"{_XSD}float"):
+            return float(text)
+        if dt == f"{_XSD}boolean" and text in ("true", "false", "1", "0"):
+            return text in ("true", "1")
+    except ValueError:
+        pass
+    return text
+
+
 def _fact(vocab: Vocabulary, fact: Fact) -> dict:
     value = fact.value
     if isinstance(value, ox.NamedNode):
@@ -115,16 +146,7 @@ def _fact(vocab: Vocabulary, fact: Fact) -> dict:
             "value": vocab.concept(value.value),
         }
     if isinstance(value, ox.Literal):
-        python = Literal(value.value, datatype=URIRef(value.datatype.value)).toPython()
-        if isinstance(python, Decimal):
-            python = (
-                int(python)
-                if python == python.to_integral_value() and "." not in value.value
-                else float(python)
-            )
-        elif not isinstance(python, bool | int | float | str):
-            python = value.value  # dates and ill-typed literals keep their text
-        shown = {"value": python, "datatype": value.datatype.value}
+        shown = {"value": _python(value), "datatype": value.datatype.value}
     else:
         shown = {"value": str(value)}
     return {"property": {"iri": fact.prop, "label": vocab.label(fact.prop)}, "value": shown}

@@ -84,6 +84,7 @@ class KnowledgeBase:
         root = (root or default_kb_dir()).resolve()
         kb = cls(root=root, modules=catalog_entries(root / "ontology"))
         _ = kb.ontology  # parse eagerly so errors surface at load time
+        kb.check_queries()
         return kb
 
     @property
@@ -127,6 +128,17 @@ class KnowledgeBase:
             )
             found[path.stem] = NamedQuery(path.stem, path, text, summary)
         return found
+
+    def check_queries(self) -> None:
+        """Parse every named query now, so a broken one is reported by file at load time."""
+        import pyoxigraph as ox
+
+        empty = ox.Store()
+        for named in self.queries.values():
+            try:
+                empty.query(named.text)
+            except SyntaxError as exc:
+                raise KnowledgeBaseError(f"{named.path}: SPARQL syntax error: {exc}") from None
 
     def query(self, name: str) -> NamedQuery:
         try:

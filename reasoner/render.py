@@ -69,6 +69,7 @@ CSV_COLUMNS = (
     "source_statements",
     "warnings",
     "errors",
+    "disclaimer",
 )
 
 
@@ -100,10 +101,11 @@ def to_csv(run: AssessmentRun) -> str:
                 "source_statements": " ".join(s["iri"] for s in r.sources),
                 "warnings": " | ".join(r.warnings),
                 "errors": " | ".join(f"{e['field'] or 'case'}: {e['message']}" for e in r.errors),
+                "disclaimer": DISCLAIMER,
             }
         )
     for e in run.input_errors:
-        writer.writerow({"source": e.path, "status": "error", "errors": e.message})
+        writer.writerow({"source": e.path, "status": "error", "errors": e.message, "disclaimer": DISCLAIMER})
     return out.getvalue()
 
 
@@ -111,7 +113,10 @@ def _value_node(value: dict):
     if "iri" in value:
         return URIRef(value["iri"])
     v = value["value"]
-    return Literal(v) if not isinstance(v, float) else Literal(v, datatype=XSD.decimal)
+    if "datatype" in value:
+        lexical = ("true" if v else "false") if isinstance(v, bool) else str(v)
+        return Literal(lexical, datatype=URIRef(value["datatype"]))
+    return Literal(v)
 
 
 def to_prov(run: AssessmentRun) -> Graph:

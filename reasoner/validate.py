@@ -13,7 +13,6 @@ Two validators return the same results:
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -73,6 +72,7 @@ NODE_KINDS = {
     SH.BlankNodeOrLiteral: {"bnode", "literal"},
     SH.IRIOrLiteral: {"iri", "literal"},
 }
+RDFS_SUBCLASS = "http://www.w3.org/2000/01/rdf-schema#subClassOf"
 TARGETS = (SH.targetClass, SH.targetNode, SH.targetSubjectsOf, SH.targetObjectsOf)
 DESCRIPTIVE = {
     SH.name,
@@ -85,6 +85,20 @@ DESCRIPTIVE = {
     SH.path,
     SH.deactivated,
     *TARGETS,
+}
+COMPONENT_OF = {
+    SH.datatype: SH.DatatypeConstraintComponent,
+    SH.minInclusive: SH.MinInclusiveConstraintComponent,
+    SH.maxInclusive: SH.MaxInclusiveConstraintComponent,
+    SH.minExclusive: SH.MinExclusiveConstraintComponent,
+    SH.maxExclusive: SH.MaxExclusiveConstraintComponent,
+    SH["class"]: SH.ClassConstraintComponent,
+    SH.nodeKind: SH.NodeKindConstraintComponent,
+    SH["in"]: SH.InConstraintComponent,
+    SH.hasValue: SH.HasValueConstraintComponent,
+    SH.disjoint: SH.DisjointConstraintComponent,
+    SH.minCount: SH.MinCountConstraintComponent,
+    SH.maxCount: SH.MaxCountConstraintComponent,
 }
 COMPONENTS = {
     SH.datatype,
@@ -163,20 +177,59 @@ class _Shape:
     severity: str
 
 
+def _sparql_term(node) -> str:
+    return str(_to_ox(node))
+
+
+def _focus_pattern(targets) -> str:
+    """A group pattern binding ?focus to every focus node of a node shape's targets."""
+    parts = []
+    for kind, obj in targets:
+        if kind == SH.targetClass:
+            parts.append(f"{{ ?focus a/<{RDFS_SUBCLASS}>* <{obj}> }}")
+        elif kind == SH.targetSubjectsOf:
+            parts.append(f"{{ SELECT DISTINCT ?focus WHERE {{ ?focus <{obj}> ?t }} }}")
+        elif kind == SH.targetObjectsOf:
+            parts.append(f"{{ SELECT DISTINCT ?focus WHERE {{ ?t <{obj}> ?focus }} }}")
+        else:
+            parts.append(f"{{ BIND({_sparql_term(obj)} AS ?focus) }}")
+    return "{ SELECT DISTINCT ?focus WHERE { " + " UNION ".join(parts) + " } }"
+
+
+def _value_condition(comp, arg) -> str | None:
+    """A SPARQL expression true for a value that satisfies the constraint."""
+    if comp == SH.datatype:
+        condition = f"isLiteral(?value) && datatype(?value) = <{arg}>"
+        if str(arg).startswith(XSD_NS) and (pattern := LEXICAL.get(str(arg)[len(XSD_NS) :])):
+            condition += f' && REGEX(STR(?value), "^({pattern.replace(chr(92), chr(92) * 2)})$")'
+        return condition
+    if comp == SH.nodeKind:
+        kinds = NODE_KINDS[arg]
+        tests = {"iri": "isIRI(?value)", "bnode": "isBlank(?value)", "literal": "isLiteral(?value)"}
+        return " || ".join(tests[k] for k in sorted(kinds))
+    if comp == SH["in"]:
+        return " || ".join(f"sameTerm(?value, {t})" for t in arg) or "false"
+    operators = {SH.minInclusive: ">=", SH.maxInclusive: "<=", SH.minExclusive: ">", SH.maxExclusive: "<"}
+    if comp in operators:
+        # An incomparable value (an IRI, an ill-typed literal) is a violation too.
+        return f"COALESCE(?value {operators[comp]} {arg}, false)"
+    return None
+
+
 class FastValidator:
-    """The case shapes compiled once; ``validate`` runs them over a store."""
+    """The shapes compiled once into SPARQL queries that return only the violations."""
 
     def __init__(self, shapes: Graph):
-        self.node_shapes: list[tuple[list, _Shape, list[_Shape]]] = []
-        for node_shape in sorted({s for t in TARGETS for s in shapes.subjects(t, None)}, key=str):
-            if (
-                shapes.value(node_shape, SH.deactivated) is not None
-                and shapes.value(node_shape, SH.deactivated).toPython()
-            ):
+        self.queries: list[tuple[str, _Shape, str]] = []
+        node_shapes = sorted({s for t in TARGETS for s in shapes.subjects(t, None)}, key=str)
+        for node_shape in node_shapes:
+            deactivated = shapes.value(node_shape, SH.deactivated)
+            if deactivated is not None and deactivated.toPython():
                 continue
-            targets = [(t, o) for t in TARGETS for o in shapes.objects(node_shape, t)]
-            props = [self._shape(shapes, p) for p in shapes.objects(node_shape, SH.property)]
-            self.node_shapes.append((targets, self._shape(shapes, node_shape), props))
+            focus = _focus_pattern([(t, o) for t in TARGETS for o in shapes.objects(node_shape, t)])
+            self._compile(self._shape(shapes, node_shape), focus, node_level=True)
+            for prop in shapes.objects(node_shape, SH.property):
+                self._compile(self._shape(shapes, prop), focus, node_level=False)
 
     @staticmethod
     def _shape(shapes: Graph, node) -> _Shape:
@@ -190,124 +243,86 @@ class FastValidator:
             raise UnsupportedConstruct(f"shape {node}: only predicate paths are implemented")
         constraints = {}
         for comp in COMPONENTS:
-            values = list(shapes.objects(node, comp))
-            if not values:
+            value = shapes.value(node, comp)
+            if value is None:
                 continue
             if comp == SH["in"]:
-                constraints[comp] = {_term_key(_to_ox(v)) for v in Collection(shapes, values[0])}
-            elif comp in (SH.minInclusive, SH.maxInclusive, SH.minExclusive, SH.maxExclusive):
-                constraints[comp] = _number(_to_ox(values[0]))
+                constraints[comp] = [_sparql_term(v) for v in Collection(shapes, value)]
+            elif comp in (SH.datatype, SH["class"], SH.disjoint, SH.nodeKind):
+                constraints[comp] = value
+            elif comp in (SH.minCount, SH.maxCount):
+                constraints[comp] = int(value)
             else:
-                constraints[comp] = values[0]
+                constraints[comp] = _sparql_term(value)
         severity = shapes.value(node, SH.severity) or SH.Violation
         message = shapes.value(node, SH.message)
         return _Shape(str(node), str(path) if path else None, constraints, str(message or ""), str(severity))
 
-    # -- evaluation -------------------------------------------------------------------
-    def validate(self, store: ox.Store) -> list[ShapeResult]:
-        results: list[ShapeResult] = []
-        self._instances: dict[str, set[str]] = {}
-        self._by_path: dict[str, dict[str, list]] = {}
-        for targets, node_shape, props in self.node_shapes:
-            focus = self._focus_nodes(store, targets)
-            if not focus:
-                continue
-            results += self._check(store, node_shape, {f: [t] for f, t in focus.items()}, focus)
-            for prop in props:
-                results += self._check(store, prop, self._values(store, prop.path), focus)
-        return results
-
-    def _focus_nodes(self, store: ox.Store, targets) -> dict[str, object]:
-        focus = {}
-        for kind, obj in targets:
-            if kind == SH.targetClass:
-                q = f"SELECT ?x WHERE {{ ?x a/<http://www.w3.org/2000/01/rdf-schema#subClassOf>* <{obj}> }}"
-            elif kind == SH.targetSubjectsOf:
-                q = f"SELECT DISTINCT ?x WHERE {{ ?x <{obj}> ?o }}"
-            elif kind == SH.targetObjectsOf:
-                q = f"SELECT DISTINCT ?x WHERE {{ ?s <{obj}> ?x }}"
-            else:
-                focus[_term_key(_to_ox(obj))] = _to_ox(obj)
-                continue
-            for row in store.query(q):
-                focus[_term_key(row["x"])] = row["x"]
-        return focus
-
-    def _values(self, store: ox.Store, path: str) -> dict[str, list]:
-        """Every (subject, object) of a predicate, by subject; one query per predicate."""
-        if path not in self._by_path:
-            values: dict[str, list] = defaultdict(list)
-            for row in store.query(f"SELECT ?s ?o WHERE {{ ?s <{path}> ?o }}"):
-                values[_term_key(row["s"])].append(row["o"])
-            self._by_path[path] = values
-        return self._by_path[path]
-
-    def _instances_of(self, store: ox.Store, cls: str) -> set[str]:
-        if cls not in self._instances:
-            q = f"SELECT ?x WHERE {{ ?x a/<http://www.w3.org/2000/01/rdf-schema#subClassOf>* <{cls}> }}"
-            self._instances[cls] = {_term_key(r["x"]) for r in store.query(q)}
-        return self._instances[cls]
-
-    def _check(self, store, shape: _Shape, values: dict[str, list], focus: dict) -> list[ShapeResult]:
-        out = []
+    def _compile(self, shape: _Shape, focus: str, node_level: bool) -> None:
         c = shape.constraints
+        values = "BIND(?focus AS ?value)" if node_level else f"?focus <{shape.path}> ?value ."
 
-        def fail(f: str, comp, value=None) -> None:
-            out.append(
-                ShapeResult(
-                    f,
-                    shape.path,
-                    None if value is None else str(value),
-                    str(comp),
-                    shape.message,
-                    shape.iri,
-                    shape.severity,
+        def add(component, query: str) -> None:
+            self.queries.append((str(component), shape, query))
+
+        for comp, arg in c.items():
+            if (condition := _value_condition(comp, arg)) is not None:
+                add(
+                    COMPONENT_OF[comp],
+                    f"SELECT ?focus ?value WHERE {{ {focus} {values} FILTER(!({condition})) }}",
                 )
-            )
+            elif comp == SH["class"]:
+                add(
+                    COMPONENT_OF[comp],
+                    f"SELECT ?focus ?value WHERE {{ {focus} {values} "
+                    f"MINUS {{ ?value a/<{RDFS_SUBCLASS}>* <{arg}> }} }}",
+                )
+            elif comp == SH.hasValue:
+                if node_level:
+                    add(
+                        COMPONENT_OF[comp],
+                        f"SELECT ?focus WHERE {{ {focus} FILTER(!sameTerm(?focus, {arg})) }}",
+                    )
+                else:
+                    add(
+                        COMPONENT_OF[comp],
+                        f"SELECT ?focus WHERE {{ {focus} MINUS {{ ?focus <{shape.path}> {arg} }} }}",
+                    )
+            elif comp == SH.disjoint:
+                add(
+                    COMPONENT_OF[comp],
+                    f"SELECT ?focus ?value WHERE {{ {focus} {values} ?focus <{arg}> ?value }}",
+                )
+            elif comp == SH.minCount:
+                add(
+                    COMPONENT_OF[comp],
+                    f"SELECT ?focus WHERE {{ {focus} OPTIONAL {{ {values} }} }} "
+                    f"GROUP BY ?focus HAVING(COUNT(?value) < {arg})",
+                )
+            elif comp == SH.maxCount:
+                add(
+                    COMPONENT_OF[comp],
+                    f"SELECT ?focus WHERE {{ {focus} {values} }} "
+                    f"GROUP BY ?focus HAVING(COUNT(?value) > {arg})",
+                )
 
-        for f in focus:
-            vals = values.get(f, [])
-            if SH.minCount in c and len(vals) < int(c[SH.minCount]):
-                fail(f, SH.MinCountConstraintComponent)
-            if SH.maxCount in c and len(vals) > int(c[SH.maxCount]):
-                fail(f, SH.MaxCountConstraintComponent)
-            if SH.hasValue in c and _term_key(_to_ox(c[SH.hasValue])) not in {_term_key(v) for v in vals}:
-                fail(f, SH.HasValueConstraintComponent)
-            if SH.disjoint in c:
-                other = {_term_key(o) for o in self._values(store, str(c[SH.disjoint])).get(f, [])}
-                for v in vals:
-                    if _term_key(v) in other:
-                        fail(f, SH.DisjointConstraintComponent, v)
-            for v in vals:
-                self._check_value(store, c, f, v, fail)
-        return out
-
-    def _check_value(self, store, c: dict, f: str, v, fail) -> None:
-        if SH.datatype in c and not (
-            isinstance(v, ox.Literal) and v.datatype.value == str(c[SH.datatype]) and well_formed(v)
-        ):
-            fail(f, SH.DatatypeConstraintComponent, v)
-        if SH.nodeKind in c and _kind(v) not in NODE_KINDS[c[SH.nodeKind]]:
-            fail(f, SH.NodeKindConstraintComponent, v)
-        if SH["class"] in c and (
-            not isinstance(v, ox.NamedNode | ox.BlankNode)
-            or _term_key(v) not in self._instances_of(store, str(c[SH["class"]]))
-        ):
-            fail(f, SH.ClassConstraintComponent, v)
-        if SH["in"] in c and _term_key(v) not in c[SH["in"]]:
-            fail(f, SH.InConstraintComponent, v)
-        for comp, ok, name in (
-            (SH.minInclusive, lambda n, b: n >= b, SH.MinInclusiveConstraintComponent),
-            (SH.maxInclusive, lambda n, b: n <= b, SH.MaxInclusiveConstraintComponent),
-            (SH.minExclusive, lambda n, b: n > b, SH.MinExclusiveConstraintComponent),
-            (SH.maxExclusive, lambda n, b: n < b, SH.MaxExclusiveConstraintComponent),
-        ):
-            if comp in c:
-                n, bound = _number(v), c[comp]
-                if isinstance(n, float) or isinstance(bound, float):
-                    n, bound = (None if n is None else float(n)), float(bound)
-                if n is None or not ok(n, bound):
-                    fail(f, name, v)
+    def validate(self, store: ox.Store) -> list[ShapeResult]:
+        results = []
+        for component, shape, query in self.queries:
+            for row in store.query(query):
+                value = row["value"] if "value" in query.split("WHERE")[0] else None
+                results.append(
+                    ShapeResult(
+                        _term_key(row["focus"]),
+                        shape.path,
+                        None if value is None else str(value),
+                        component,
+                        shape.message,
+                        shape.iri,
+                        shape.severity,
+                    )
+                )
+        return results
 
 
 def validate_fast(store: ox.Store, shapes: Graph) -> list[ShapeResult]:

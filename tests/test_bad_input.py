@@ -362,12 +362,6 @@ def test_cli_unbroken_copy_of_the_knowledge_base_works(cli, kb_copy, good):
     assert_good_case_in_json(proc.stdout)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reasoner/cli.py _assessor (line 76-79) catches only UnsupportedConstruct: the "
-    "KnowledgeBaseError that Assessor.__init__ raises for a broken shapes file "
-    "(kb.shapes('case-shapes'), reasoner/assess.py line 76) escapes as a traceback with exit 1",
-)
 def test_cli_broken_shapes_file_exits_2_naming_the_file(cli, kb_copy, good):
     broken = kb_copy / "shapes" / "case-shapes.ttl"
     _corrupt(broken)
@@ -378,12 +372,6 @@ def test_cli_broken_shapes_file_exits_2_naming_the_file(cli, kb_copy, good):
     assert "Traceback" not in proc.stderr
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a syntax error in a named selection query (queries/*.rq) surfaces as an uncaught "
-    "SyntaxError from pyoxigraph in reasoner/select.py select() (exit 1, traceback, file not "
-    "named); the named queries are not parsed when the knowledge base is loaded",
-)
 def test_cli_broken_named_query_exits_2_naming_the_file(cli, kb_copy, good):
     broken = kb_copy / "queries" / "no-imaging.rq"
     broken.write_text("SELECT ?case WHERE {\n", encoding="utf-8")

@@ -422,7 +422,13 @@ def _statement(s: dict) -> None:
 def _fact(f: dict) -> None:
     assert set(f) == {"property", "value"}
     assert set(f["property"]) == {"iri", "label"}
-    assert set(f["value"]) in (CONCEPT_KEYS, {"value"})
+    value = f["value"]
+    if "iri" in value:
+        _concept(value, nullable=False)
+    else:
+        assert set(value) == {"value", "datatype"}, value
+        assert value["datatype"].startswith("http://www.w3.org/2001/XMLSchema#")
+        assert isinstance(value["value"], bool | int | float | str)
 
 
 def test_json_assessed_result_keys(doc):
@@ -570,12 +576,6 @@ def test_disclaimer_in_json(doc):
     assert all(NOT_DIAGNOSIS in r["disclaimer"] for r in doc["results"])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="reasoner/render.py to_csv: the CSV output carries no disclaimer, although the module "
-    "says every format does (proposed fix: a 'disclaimer' column in CSV_COLUMNS, filled with "
-    "DISCLAIMER on every row)",
-)
 def test_disclaimer_in_csv(run):
     text = render.to_csv(run)
     assert DISCLAIMER in text
@@ -590,6 +590,28 @@ def test_disclaimer_in_prov(fmt, prov):
     assert recs
     for rec in recs:
         assert NOT_DIAGNOSIS in str(prov.value(rec, LBP.disclaimer))
+
+
+def test_prov_fact_values_keep_the_datatype_of_the_case(prov):
+    data = Graph()
+    for path in sorted((CASES_DIR / "valid").glob("*.ttl")):
+        data.parse(path)
+    checked = 0
+    for rec in prov.subjects(RDF.type, LBP.Recommendation):
+        case = prov.value(rec, LBP.forCase)
+        for match in prov.objects(rec, LBP.hasCriterionMatch):
+            for fact in prov.objects(match, LBP.matchedFact):
+                value = prov.value(fact, LBP.factValue)
+                recorded = list(data.objects(case, prov.value(fact, LBP.factProperty)))
+                if not isinstance(value, Literal) or not recorded:
+                    continue
+                checked += 1
+                assert any(v.datatype == value.datatype and v.eq(value) for v in recorded), (
+                    case,
+                    value,
+                    recorded,
+                )
+    assert checked >= 3
 
 
 def test_prov_has_no_blank_node_recommendations_or_assessments(prov):
