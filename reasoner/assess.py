@@ -26,8 +26,8 @@ from .select import add_memberships, select
 from .validate import SH, FastValidator, ShapeResult, validate_reference
 
 ENGINES = ("fast", "hermit")
-RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-BATCH = 20_000
+RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+BATCH = 5_000
 HERMIT_BATCH = 150  # HermiT slows superlinearly with batch size here (nominals): see README
 
 
@@ -38,6 +38,8 @@ class AssessmentRun:
     engine: str
     results: list[CaseResult] = field(default_factory=list)
     input_errors: list[case_input.InputError] = field(default_factory=list)
+    statements: dict[str, dict] = field(default_factory=dict)
+    criteria: dict[str, dict] = field(default_factory=dict)
     started: str = ""
     ended: str = ""
 
@@ -58,11 +60,12 @@ def _key(term) -> str:
 class Assessor:
     """The knowledge base compiled once; ``assess`` runs batches of cases through it."""
 
-    def __init__(self, kb: KnowledgeBase, engine: str = "fast"):
+    def __init__(self, kb: KnowledgeBase, engine: str = "fast", batch_size: int | None = None):
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}: choose {' or '.join(ENGINES)}")
         self.kb = kb
         self.engine = engine
+        self.batch_size = batch_size or (HERMIT_BATCH if engine == "hermit" else BATCH)
         self.vocab = Vocabulary(kb.ontology)
         self.case_shapes = kb.shapes("case-shapes")
         self.kb_quads = list(
@@ -99,19 +102,28 @@ class Assessor:
         for batch in self._batches(loaded.quads):
             run.results += self._assess_batch(batch, loaded.source_of)
             if progress:
-                progress(len({_key(q.subject) for q in batch}))
+                progress(len(batch))
+        cited, criteria = {}, {}
+        for r in run.results:
+            cited.update(dict.fromkeys(r.sources))
+            for c in r.criteria:
+                cited.update(dict.fromkeys(c["sources"]))
+                criteria[c["iri"]] = None
+        run.statements = {iri: self.vocab.statement(iri) for iri in cited}
+        run.criteria = {iri: self.vocab.class_entry(iri) for iri in sorted(criteria)}
         run.ended = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
         return run
 
     # -- steps ------------------------------------------------------------------------
-    def _batches(self, quads: list[ox.Quad]) -> Iterator[list[ox.Quad]]:
-        by_subject: dict[str, list[ox.Quad]] = defaultdict(list)
+    def _batches(self, quads: list[ox.Quad]) -> Iterator[dict[str, list[ox.Quad]]]:
+        """Batches of subjects with their quads (a case's triples stay in one batch)."""
+        by_subject: dict = defaultdict(list)
         for quad in quads:
-            by_subject[_key(quad.subject)].append(quad)
-        size = HERMIT_BATCH if self.engine == "hermit" else BATCH
+            by_subject[quad.subject].append(quad)
+        size = self.batch_size
         subjects = list(by_subject)
         for i in range(0, len(subjects), size):
-            yield [q for s in subjects[i : i + size] for q in by_subject[s]]
+            yield {_key(s): by_subject[s] for s in subjects[i : i + size]}
 
     def _validate(self, store: ox.Store, quads: list[ox.Quad]) -> list[ShapeResult]:
         if self.validator is not None:
@@ -163,7 +175,8 @@ class Assessor:
             )
         return CaseResult(case, source, self.engine, "invalid", errors=errors)
 
-    def _assess_batch(self, quads: list[ox.Quad], source_of: dict[str, str]) -> list[CaseResult]:
+    def _assess_batch(self, batch: dict[str, list[ox.Quad]], source_of: dict[str, str]) -> list[CaseResult]:
+        quads = [q for subject_quads in batch.values() for q in subject_quads]
         store = ox.Store()
         store.bulk_extend(self.kb_quads)
         store.bulk_extend(quads)
@@ -173,8 +186,8 @@ class Assessor:
         for r in shape_results:
             by_case[r.focus].append(r)
         invalid = {c for c in cases if by_case.get(c)}
-        for quad in quads:
-            if _key(quad.subject) in invalid:
+        for case in invalid:
+            for quad in batch.get(case, ()):
                 store.remove(quad)
         valid = [c for c in cases if c not in invalid]
         memberships, failed = self._classify(store, quads, valid)
@@ -200,12 +213,16 @@ class Assessor:
             )
             for c, m in failed.items()
         ]
-        facts: dict[str, list[Fact]] = defaultdict(list)
-        for q in quads:
-            if q.predicate.value != RDF_TYPE:
-                facts[_key(q.subject)].append(Fact(q.predicate.value, q.object))
         results += [
-            explain(self.vocab, selections[c], memberships[c], source_of.get(c), self.engine, facts[c])
+            explain(
+                self.vocab,
+                selections[c],
+                memberships[c],
+                source_of.get(c),
+                self.engine,
+                [Fact(q.predicate.value, q.object) for q in batch[c] if q.predicate != RDF_TYPE],
+            )
             for c in valid
         ]
-        return sorted(results, key=lambda r: (r.source or "", r.case))
+        order = {case: i for i, case in enumerate(batch)}  # results in input order
+        return sorted(results, key=lambda r: order.get(r.case, len(order)))

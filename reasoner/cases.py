@@ -155,10 +155,13 @@ def load(paths: list[Path], contexts: dict[str, object] | None = None) -> Loaded
             loaded.errors.append(InputError(str(path), "the file is empty: no patient case in it"))
             continue
         loaded.files.append(str(path))
-        for quad in quads:
-            key = quad.subject.value if isinstance(quad.subject, ox.NamedNode) else str(quad.subject)
+        default = ox.DefaultGraph()
+        if any(not isinstance(q.graph_name, ox.DefaultGraph) for q in quads):
+            quads = [ox.Quad(q.subject, q.predicate, q.object, default) for q in quads]
+        loaded.quads += quads
+        for subject in {q.subject for q in quads}:
+            key = subject.value if isinstance(subject, ox.NamedNode) else str(subject)
             loaded.source_of.setdefault(key, str(path))
-            loaded.quads.append(ox.Quad(quad.subject, quad.predicate, quad.object, ox.DefaultGraph()))
     return loaded
 
 

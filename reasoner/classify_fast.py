@@ -13,27 +13,19 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import pyoxigraph as ox
 from rdflib import Literal, URIRef
 
-from .definitions import (
-    DECIMAL_FAMILY,
-    INTEGER_FAMILY,
-    Formula,
-    Leaf,
-    holds,
-    leaves,
-    satisfied_leaves,
-)
+from .definitions import DECIMAL_FAMILY, INTEGER_FAMILY, And, Formula, Leaf, leaves
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 SUBCLASS = "http://www.w3.org/2000/01/rdf-schema#subClassOf"
 
 
-@dataclass(frozen=True)
-class Fact:
-    """One patient fact that satisfied a leaf: the case has ``value`` for ``prop``."""
+class Fact(NamedTuple):
+    """One patient fact: the case has ``value`` for ``prop``."""
 
     prop: str
     value: ox.NamedNode | ox.Literal | ox.BlankNode
@@ -72,9 +64,10 @@ def leaf_query(leaf: Leaf) -> str:
             f"FILTER(isLiteral(?o) && ?o = {_literal_sparql(value)}{family}) }}"
         )
     if leaf.kind == "some":
+        # Members of the class first (few), then the cases pointing at them.
         return (
-            f"SELECT ?case ?p ?o WHERE {{ {props} ?case ?p ?o . "
-            f"?o <{RDF_TYPE}>/<{SUBCLASS}>* {_iri(leaf.cls)} }}"
+            f"SELECT ?case ?p ?o WHERE {{ {{ SELECT DISTINCT ?o WHERE {{ ?o <{RDF_TYPE}>/<{SUBCLASS}>* "
+            f"{_iri(leaf.cls)} }} }} {props} ?case ?p ?o }}"
         )
     if leaf.kind == "any":
         return f"SELECT ?case ?p ?o WHERE {{ {props} ?case ?p ?o }}"
@@ -97,32 +90,61 @@ class Membership:
     classes: dict[str, list[Fact]]
 
 
+def _fact_order(fact: Fact) -> tuple[str, str]:
+    return (fact.prop, str(fact.value))
+
+
+def _members(formula: Formula, leaf_cases: dict[Leaf, set[str]], memo: dict) -> set[str]:
+    """The cases satisfying a formula, by set algebra over the leaves' case sets."""
+    key = id(formula)
+    if key not in memo:
+        if isinstance(formula, Leaf):
+            memo[key] = leaf_cases.get(formula, set())
+        else:
+            parts = [_members(p, leaf_cases, memo) for p in formula.parts]
+            memo[key] = set.intersection(*parts) if isinstance(formula, And) else set.union(*parts)
+    return memo[key]
+
+
+def _met_leaves(formula: Formula, case: str, leaf_cases: dict[Leaf, set[str]], memo: dict) -> list[Leaf]:
+    """The leaves that make the formula true for a member case (every conjunct, every
+    true disjunct)."""
+    if isinstance(formula, Leaf):
+        return [formula]
+    return [
+        leaf
+        for part in formula.parts
+        if case in _members(part, leaf_cases, memo)
+        for leaf in _met_leaves(part, case, leaf_cases, memo)
+    ]
+
+
 def classify(store: ox.Store, formulas: dict[URIRef, Formula], cases: Iterable[str]) -> dict[str, Membership]:
     """Membership of each case in every defined class, with the facts behind it."""
     wanted = set(cases)
     distinct = {leaf for formula in formulas.values() for leaf in leaves(formula)}
-    true_leaves: dict[str, set[Leaf]] = defaultdict(set)
-    facts: dict[tuple[str, Leaf], list[Fact]] = defaultdict(list)
+    leaf_cases: dict[Leaf, set[str]] = {}
+    facts: dict[Leaf, dict[str, list[Fact]]] = {}
     for leaf in distinct:
+        holding: set[str] = set()
+        leaf_facts: dict[str, list[Fact]] = defaultdict(list)
+        with_facts = leaf.kind != "type"
         for row in store.query(leaf_query(leaf)):
             case = row["case"]
             key = case.value if isinstance(case, ox.NamedNode) else str(case)
-            if key not in wanted:
-                continue
-            true_leaves[key].add(leaf)
-            if leaf.kind != "type":
-                facts[(key, leaf)].append(Fact(row["p"].value, row["o"]))
-    result = {}
-    for case in wanted:
-        holding = true_leaves.get(case, set())
-        classes = {}
-        for cls, formula in formulas.items():
-            if holds(formula, holding):
-                met = []
-                for leaf in satisfied_leaves(formula, holding):
-                    for fact in facts.get((case, leaf), []):
-                        if fact not in met:
-                            met.append(fact)
-                classes[str(cls)] = met
-        result[case] = Membership(classes)
+            holding.add(key)
+            if with_facts:
+                leaf_facts[key].append(Fact(row["p"].value, row["o"]))
+        leaf_cases[leaf] = holding & wanted
+        facts[leaf] = leaf_facts
+    result = {case: Membership({}) for case in wanted}
+    memo: dict = {}
+    for cls, formula in formulas.items():
+        for case in _members(formula, leaf_cases, memo):
+            met: list[Fact] = []
+            for leaf in _met_leaves(formula, case, leaf_cases, memo):
+                for fact in facts[leaf].get(case, ()):
+                    if fact not in met:
+                        met.append(fact)
+            result[case].classes[str(cls)] = sorted(met, key=_fact_order)  # stable across batches
     return result

@@ -8,6 +8,7 @@ reported); 2 usage or knowledge-base error.
 from __future__ import annotations
 
 import sys
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -129,22 +130,42 @@ def assess(
         Engine, typer.Option(help="fast (default) or hermit (reference, OWL 2 DL).")
     ] = Engine.fast,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Worker processes for large JSON/CSV batches (default: up to 2).")
+    ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     kb_dir: KbOption = None,
 ) -> None:
     """Assess patient cases: recommended imaging, urgency, criteria, facts and sources."""
-    from . import render
+    from . import cases as case_input
+    from . import render, stream
 
     kb = _load_kb(kb_dir)
-    run = _run(_assessor(kb, engine), paths, quiet)
+    assessor = _assessor(kb, engine)
+    if fmt in (Format.json, Format.csv):
+        # Streamed batch by batch (bounded memory, parallel workers for large inputs).
+        loaded = case_input.load(paths, assessor.contexts)
+        n = len(loaded.source_of)
+        with _binary_output(output) as out, _progress(n, quiet) as advance:
+            summary = stream.assess_to(
+                assessor,
+                loaded,
+                fmt.value,
+                out,
+                _kb_info(kb),
+                workers=workers or stream.default_workers(),
+                progress=advance,
+            )
+        for message in summary.messages:
+            typer.echo(f"lbp-imaging: {message}", err=True)
+        raise typer.Exit(summary.exit_code)
+    run = _run(assessor, paths, quiet)
     if fmt is Format.table and output is None:
         from rich.console import Console
 
         render.print_table(run, Console())
-    elif fmt in (Format.table, Format.json):
+    elif fmt is Format.table:
         _write(render.to_json(run, _kb_info(kb)), output)
-    elif fmt is Format.csv:
-        _write(render.to_csv(run), output)
     else:
         graph = render.to_prov(run)
         _write(graph.serialize(format="turtle" if fmt is Format.turtle else "json-ld"), output)
@@ -157,6 +178,29 @@ def assess(
                 err=True,
             )
     raise typer.Exit(run.exit_code)
+
+
+@contextmanager
+def _binary_output(output: Path | None):
+    if output is None:
+        yield sys.stdout.buffer
+        sys.stdout.buffer.write(b"\n")
+        sys.stdout.flush()
+    else:
+        with output.open("wb") as f:
+            yield f
+
+
+@contextmanager
+def _progress(n: int, quiet: bool):
+    if quiet or n < 1000 or not sys.stderr.isatty():
+        yield None
+        return
+    from rich.progress import Progress
+
+    with Progress(transient=True) as progress:
+        task = progress.add_task("assessing", total=n)
+        yield lambda k: progress.advance(task, k)
 
 
 @app.command()
@@ -178,7 +222,7 @@ def explain(
         raise _fail(f"no case {case} in {path}" if case else f"no case in {path}", 1)
     console = Console()
     for r in chosen:
-        console.print(explanation_tree(r))
+        console.print(explanation_tree(r, run.statements))
     for e in run.input_errors:
         typer.echo(f"lbp-imaging: {e}", err=True)
     raise typer.Exit(1 if any(r.status != "assessed" for r in chosen) or run.input_errors else 0)

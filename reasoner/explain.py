@@ -35,9 +35,14 @@ class Vocabulary:
         }
         self.label = cache(self._label)
         self.concept = cache(self._concept)
+        self.ref = cache(self._ref)
         self.statement = cache(self._statement)
         self.restrictions = cache(self._restrictions)
         self.is_criterion = cache(self._is_criterion)
+        self.sources = cache(self._sources)
+        self.class_entry = cache(self._class_entry)
+        self.caveats = cache(self._caveats)
+        self.facts: dict = {}  # (property, term) -> fact dict, shared between cases
 
     def _label(self, iri: str) -> str:
         node = URIRef(iri)
@@ -63,7 +68,12 @@ class Vocabulary:
         return found
 
     def _concept(self, iri: str) -> dict:
+        """A concept with its codes (for procedures, where codes are needed to order)."""
         return {"iri": iri, "label": self.label(iri), "codes": self.codes(iri)}
+
+    def _ref(self, iri: str) -> dict:
+        """A concept by IRI and label only (facts, red flags): codes are in the ontology."""
+        return {"iri": iri, "label": self.label(iri)}
 
     def _statement(self, iri: str) -> dict:
         node = URIRef(iri)
@@ -84,11 +94,11 @@ class Vocabulary:
             "document": {"iri": str(document), "title": self.label(str(document))} if document else None,
         }
 
-    def sources(self, iri: str, prop: URIRef = PROV.wasDerivedFrom) -> list[dict]:
-        return [self.statement(str(s)) for s in sorted(self.g.objects(URIRef(iri), prop))]
+    def _sources(self, iri: str) -> tuple[str, ...]:
+        return tuple(str(s) for s in sorted(self.g.objects(URIRef(iri), PROV.wasDerivedFrom)))
 
-    def caveats(self, iri: str) -> list[str]:
-        return [str(c) for c in self.g.objects(URIRef(iri), LBP.caveat)]
+    def _caveats(self, iri: str) -> tuple[str, ...]:
+        return tuple(str(c) for c in self.g.objects(URIRef(iri), LBP.caveat))
 
     def _restrictions(self, iri: str) -> dict[str, str]:
         """The owl:hasValue restrictions a class is a subclass of, by property IRI."""
@@ -104,6 +114,19 @@ class Vocabulary:
     def outcome_of(self, iri: str, prop: URIRef) -> dict | None:
         value = self.restrictions(iri).get(str(prop))
         return self.concept(str(value)) if isinstance(value, URIRef) else None
+
+    def _class_entry(self, iri: str) -> dict:
+        """The part of a criterion's explanation that is the same for every case."""
+        return {
+            "iri": iri,
+            "label": self.label(iri),
+            "kind": "criterion" if self.is_criterion(iri) else "rule",
+            "indicates": self.outcome_of(iri, LBP.indicatesProcedure),
+            "urgency": self.outcome_of(iri, LBP.hasUrgency),
+            "appropriateness": self.outcome_of(iri, LBP.hasAppropriateness),
+            "acrVariants": [self.label(str(v)) for v in sorted(self.g.objects(URIRef(iri), LBP.acrVariant))],
+            "sources": list(self.sources(iri)),
+        }
 
 
 _XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -139,17 +162,28 @@ def _python(literal: ox.Literal) -> bool | int | float | str:
 
 
 def _fact(vocab: Vocabulary, fact: Fact) -> dict:
+    """A fact for output; the same fact (property and term) gives the same shared dict."""
+    key = (fact.prop, fact.value)
+    found = vocab.facts.get(key)
+    if found is None:
+        found = vocab.facts[key] = _new_fact(vocab, fact)
+    return found
+
+
+def _new_fact(vocab: Vocabulary, fact: Fact) -> dict:
     value = fact.value
     if isinstance(value, ox.NamedNode):
-        return {
-            "property": {"iri": fact.prop, "label": vocab.label(fact.prop)},
-            "value": vocab.concept(value.value),
-        }
+        return {"property": vocab.ref(fact.prop), "value": vocab.ref(value.value)}
     if isinstance(value, ox.Literal):
         shown = {"value": _python(value), "datatype": value.datatype.value}
     else:
         shown = {"value": str(value)}
-    return {"property": {"iri": fact.prop, "label": vocab.label(fact.prop)}, "value": shown}
+    return {"property": vocab.ref(fact.prop), "value": shown}
+
+
+# Per case, a criterion is named with whether it was selected and the facts that met it;
+# what is the same for every case (outcome, ACR alignment, sources) is listed once per run.
+CASE_CRITERION_KEYS = ("iri", "label", "kind", "selected", "facts")
 
 
 @dataclass
@@ -165,7 +199,7 @@ class CaseResult:
     recommendation: dict | None = None
     criteria: list[dict] = field(default_factory=list)
     red_flags: dict = field(default_factory=dict)
-    sources: list[dict] = field(default_factory=list)
+    sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
 
@@ -183,7 +217,7 @@ class CaseResult:
             "facts": self.facts,
             "outcome": self.outcome,
             "recommendation": self.recommendation,
-            "criteria": self.criteria,
+            "criteria": [{k: c[k] for k in CASE_CRITERION_KEYS} for c in self.criteria],
             "redFlags": self.red_flags,
             "sources": self.sources,
             "warnings": self.warnings,
@@ -199,37 +233,26 @@ def explain(
     engine: str,
     case_facts: list[Fact],
 ) -> CaseResult:
-    """The full, explained result for one assessed case."""
+    """The full, explained result for one assessed case (statements by IRI: the run lists
+    each statement's quote and document once)."""
     result = CaseResult(selection.case, source, engine, "assessed")
     result.facts = [_fact(vocab, f) for f in case_facts]
     outcome = selection.outcome
     result.outcome = (
-        {"iri": outcome, "label": vocab.label(outcome), "sources": vocab.sources(outcome)}
+        {"iri": outcome, "label": vocab.label(outcome), "sources": list(vocab.sources(outcome))}
         if outcome
         else None
     )
-    statements: dict[str, dict] = {}
+    applied = {*selection.selected_criteria, *selection.contrast_rules, *selection.contraindication_rules}
+    cited: dict[str, None] = {}
     for cls in sorted(memberships, key=lambda c: (not vocab.is_criterion(c), vocab.label(c))):
-        criterion = vocab.is_criterion(cls)
-        entry = {
-            "iri": cls,
-            "label": vocab.label(cls),
-            "kind": "criterion" if criterion else "rule",
-            "selected": cls in selection.selected_criteria
-            or cls in selection.contrast_rules
-            or cls in selection.contraindication_rules,
-            "indicates": vocab.outcome_of(cls, LBP.indicatesProcedure),
-            "urgency": vocab.outcome_of(cls, LBP.hasUrgency),
-            "appropriateness": vocab.outcome_of(cls, LBP.hasAppropriateness),
-            "acrVariants": [vocab.label(str(v)) for v in vocab.g.objects(URIRef(cls), LBP.acrVariant)],
-            "facts": [_fact(vocab, f) for f in memberships[cls]],
-            "sources": vocab.sources(cls),
-        }
+        entry = dict(vocab.class_entry(cls))
+        entry["selected"] = cls in applied
+        entry["facts"] = [_fact(vocab, f) for f in memberships[cls]]
         result.criteria.append(entry)
-        for s in entry["sources"]:
-            statements.setdefault(s["iri"], s)
+        cited.update(dict.fromkeys(entry["sources"]))
         result.warnings += vocab.caveats(cls)
-        if criterion and not entry["selected"]:
+        if entry["kind"] == "criterion" and not entry["selected"]:
             result.warnings.append(
                 f"Also met: {entry['label']} ({(entry['indicates'] or {}).get('label')}, "
                 f"{(entry['urgency'] or {}).get('label')}); outranked or superseded in selection."
@@ -266,39 +289,20 @@ def explain(
             "alternatives": [],
         }
         for concept in selection.closed_world_concepts:
-            result.criteria.append(
-                {
-                    "iri": concept,
-                    "label": vocab.label(concept),
-                    "kind": "closed-world",
-                    "selected": True,
-                    "indicates": None,
-                    "urgency": None,
-                    "appropriateness": vocab.outcome_of(concept, LBP.hasAppropriateness),
-                    "acrVariants": [
-                        vocab.label(str(v)) for v in vocab.g.objects(URIRef(concept), LBP.acrVariant)
-                    ],
-                    "facts": [],
-                    "sources": vocab.sources(concept),
-                }
-            )
-            for s in result.criteria[-1]["sources"]:
-                statements.setdefault(s["iri"], s)
-        if result.outcome:
-            for s in result.outcome["sources"]:
-                statements.setdefault(s["iri"], s)
-    present = [vocab.concept(f) for f in selection.present_red_flags]
-    unassessed = [vocab.concept(f) for f in selection.unassessed_red_flags]
-    result.red_flags = {
-        "present": present,
-        "unassessed": unassessed,
-        "screeningComplete": not unassessed,
-    }
+            entry = dict(vocab.class_entry(concept))
+            entry.update(kind="closed-world", selected=True, facts=[])
+            result.criteria.append(entry)
+            cited.update(dict.fromkeys(entry["sources"]))
+    if result.outcome:
+        cited.update(dict.fromkeys(result.outcome["sources"]))
+    present = [vocab.ref(f) for f in selection.present_red_flags]
+    unassessed = [vocab.ref(f) for f in selection.unassessed_red_flags]
+    result.red_flags = {"present": present, "unassessed": unassessed, "screeningComplete": not unassessed}
     if unassessed:
         result.warnings.append(
             f"{len(unassessed)} red flag(s) not assessed (unknown is not absent): "
             + "; ".join(f["label"] for f in unassessed)
             + "."
         )
-    result.sources = list(statements.values())
+    result.sources = list(cited)
     return result

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import uuid
 
+import orjson
 from rdflib import RDF, RDFS, XSD, BNode, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import PROV
 
@@ -27,28 +27,64 @@ def _label(obj: dict | None) -> str:
     return obj["label"] if obj else ""
 
 
-def to_json(run: AssessmentRun, knowledge_base: dict) -> str:
-    return json.dumps(
+def json_header(engine: str, knowledge_base: dict, started: str) -> bytes:
+    """The opening of the JSON document, up to the results array."""
+    head = orjson.dumps(
         {
             "generator": f"lbp-imaging {__version__}",
-            "engine": run.engine,
+            "engine": engine,
             "knowledgeBase": knowledge_base,
-            "started": run.started,
-            "ended": run.ended,
+            "started": started,
             "disclaimer": DISCLAIMER,
-            "summary": {
-                "cases": len(run.results),
-                "assessed": len(run.results) - len(run.invalid),
-                "invalid": len(run.invalid),
-                "inputErrors": len(run.input_errors),
-            },
-            "results": [r.to_dict() for r in run.results],
-            "inputErrors": [{"path": e.path, "message": e.message} for e in run.input_errors],
+        }
+    )
+    return head[:-1] + b',"results":['
+
+
+def json_results(results: list[CaseResult]) -> bytes:
+    """Results as comma-separated JSON objects (a slice of the results array)."""
+    return b",".join(orjson.dumps(r.to_dict(), default=str) for r in results)
+
+
+def json_footer(summary: dict, criteria: dict, statements: dict, input_errors: list, ended: str) -> bytes:
+    """The close of the results array and the run-level tables: criteria and statements
+    are listed once, and results cite them by IRI."""
+    tail = orjson.dumps(
+        {
+            "summary": summary,
+            "criteria": criteria,
+            "statements": statements,
+            "inputErrors": [{"path": e.path, "message": e.message} for e in input_errors],
+            "ended": ended,
         },
-        indent=2,
-        ensure_ascii=False,
         default=str,
     )
+    return b"]," + tail[1:]
+
+
+def summary_of(results: list[CaseResult], input_errors: list) -> dict:
+    invalid = sum(r.status != "assessed" for r in results)
+    return {
+        "cases": len(results),
+        "assessed": len(results) - invalid,
+        "invalid": invalid,
+        "inputErrors": len(input_errors),
+    }
+
+
+def to_json(run: AssessmentRun, knowledge_base: dict) -> str:
+    """The run as one JSON document (see docs/output-schema.md)."""
+    return (
+        json_header(run.engine, knowledge_base, run.started)
+        + json_results(run.results)
+        + json_footer(
+            summary_of(run.results, run.input_errors),
+            run.criteria,
+            run.statements,
+            run.input_errors,
+            run.ended,
+        )
+    ).decode("utf-8")
 
 
 CSV_COLUMNS = (
@@ -73,11 +109,13 @@ CSV_COLUMNS = (
 )
 
 
-def to_csv(run: AssessmentRun) -> str:
+def csv_rows(results: list[CaseResult], input_errors: list = (), header: bool = False) -> str:
+    """CSV rows for results (and unreadable inputs), one per case; with the header if asked."""
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for r in run.results:
+    if header:
+        writer.writeheader()
+    for r in results:
         rec = r.recommendation or {}
         proc = rec.get("procedure")
         writer.writerow(
@@ -98,15 +136,19 @@ def to_csv(run: AssessmentRun) -> str:
                 "alternatives": " | ".join(a["label"] for a in rec.get("alternatives", [])),
                 "present_red_flags": " | ".join(f["label"] for f in r.red_flags.get("present", [])),
                 "unassessed_red_flags": " | ".join(f["label"] for f in r.red_flags.get("unassessed", [])),
-                "source_statements": " ".join(s["iri"] for s in r.sources),
+                "source_statements": " ".join(r.sources),
                 "warnings": " | ".join(r.warnings),
                 "errors": " | ".join(f"{e['field'] or 'case'}: {e['message']}" for e in r.errors),
                 "disclaimer": DISCLAIMER,
             }
         )
-    for e in run.input_errors:
+    for e in input_errors:
         writer.writerow({"source": e.path, "status": "error", "errors": e.message, "disclaimer": DISCLAIMER})
     return out.getvalue()
+
+
+def to_csv(run: AssessmentRun) -> str:
+    return csv_rows(run.results, run.input_errors, header=True)
 
 
 def _value_node(value: dict):
@@ -166,7 +208,7 @@ def to_prov(run: AssessmentRun) -> Graph:
             g.add((match, LBP.criterion, URIRef(c["iri"])))
             g.add((match, LBP.selected, Literal(c["selected"])))
             for s in c["sources"]:
-                g.add((match, PROV.wasDerivedFrom, URIRef(s["iri"])))
+                g.add((match, PROV.wasDerivedFrom, URIRef(s)))
             for f in c["facts"]:
                 fact = BNode()
                 g.add((match, LBP.matchedFact, fact))
@@ -174,7 +216,7 @@ def to_prov(run: AssessmentRun) -> Graph:
                 g.add((fact, LBP.factProperty, URIRef(f["property"]["iri"])))
                 g.add((fact, LBP.factValue, _value_node(f["value"])))
         for s in r.sources:
-            g.add((rec, PROV.wasDerivedFrom, URIRef(s["iri"])))
+            g.add((rec, PROV.wasDerivedFrom, URIRef(s)))
         for flag in r.red_flags.get("unassessed", []):
             g.add((rec, LBP.unassessedRedFlag, URIRef(flag["iri"])))
         for flag in r.red_flags.get("present", []):

@@ -79,12 +79,22 @@ def select(kb: KnowledgeBase, store: ox.Store, cases: list[str]) -> dict[str, Se
             _add(selections[case].closed_world_concepts, _v(row["concept"]))
     for case, s in selections.items():
         s.outcome = s.outcome or no_imaging.get(case)
-    flags: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+        # SPARQL rows come in no particular order: sort, so answers do not depend on batching.
+        for name in (
+            "procedures",
+            "indicated",
+            "selected_criteria",
+            "contrast_rules",
+            "contraindication_rules",
+            "closed_world_concepts",
+        ):
+            getattr(s, name).sort()
+    flags: dict[str, dict[str, list[str]]] = defaultdict(dict)
     for row in store.query(kb.query("red-flag-screening").text):
         case = _v(row["case"])
         if case in wanted:
-            flags[case][_v(row["status"])].append(_v(row["redFlag"]))
+            flags[case][_v(row["status"])] = sorted(_v(row["redFlags"]).split())
     for case, s in selections.items():
-        s.present_red_flags = sorted(flags[case]["present"])
-        s.unassessed_red_flags = sorted(flags[case]["unassessed"])
+        s.present_red_flags = flags[case].get("present", [])
+        s.unassessed_red_flags = flags[case].get("unassessed", [])
     return selections

@@ -14,7 +14,7 @@ def _value(v: dict) -> str:
     return v.get("label") or str(v.get("value"))
 
 
-def explanation_tree(r: CaseResult) -> Tree:
+def explanation_tree(r: CaseResult, statements: dict[str, dict]) -> Tree:
     root = Tree(f"[bold]{escape(r.case)}[/bold]  [dim]{escape(r.source or '')} ({r.engine} engine)[/dim]")
     if r.status != "assessed":
         errors = root.add("[red]invalid case[/red]")
@@ -45,7 +45,7 @@ def explanation_tree(r: CaseResult) -> Tree:
         if c["acrVariants"]:
             node.add(f"[dim]aligned with {escape(', '.join(c['acrVariants']))}[/dim]")
         sources = node.add("[dim]sources[/dim]")
-        for s in c["sources"]:
+        for s in (statements[iri] for iri in c["sources"]):
             doc = (s["document"] or {}).get("title", "")
             sources.add(
                 f"\u201c{escape(s['quote'] or '')}\u201d [dim]{escape(doc)} <{escape(s['iri'])}>[/dim]"

@@ -275,7 +275,7 @@ class FastValidator:
                 add(
                     COMPONENT_OF[comp],
                     f"SELECT ?focus ?value WHERE {{ {focus} {values} "
-                    f"MINUS {{ ?value a/<{RDFS_SUBCLASS}>* <{arg}> }} }}",
+                    f"MINUS {{ {{ SELECT DISTINCT ?value WHERE {{ ?value a/<{RDFS_SUBCLASS}>* <{arg}> }} }} }} }}",
                 )
             elif comp == SH.hasValue:
                 if node_level:

@@ -223,11 +223,14 @@ def test_query_named_query_with_data_prints_sparql_json(cli):
     proc = cli("query", "red-flag-screening", "--data", VALID)
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout)
-    assert results["head"]["vars"] == ["case", "redFlag", "status"]
+    assert results["head"]["vars"] == ["case", "status", "redFlags"]
     bindings = results["results"]["bindings"]
     assert bindings
     present = {
-        (b["case"]["value"], b["redFlag"]["value"]) for b in bindings if b["status"]["value"] == "present"
+        (b["case"]["value"], flag)
+        for b in bindings
+        if b["status"]["value"] == "present"
+        for flag in b["redFlags"]["value"].split()
     }
     assert (CES, str(LBP.SaddleAnaesthesia)) in present
     assert (CES, str(LBP.NewUrinaryDysfunction)) in present

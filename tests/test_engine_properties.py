@@ -99,7 +99,8 @@ def _assess(assessor, text: str) -> dict:
     loaded = case_input.LoadedInput(quads=list(ox.parse(text, format=ox.RdfFormat.N_TRIPLES)))
     run = assessor.assess_loaded(loaded)
     assert len(run.results) == 1 and run.results[0].status == "assessed", run.results[0].errors
-    return run.results[0].to_dict()
+    result = run.results[0]
+    return {**result.to_dict(), "criteria": result.criteria}  # criteria with their outcomes
 
 
 SETTINGS = settings(

@@ -67,10 +67,15 @@ def test_there_are_at_least_30_examples_covering_every_criterion(kb):
 
 
 @pytest.fixture(scope="module")
-def fast_results(kb):
+def fast_run(kb):
     run = Assessor(kb, "fast").assess([EXAMPLES])
     assert run.input_errors == [] and run.invalid == []
-    return {r.case: r for r in run.results}
+    return run
+
+
+@pytest.fixture(scope="module")
+def fast_results(fast_run):
+    return {r.case: r for r in fast_run.results}
 
 
 @pytest.fixture(scope="module")
@@ -91,11 +96,12 @@ def test_hermit_engine_gives_the_expected_outcome(hermit_results, case):
     assert _observed(hermit_results[case]) == _expected_view(EXPECTED[case]), EXPECTED[case]["note"]
 
 
-def test_every_imaging_recommendation_is_explained_with_facts_and_verbatim_sources(fast_results):
+def test_every_imaging_recommendation_is_explained_with_facts_and_verbatim_sources(fast_run, fast_results):
     for result in fast_results.values():
         d = result.to_dict()
         assert d["sources"], d["case"]
-        assert all(s["quote"] and s["document"] for s in d["sources"])
+        statements = [fast_run.statements[iri] for iri in d["sources"]]
+        assert all(s["quote"] and s["document"] for s in statements)
         if d["outcome"]["iri"].endswith("OutcomeImagingIndicated"):
             selected = [c for c in d["criteria"] if c["selected"] and c["kind"] == "criterion"]
             assert selected and all(c["facts"] for c in selected), d["case"]

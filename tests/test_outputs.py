@@ -58,6 +58,8 @@ TOP_KEYS = {
     "disclaimer",
     "summary",
     "results",
+    "criteria",
+    "statements",
     "inputErrors",
 }
 ASSESSED_KEYS = {
@@ -84,18 +86,8 @@ RECOMMENDATION_KEYS = {
     "appropriateness",
     "alternatives",
 }
-CRITERION_KEYS = {
-    "iri",
-    "label",
-    "kind",
-    "selected",
-    "indicates",
-    "urgency",
-    "appropriateness",
-    "acrVariants",
-    "facts",
-    "sources",
-}
+CASE_CRITERION_KEYS = {"iri", "label", "kind", "selected", "facts"}
+CRITERION_KEYS = {"iri", "label", "kind", "indicates", "urgency", "appropriateness", "acrVariants", "sources"}
 CONCEPT_KEYS = {"iri", "label", "codes"}
 CODE_KEYS = {"system", "code", "match"}
 STATEMENT_KEYS = {"iri", "quote", "kind", "document"}
@@ -424,7 +416,7 @@ def _fact(f: dict) -> None:
     assert set(f["property"]) == {"iri", "label"}
     value = f["value"]
     if "iri" in value:
-        _concept(value, nullable=False)
+        assert set(value) == {"iri", "label"}, value
     else:
         assert set(value) == {"value", "datatype"}, value
         assert value["datatype"].startswith("http://www.w3.org/2001/XMLSchema#")
@@ -440,7 +432,7 @@ def test_json_assessed_result_keys(doc):
             _fact(f)
         assert set(r["outcome"]) == {"iri", "label", "sources"}
         for s in r["outcome"]["sources"]:
-            _statement(s)
+            _statement(doc["statements"][s])
         assert set(r["recommendation"]) == RECOMMENDATION_KEYS
         rec = r["recommendation"]
         for key in ("procedure", "urgency", "appropriateness"):
@@ -449,22 +441,24 @@ def test_json_assessed_result_keys(doc):
             for c in rec[key]:
                 _concept(c, nullable=False)
         for c in r["criteria"]:
-            assert set(c) == CRITERION_KEYS
+            assert set(c) == CASE_CRITERION_KEYS
             assert c["kind"] in {"criterion", "rule", "closed-world"}
             assert isinstance(c["selected"], bool)
-            for key in ("indicates", "urgency", "appropriateness"):
-                _concept(c[key])
-            assert all(isinstance(v, str) for v in c["acrVariants"])
             for f in c["facts"]:
                 _fact(f)
-            for s in c["sources"]:
-                _statement(s)
+            listed = doc["criteria"][c["iri"]]
+            assert set(listed) == CRITERION_KEYS
+            for key in ("indicates", "urgency", "appropriateness"):
+                _concept(listed[key])
+            assert all(isinstance(v, str) for v in listed["acrVariants"])
+            for s in listed["sources"]:
+                _statement(doc["statements"][s])
         assert set(r["redFlags"]) == {"present", "unassessed", "screeningComplete"}
         for c in r["redFlags"]["present"] + r["redFlags"]["unassessed"]:
-            _concept(c, nullable=False)
+            assert set(c) == {"iri", "label"}
         assert r["redFlags"]["screeningComplete"] is (not r["redFlags"]["unassessed"])
         for s in r["sources"]:
-            _statement(s)
+            _statement(doc["statements"][s])
         assert all(isinstance(w, str) for w in r["warnings"])
 
 
@@ -492,12 +486,13 @@ def test_json_invalid_result_and_input_error_keys(mixed_run, kb):
 
 
 def _quoted_statements(doc: dict) -> list[dict]:
-    found = []
+    cited = set()
     for r in doc["results"]:
-        found += r["sources"] + r["outcome"]["sources"]
+        cited.update(r["sources"], r["outcome"]["sources"])
         for c in r["criteria"]:
-            found += c["sources"]
-    return found
+            cited.update(doc["criteria"][c["iri"]]["sources"])
+    assert cited == set(doc["statements"])
+    return [doc["statements"][iri] for iri in sorted(cited)]
 
 
 def test_every_quoted_source_statement_is_verbatim_in_its_local_document(doc, kb, onto):
@@ -528,7 +523,7 @@ def test_json_cauda_equina_result(doc):
         str(LBP.SaddleAnaesthesia),
         str(LBP.NewUrinaryDysfunction),
     }
-    assert "Saddle anesthesia or perianal numbness" in [s["quote"] for s in ces["sources"]]
+    assert "Saddle anesthesia or perianal numbness" in [doc["statements"][s]["quote"] for s in ces["sources"]]
 
 
 # -- CSV --------------------------------------------------------------------------------
@@ -545,7 +540,7 @@ def test_csv_has_the_documented_columns_and_one_row_per_case(run, doc):
         assert row["status"] == "assessed"
         assert row["outcome"] == r["outcome"]["label"]
         assert row["procedure"] == ((r["recommendation"]["procedure"] or {}).get("label") or "")
-        assert row["source_statements"].split() == [s["iri"] for s in r["sources"]]
+        assert row["source_statements"].split() == r["sources"]
     ces = next(row for row in rows if row["case"] == CES)
     assert ces["procedure_codes"].split() == [
         "http://loinc.org|30679-5",
