@@ -88,9 +88,9 @@ def timed(fn):
 
 def fast_run(kb: KnowledgeBase, path: Path, workers: int, out_dir: Path):
     assessor = Assessor(kb, "fast")
-    loaded = case_input.load([path], assessor.contexts)
+    grouped = case_input.load_grouped([path], assessor.contexts)
     with open(out_dir / f"out-{workers}.json", "wb") as out:
-        return stream.assess_to(assessor, loaded, "json", out, {}, workers=workers)
+        return stream.assess_to(assessor, grouped, "json", out, {}, workers=workers)
 
 
 def hermit_classes(kb: KnowledgeBase, ntriples: str, n: int, batch_size: int, workers: int) -> dict:
@@ -157,6 +157,17 @@ def hermit_rows(kb: KnowledgeBase, text: str, n: int, workers: int, per_case: in
     return rows
 
 
+HEADER = f"{'N':>7}  {'measurement':<52} {'seconds':>8} {'cases/s':>9} {'peak MiB':>9}  note"
+
+
+def _print(row) -> None:
+    n, what, s, mem, note = row
+    rate = f"{n / s:9.0f}" if s else " " * 9
+    secs = f"{s:8.2f}" if s is not None else " " * 8
+    peak = f"{mem:9.0f}" if mem is not None else " " * 9
+    print(f"{n:>7}  {what:<52} {secs} {rate} {peak}  {note}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -167,7 +178,9 @@ def main() -> None:
     parser.add_argument("--per-case", type=int, default=20, help="cases for the per-case HermiT run")
     args = parser.parse_args()
     kb = KnowledgeBase.load()
-    rows = []
+    rows: list = []
+    printed = 0
+    print(HEADER, flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         tmp_dir = Path(tmp)
         for n in (int(x) for x in args.sizes.split(",")):
@@ -183,15 +196,14 @@ def main() -> None:
                 summary, s, mem = timed(lambda w=workers, p=path: fast_run(kb, p, w, tmp_dir))
                 note = f"{summary.cases} assessed, {summary.invalid} invalid"
                 rows.append((n, f"fast engine, {workers} process(es)", s, mem, note))
+            for row in rows[printed:]:
+                _print(row)
+            printed = len(rows)
             if n == 1000 and not args.skip_hermit:
                 fast_e2e = next(r[2] for r in rows if r[0] == n and r[1].startswith("fast engine, 1 "))
                 rows += hermit_rows(kb, text, n, args.workers, args.per_case, fast_e2e)
-    print(f"{'N':>7}  {'measurement':<52} {'seconds':>8} {'cases/s':>9} {'peak MiB':>9}  note")
-    for n, what, s, mem, note in rows:
-        rate = f"{n / s:9.0f}" if s else " " * 9
-        secs = f"{s:8.2f}" if s is not None else " " * 8
-        peak = f"{mem:9.0f}" if mem is not None else " " * 9
-        print(f"{n:>7}  {what:<52} {secs} {rate} {peak}  {note}")
+    for row in rows[printed:]:
+        _print(row)
 
 
 if __name__ == "__main__":

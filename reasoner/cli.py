@@ -144,12 +144,12 @@ def assess(
     assessor = _assessor(kb, engine)
     if fmt in (Format.json, Format.csv):
         # Streamed batch by batch (bounded memory, parallel workers for large inputs).
-        loaded = case_input.load(paths, assessor.contexts)
-        n = len(loaded.source_of)
+        grouped = case_input.load_grouped(paths, assessor.contexts)
+        n = len(grouped.lines)
         with _binary_output(output) as out, _progress(n, quiet) as advance:
             summary = stream.assess_to(
                 assessor,
-                loaded,
+                grouped,
                 fmt.value,
                 out,
                 _kb_info(kb),

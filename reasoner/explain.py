@@ -111,6 +111,13 @@ class Vocabulary:
     def _is_criterion(self, iri: str) -> bool:
         return (URIRef(iri), RDFS.subClassOf * "+", LBP.ImagingCriterion) in self.g
 
+    def _kind(self, iri: str) -> str:
+        if self.is_criterion(iri):
+            return "criterion"
+        if (URIRef(iri), RDFS.subClassOf * "+", LBP.NoImagingIndicated) in self.g:
+            return "closed-world"
+        return "rule"
+
     def outcome_of(self, iri: str, prop: URIRef) -> dict | None:
         value = self.restrictions(iri).get(str(prop))
         return self.concept(str(value)) if isinstance(value, URIRef) else None
@@ -120,7 +127,7 @@ class Vocabulary:
         return {
             "iri": iri,
             "label": self.label(iri),
-            "kind": "criterion" if self.is_criterion(iri) else "rule",
+            "kind": self._kind(iri),
             "indicates": self.outcome_of(iri, LBP.indicatesProcedure),
             "urgency": self.outcome_of(iri, LBP.hasUrgency),
             "appropriateness": self.outcome_of(iri, LBP.hasAppropriateness),

@@ -226,11 +226,16 @@ def to_prov(run: AssessmentRun) -> Graph:
     return g
 
 
+def _short(iri: str) -> str:
+    """The last segment of a case IRI, to keep the terminal table narrow."""
+    return iri.rstrip("/").rsplit("/", 1)[-1].rsplit("#", 1)[-1] or iri
+
+
 def _table_rows(results: list[CaseResult]):
     for r in results:
         if r.status != "assessed":
             yield (
-                r.case,
+                _short(r.case),
                 r.status,
                 "; ".join(f"{e['field'] or 'case'}: {e['message']}" for e in r.errors),
                 "",
@@ -242,7 +247,7 @@ def _table_rows(results: list[CaseResult]):
         selected = ", ".join(c["label"] for c in r.criteria if c["selected"] and c["kind"] != "rule")
         unassessed = len(r.red_flags.get("unassessed", []))
         yield (
-            r.case,
+            _short(r.case),
             _label(r.outcome),
             _label(rec.get("procedure")) or "no imaging",
             _label(rec.get("urgency")),

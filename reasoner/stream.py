@@ -23,7 +23,7 @@ import pyoxigraph as ox
 
 from . import render
 from .assess import Assessor
-from .cases import LoadedInput
+from .cases import GroupedInput
 from .knowledge import KnowledgeBase
 
 STREAM_FORMATS = ("json", "csv")
@@ -71,13 +71,17 @@ def _init_worker(kb_root: str, engine: str, batch_size: int) -> None:
     _WORKER = Assessor(KnowledgeBase.load(Path(kb_root)), engine, batch_size)
 
 
-def _work(payload: bytes, source_of: dict[str, str], fmt: str) -> BatchOutput:
-    assert _WORKER is not None
+def _batch_from(payload: bytes) -> dict[str, list[ox.Quad]]:
     batch: dict[str, list[ox.Quad]] = defaultdict(list)
-    for quad in ox.parse(payload, format=ox.RdfFormat.N_QUADS):
+    for quad in ox.parse(payload, format=ox.RdfFormat.N_TRIPLES):
         subject = quad.subject
         batch[subject.value if isinstance(subject, ox.NamedNode) else str(subject)].append(quad)
-    return _render(_WORKER, batch, source_of, fmt)
+    return batch
+
+
+def _work(payload: bytes, source_of: dict[str, str], fmt: str) -> BatchOutput:
+    assert _WORKER is not None
+    return _render(_WORKER, _batch_from(payload), source_of, fmt)
 
 
 def default_workers() -> int:
@@ -95,21 +99,31 @@ class StreamSummary:
         return 1 if self.invalid or self.messages or not self.cases else 0
 
 
+def _payloads(grouped: GroupedInput, size: int) -> Iterator[tuple[bytes, dict[str, str]]]:
+    """Batches of whole cases as N-Triples, releasing each subject's lines once sent."""
+    keys = list(grouped.lines)
+    for i in range(0, len(keys), size):
+        chunk = keys[i : i + size]
+        text = "\n".join(line for k in chunk for line in grouped.lines.pop(k))
+        yield text.encode("utf-8"), {k: grouped.source_of.get(k) for k in chunk}
+
+
 def assess_to(
     assessor: Assessor,
-    loaded: LoadedInput,
+    grouped: GroupedInput,
     fmt: str,
     out: BinaryIO,
     knowledge_base: dict,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
 ) -> StreamSummary:
-    """Assess ``loaded`` and write it to ``out`` as JSON or CSV, batch by batch."""
+    """Assess the input and write it to ``out`` as JSON or CSV, batch by batch."""
     if fmt not in STREAM_FORMATS:
         raise ValueError(f"streaming supports {', '.join(STREAM_FORMATS)}, not {fmt}")
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    batches = deque(assessor._batches(loaded.quads))
-    summary = StreamSummary(messages=[str(e) for e in loaded.errors])
+    n_batches = -(-len(grouped.lines) // assessor.batch_size)
+    payloads = _payloads(grouped, assessor.batch_size)
+    summary = StreamSummary(messages=[str(e) for e in grouped.errors])
     cited: dict[str, None] = {}
     criteria: dict[str, None] = {}
     out.write(
@@ -118,10 +132,8 @@ def assess_to(
         else render.csv_rows([], header=True).encode("utf-8")
     )
 
-    loaded.quads = []  # the batches hold the quads now; let each go once it is sent
-
     def outputs() -> Iterator[BatchOutput]:
-        if workers > 1 and len(batches) > 1:
+        if workers > 1 and n_batches > 1:
             context = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(
                 workers,
@@ -130,21 +142,17 @@ def assess_to(
                 initargs=(str(assessor.kb.root), assessor.engine, assessor.batch_size),
             ) as pool:
                 pending: deque = deque()
-                while batches or pending:
-                    # Keep a few batches in flight per worker: enough to stay busy, few
-                    # enough that memory stays bounded.
-                    while batches and len(pending) < 2 * workers:
-                        b = batches.popleft()
-                        payload = ox.serialize(
-                            [q for qs in b.values() for q in qs], format=ox.RdfFormat.N_QUADS
-                        )
-                        pending.append(
-                            pool.submit(_work, payload, {k: loaded.source_of.get(k) for k in b}, fmt)
-                        )
+                for payload, sources in payloads:
+                    # A few batches in flight per worker: enough to stay busy, few enough
+                    # that memory stays bounded.
+                    pending.append(pool.submit(_work, payload, sources, fmt))
+                    if len(pending) >= 2 * workers:
+                        yield pending.popleft().result()
+                while pending:
                     yield pending.popleft().result()
         else:
-            while batches:
-                yield _render(assessor, batches.popleft(), loaded.source_of, fmt)
+            for payload, sources in payloads:
+                yield _render(assessor, _batch_from(payload), sources, fmt)
 
     first = True
     for batch_out in outputs():
@@ -165,17 +173,17 @@ def assess_to(
             "cases": summary.cases,
             "assessed": summary.cases - summary.invalid,
             "invalid": summary.invalid,
-            "inputErrors": len(loaded.errors),
+            "inputErrors": len(grouped.errors),
         }
         out.write(
             render.json_footer(
                 run_summary,
                 {iri: assessor.vocab.class_entry(iri) for iri in sorted(criteria)},
                 {iri: assessor.vocab.statement(iri) for iri in cited},
-                loaded.errors,
+                grouped.errors,
                 dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             )
         )
     else:
-        out.write(render.csv_rows([], loaded.errors).encode("utf-8"))
+        out.write(render.csv_rows([], grouped.errors).encode("utf-8"))
     return summary

@@ -274,8 +274,8 @@ class FastValidator:
             elif comp == SH["class"]:
                 add(
                     COMPONENT_OF[comp],
-                    f"SELECT ?focus ?value WHERE {{ {focus} {values} "
-                    f"MINUS {{ {{ SELECT DISTINCT ?value WHERE {{ ?value a/<{RDFS_SUBCLASS}>* <{arg}> }} }} }} }}",
+                    f"SELECT ?focus ?value WHERE {{ {focus} {values} MINUS {{ "
+                    f"{{ SELECT DISTINCT ?value WHERE {{ ?value a/<{RDFS_SUBCLASS}>* <{arg}> }} }} }} }}",
                 )
             elif comp == SH.hasValue:
                 if node_level:

@@ -11,13 +11,20 @@ import pyoxigraph as ox
 
 from reasoner import render, stream
 from reasoner.assess import Assessor
-from reasoner.cases import LoadedInput
+from reasoner.cases import GroupedInput, LoadedInput
 from reasoner.synthetic import CaseGenerator
 
 
 def _loaded(kb, n: int) -> LoadedInput:
     quads = list(ox.parse(CaseGenerator(kb, seed=5).ntriples(n), format=ox.RdfFormat.N_TRIPLES))
     return LoadedInput(quads=quads, source_of={q.subject.value: "generated" for q in quads})
+
+
+def _grouped(loaded: LoadedInput) -> GroupedInput:
+    grouped = GroupedInput(source_of=dict(loaded.source_of))
+    for q in loaded.quads:
+        grouped.lines.setdefault(q.subject.value, []).append(f"{q.subject} {q.predicate} {q.object} .")
+    return grouped
 
 
 def _strip(doc: dict) -> dict:
@@ -30,7 +37,7 @@ def test_parallel_streamed_json_equals_the_in_memory_run(kb):
     for workers in (1, 2):
         out = io.BytesIO()
         summary = stream.assess_to(
-            Assessor(kb, "fast", batch_size=100), _loaded(kb, 450), "json", out, {}, workers=workers
+            Assessor(kb, "fast", batch_size=100), _grouped(_loaded(kb, 450)), "json", out, {}, workers=workers
         )
         got = _strip(json.loads(out.getvalue()))
         assert summary.cases == 450 and summary.exit_code == 0
@@ -50,7 +57,9 @@ def test_streamed_csv_has_one_row_per_case_and_reports_invalid_cases(kb):
         )
     )
     out = io.BytesIO()
-    summary = stream.assess_to(Assessor(kb, "fast", batch_size=50), loaded, "csv", out, {}, workers=2)
+    summary = stream.assess_to(
+        Assessor(kb, "fast", batch_size=50), _grouped(loaded), "csv", out, {}, workers=2
+    )
     rows = list(csv.DictReader(io.StringIO(out.getvalue().decode("utf-8"))))
     assert len(rows) == 120 and summary.invalid == 1 and summary.exit_code == 1
     assert [r["status"] for r in rows].count("invalid") == 1
