@@ -224,5 +224,9 @@ class Assessor:
             )
             for c in valid
         ]
+        if self.compile_error:  # HermiT decided membership; say why facts are missing
+            for r in results:
+                if r.status == "assessed":
+                    r.warnings.append(f"Facts behind the criteria are not listed: {self.compile_error}")
         order = {case: i for i, case in enumerate(batch)}  # results in input order
         return sorted(results, key=lambda r: order.get(r.case, len(order)))

@@ -11,15 +11,17 @@ JSON numbers that the JSON-LD algorithm turns into ill-formed ``xsd:decimal`` li
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TypeVar
 
 import pyoxigraph as ox
 import rdflib
 
+T = TypeVar("T")
 FORMATS = {
     ".ttl": ox.RdfFormat.TURTLE,
     ".nt": ox.RdfFormat.N_TRIPLES,
@@ -152,26 +154,37 @@ def _key(term) -> str:
 PARSE_ERRORS = (SyntaxError, ValueError, OSError, json.JSONDecodeError)
 
 
-def load(paths: list[Path], contexts: dict[str, object] | None = None) -> LoadedInput:
-    """Parse every case file; a file that fails is reported and skipped."""
-    loaded = LoadedInput()
-    files, loaded.errors = find_files(paths)
-    default = ox.DefaultGraph()
+def _per_file(
+    paths: list[Path], contexts: dict[str, object] | None, read: Callable[[Iterator[ox.Quad]], T]
+) -> tuple[list[tuple[str, T]], list[InputError]]:
+    """Read every case file with ``read``; a file that fails to parse, or holds nothing,
+    is reported and skipped whole, and the other files still load."""
+    files, errors = find_files(paths)
+    done = []
     for path in files:
         try:
-            quads = list(_quads(path, contexts))
+            result = read(_quads(path, contexts))
         except PARSE_ERRORS as exc:
-            loaded.errors.append(InputError(str(path), f"cannot be parsed: {exc}"))
+            errors.append(InputError(str(path), f"cannot be parsed: {exc}"))
             continue
-        if not quads:
-            loaded.errors.append(InputError(str(path), "the file is empty: no patient case in it"))
+        if not result:
+            errors.append(InputError(str(path), "the file is empty: no patient case in it"))
             continue
-        loaded.files.append(str(path))
+        done.append((str(path), result))
+    return done, errors
+
+
+def load(paths: list[Path], contexts: dict[str, object] | None = None) -> LoadedInput:
+    """Parse every case file into quads (in the default graph)."""
+    done, errors = _per_file(paths, contexts, list)
+    loaded = LoadedInput(errors=errors, files=[path for path, _ in done])
+    default = ox.DefaultGraph()
+    for path, quads in done:
         if any(not isinstance(q.graph_name, ox.DefaultGraph) for q in quads):
             quads = [ox.Quad(q.subject, q.predicate, q.object, default) for q in quads]
         loaded.quads += quads
         for subject in {q.subject for q in quads}:
-            loaded.source_of.setdefault(_key(subject), str(path))
+            loaded.source_of.setdefault(_key(subject), path)
     return loaded
 
 
@@ -186,29 +199,25 @@ class GroupedInput:
     files: list[str] = field(default_factory=list)
 
 
+def _lines_by_subject(quads: Iterator[ox.Quad]) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for q in quads:
+        line = f"{q.subject} {q.predicate} {q.object} ."
+        key = _key(q.subject)
+        if key in found:
+            found[key].append(line)
+        else:
+            found[key] = [line]
+    return found
+
+
 def load_grouped(paths: list[Path], contexts: dict[str, object] | None = None) -> GroupedInput:
     """Like ``load``, but keeping each subject's triples as N-Triples lines."""
-    grouped = GroupedInput()
-    files, grouped.errors = find_files(paths)
-    for path in files:
-        local: dict[str, list[str]] = {}
-        try:
-            for q in _quads(path, contexts):
-                line = f"{q.subject} {q.predicate} {q.object} ."
-                key = _key(q.subject)
-                if key in local:
-                    local[key].append(line)
-                else:
-                    local[key] = [line]
-        except PARSE_ERRORS as exc:  # the whole file is skipped, as with ``load``
-            grouped.errors.append(InputError(str(path), f"cannot be parsed: {exc}"))
-            continue
-        if not local:
-            grouped.errors.append(InputError(str(path), "the file is empty: no patient case in it"))
-            continue
-        grouped.files.append(str(path))
-        for key, lines in local.items():
-            grouped.source_of.setdefault(key, str(path))
+    done, errors = _per_file(paths, contexts, _lines_by_subject)
+    grouped = GroupedInput(errors=errors, files=[path for path, _ in done])
+    for path, by_subject in done:
+        for key, lines in by_subject.items():
+            grouped.source_of.setdefault(key, path)
             grouped.lines.setdefault(key, []).extend(lines)
     return grouped
 

@@ -36,11 +36,9 @@ def _iri(term) -> str:
 
 
 def _literal_sparql(value: Literal) -> str:
-    return (
-        ox.Literal(str(value), datatype=ox.NamedNode(str(value.datatype))).__str__()
-        if value.datatype
-        else (ox.Literal(str(value)).__str__())
-    )
+    """An rdflib literal in SPARQL syntax (pyoxigraph writes it in N-Triples form)."""
+    datatype = ox.NamedNode(str(value.datatype)) if value.datatype else None
+    return str(ox.Literal(str(value), datatype=datatype, language=value.language))
 
 
 def _in(var: str, iris: Iterable[str]) -> str:

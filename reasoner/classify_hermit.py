@@ -9,7 +9,6 @@ halves until the offending cases are isolated, and the others are still classifi
 
 from __future__ import annotations
 
-import logging
 import multiprocessing
 import tempfile
 from collections.abc import Sequence
@@ -18,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rdflib import OWL, RDF, Graph, URIRef
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)

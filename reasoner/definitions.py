@@ -104,25 +104,6 @@ def leaves(formula: Formula) -> list[Leaf]:
     return [leaf for part in formula.parts for leaf in leaves(part)]
 
 
-def holds(formula: Formula, true_leaves: set[Leaf] | frozenset[Leaf]) -> bool:
-    if isinstance(formula, Leaf):
-        return formula in true_leaves
-    if isinstance(formula, And):
-        return all(holds(p, true_leaves) for p in formula.parts)
-    return any(holds(p, true_leaves) for p in formula.parts)
-
-
-def satisfied_leaves(formula: Formula, true_leaves: set[Leaf] | frozenset[Leaf]) -> list[Leaf]:
-    """The leaves that make a satisfied formula true: every conjunct, every true disjunct."""
-    if isinstance(formula, Leaf):
-        return [formula] if formula in true_leaves else []
-    if isinstance(formula, And):
-        if not holds(formula, true_leaves):
-            return []
-        return [leaf for p in formula.parts for leaf in satisfied_leaves(p, true_leaves)]
-    return [leaf for p in formula.parts if holds(p, true_leaves) for leaf in satisfied_leaves(p, true_leaves)]
-
-
 def _flatten(formula: Formula) -> Formula:
     if isinstance(formula, Leaf):
         return formula

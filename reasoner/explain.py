@@ -17,6 +17,7 @@ from rdflib.namespace import PROV, SKOS
 
 from . import DISCLAIMER
 from .classify_fast import Fact
+from .definitions import INTEGER_FAMILY
 from .knowledge import LBP
 from .select import Selection
 from .sources import OA
@@ -137,20 +138,7 @@ class Vocabulary:
 
 
 _XSD = "http://www.w3.org/2001/XMLSchema#"
-_INTEGERS = {
-    f"{_XSD}{t}"
-    for t in (
-        "integer",
-        "int",
-        "long",
-        "short",
-        "byte",
-        "nonNegativeInteger",
-        "positiveInteger",
-        "nonPositiveInteger",
-        "negativeInteger",
-    )
-}
+_INTEGERS = {str(t) for t in INTEGER_FAMILY}
 
 
 def _python(literal: ox.Literal) -> bool | int | float | str:

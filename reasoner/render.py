@@ -19,7 +19,6 @@ from .assess import AssessmentRun
 from .explain import CaseResult
 from .knowledge import LBP
 
-FORMATS = ("table", "json", "csv", "turtle", "json-ld")
 RUN_NS = Namespace("urn:uuid:")
 
 

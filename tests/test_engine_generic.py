@@ -129,3 +129,16 @@ def test_a_construct_the_fast_engine_cannot_evaluate_is_refused_by_name(tmp_path
     )
     assert done.returncode == 2
     assert construct in done.stderr and "SuspectedCaudaEquinaSyndrome" in done.stderr
+
+
+@pytest.mark.hermit
+def test_the_reference_engine_still_classifies_what_the_fast_engine_refuses_and_says_so(tmp_path):
+    kb_root = _copy_kb(tmp_path)
+    old, new = UNSUPPORTED["owl:allValuesFrom"]
+    _edit(kb_root / "ontology" / "criteria.ttl", old, new)
+    case_file = tmp_path / "case.ttl"
+    case_file.write_text(CASE.split("<https://example.org/case/deficit>")[0], encoding="utf-8")
+    run = Assessor(KnowledgeBase.load(kb_root), "hermit").assess([case_file])
+    (result,) = run.results
+    assert result.status == "assessed"
+    assert any("owl:allValuesFrom" in w for w in result.warnings)
