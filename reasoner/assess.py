@@ -9,6 +9,7 @@ on), classified by the chosen engine, and selected with the closed-world SPARQL 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -85,6 +86,7 @@ class Assessor:
             if isinstance(c, URIRef)
         }
         self.validator = FastValidator(self.case_shapes) if engine == "fast" else None
+        gc.freeze()  # the knowledge base lives as long as the process: keep it out of GC scans
 
     # -- entry points -----------------------------------------------------------------
     def assess(self, paths: list[Path], progress: Callable[[int], None] | None = None) -> AssessmentRun:
@@ -176,6 +178,14 @@ class Assessor:
         return CaseResult(case, source, self.engine, "invalid", errors=errors)
 
     def _assess_batch(self, batch: dict[str, list[ox.Quad]], source_of: dict[str, str]) -> list[CaseResult]:
+        # A batch allocates many small, acyclic objects: the cyclic garbage collector
+        # would rescan them over and over, so it waits until the batch is done.
+        with case_input.gc_paused():
+            return self._assess_batch_gc_off(batch, source_of)
+
+    def _assess_batch_gc_off(
+        self, batch: dict[str, list[ox.Quad]], source_of: dict[str, str]
+    ) -> list[CaseResult]:
         quads = [q for subject_quads in batch.values() for q in subject_quads]
         store = ox.Store()
         store.bulk_extend(self.kb_quads)

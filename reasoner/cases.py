@@ -10,6 +10,7 @@ JSON numbers that the JSON-LD algorithm turns into ill-formed ``xsd:decimal`` li
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -163,7 +164,8 @@ def _per_file(
     done = []
     for path in files:
         try:
-            result = read(_quads(path, contexts))
+            with gc_paused():  # many small containers, no cycles: skip the rescans
+                result = read(_quads(path, contexts))
         except PARSE_ERRORS as exc:
             errors.append(InputError(str(path), f"cannot be parsed: {exc}"))
             continue
@@ -220,6 +222,18 @@ def load_grouped(paths: list[Path], contexts: dict[str, object] | None = None) -
             grouped.source_of.setdefault(key, path)
             grouped.lines.setdefault(key, []).extend(lines)
     return grouped
+
+
+@contextmanager
+def gc_paused():
+    """Pause the cyclic garbage collector (reference counting still frees memory)."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 @contextmanager

@@ -31,6 +31,10 @@ class Fact(NamedTuple):
     value: ox.NamedNode | ox.Literal | ox.BlankNode
 
 
+def _key(term) -> str:
+    return term.value if isinstance(term, ox.NamedNode) else str(term)
+
+
 def _iri(term) -> str:
     return f"<{term}>"
 
@@ -127,12 +131,14 @@ def classify(store: ox.Store, formulas: dict[URIRef, Formula], cases: Iterable[s
         holding: set[str] = set()
         leaf_facts: dict[str, list[Fact]] = defaultdict(list)
         with_facts = leaf.kind != "type"
-        for row in store.query(leaf_query(leaf)):
-            case = row["case"]
-            key = case.value if isinstance(case, ox.NamedNode) else str(case)
-            holding.add(key)
-            if with_facts:
-                leaf_facts[key].append(Fact(row["p"].value, row["o"]))
+        rows = store.query(leaf_query(leaf))
+        if not with_facts:
+            holding = {_key(row[0]) for row in rows}
+        else:
+            for case, prop, value in rows:
+                key = _key(case)
+                holding.add(key)
+                leaf_facts[key].append(Fact(prop.value, value))
         leaf_cases[leaf] = holding & wanted
         facts[leaf] = leaf_facts
     result = {case: Membership({}) for case in wanted}
