@@ -19,6 +19,7 @@ import os
 import tempfile
 import threading
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -88,9 +89,11 @@ def timed(fn):
 
 def fast_run(kb: KnowledgeBase, path: Path, workers: int, out_dir: Path):
     assessor = Assessor(kb, "fast")
-    grouped = case_input.load_grouped([path], assessor.contexts)
-    with open(out_dir / f"out-{workers}.json", "wb") as out:
-        return stream.assess_to(assessor, grouped, "json", out, {}, workers=workers)
+    use_pool = stream.worth_workers([path], workers)  # as the CLI decides
+    with stream.worker_pool(assessor, workers) if use_pool else nullcontext() as pool:
+        grouped = case_input.load_grouped([path], assessor.contexts)
+        with open(out_dir / f"out-{workers}.json", "wb") as out:
+            return stream.assess_to(assessor, grouped, "json", out, {}, workers=workers, pool=pool)
 
 
 def hermit_classes(kb: KnowledgeBase, ntriples: str, n: int, batch_size: int, workers: int) -> dict:

@@ -204,7 +204,12 @@ class GroupedInput:
 def _lines_by_subject(quads: Iterator[ox.Quad]) -> dict[str, list[str]]:
     found: dict[str, list[str]] = {}
     for q in quads:
-        line = f"{q.subject} {q.predicate} {q.object} ."
+        # An N-Triples line (a quad in a named graph is taken into the default graph).
+        line = (
+            f"{q} ."
+            if isinstance(q.graph_name, ox.DefaultGraph)
+            else f"{q.subject} {q.predicate} {q.object} ."
+        )
         key = _key(q.subject)
         if key in found:
             found[key].append(line)

@@ -8,7 +8,7 @@ reported); 2 usage or knowledge-base error.
 from __future__ import annotations
 
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -144,18 +144,21 @@ def assess(
     assessor = _assessor(kb, engine)
     if fmt in (Format.json, Format.csv):
         # Streamed batch by batch (bounded memory, parallel workers for large inputs).
-        grouped = case_input.load_grouped(paths, assessor.contexts)
-        n = len(grouped.lines)
-        with _binary_output(output) as out, _progress(n, quiet) as advance:
-            summary = stream.assess_to(
-                assessor,
-                grouped,
-                fmt.value,
-                out,
-                _kb_info(kb),
-                workers=workers or stream.default_workers(),
-                progress=advance,
-            )
+        n_workers = workers or stream.default_workers()
+        starting = stream.worker_pool(assessor, n_workers) if stream.worth_workers(paths, n_workers) else None
+        with starting or nullcontext() as pool:
+            grouped = case_input.load_grouped(paths, assessor.contexts)
+            with _binary_output(output) as out, _progress(len(grouped.lines), quiet) as advance:
+                summary = stream.assess_to(
+                    assessor,
+                    grouped,
+                    fmt.value,
+                    out,
+                    _kb_info(kb),
+                    workers=n_workers,
+                    progress=advance,
+                    pool=pool,
+                )
         for message in summary.messages:
             typer.echo(f"lbp-imaging: {message}", err=True)
         raise typer.Exit(summary.exit_code)

@@ -7,7 +7,6 @@ no imaging, unassessed red flags); this module only runs them and groups rows by
 
 from __future__ import annotations
 
-from collections import defaultdict
 from dataclasses import dataclass, field
 
 import pyoxigraph as ox
@@ -89,12 +88,12 @@ def select(kb: KnowledgeBase, store: ox.Store, cases: list[str]) -> dict[str, Se
             "closed_world_concepts",
         ):
             getattr(s, name).sort()
-    flags: dict[str, dict[str, list[str]]] = defaultdict(dict)
-    for row in store.query(kb.query("red-flag-screening").text):
-        case = _v(row["case"])
-        if case in wanted:
-            flags[case][_v(row["status"])] = sorted(_v(row["redFlags"]).split())
-    for case, s in selections.items():
-        s.present_red_flags = flags[case].get("present", [])
-        s.unassessed_red_flags = flags[case].get("unassessed", [])
+    for name, attribute in (
+        ("present-red-flags", "present_red_flags"),
+        ("unassessed-red-flags", "unassessed_red_flags"),
+    ):
+        for row in store.query(kb.query(name).text):
+            case = _v(row["case"])
+            if case in wanted:
+                setattr(selections[case], attribute, sorted(_v(row["redFlags"]).split()))
     return selections

@@ -15,6 +15,7 @@ import os
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
@@ -84,6 +85,35 @@ def _work(payload: bytes, source_of: dict[str, str], fmt: str) -> BatchOutput:
     return _render(_WORKER, _batch_from(payload), source_of, fmt)
 
 
+def _ready() -> bool:
+    return _WORKER is not None
+
+
+@contextmanager
+def worker_pool(assessor: Assessor, workers: int) -> Iterator[ProcessPoolExecutor]:
+    """Worker processes that compile the knowledge base as soon as they start, so that
+    this happens while the main process is still reading the input."""
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(str(assessor.kb.root), assessor.engine, assessor.batch_size),
+    ) as pool:
+        for _ in range(workers):
+            pool.submit(_ready)
+        yield pool
+
+
+def worth_workers(paths: list[Path], workers: int, threshold: int = 1_000_000) -> bool:
+    """Whether the input is large enough (in bytes) to pay for starting worker processes."""
+    size = 0
+    for path in paths:
+        files = path.rglob("*") if path.is_dir() else [path]
+        size += sum(f.stat().st_size for f in files if f.is_file())
+    return workers > 1 and size >= threshold
+
+
 def default_workers() -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
@@ -116,8 +146,10 @@ def assess_to(
     knowledge_base: dict,
     workers: int = 1,
     progress: Callable[[int], None] | None = None,
+    pool: ProcessPoolExecutor | None = None,
 ) -> StreamSummary:
-    """Assess the input and write it to ``out`` as JSON or CSV, batch by batch."""
+    """Assess the input and write it to ``out`` as JSON or CSV, batch by batch: in the
+    given (already started) worker pool, in a new one of ``workers`` processes, or here."""
     if fmt not in STREAM_FORMATS:
         raise ValueError(f"streaming supports {', '.join(STREAM_FORMATS)}, not {fmt}")
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -132,24 +164,23 @@ def assess_to(
         else render.csv_rows([], header=True).encode("utf-8")
     )
 
+    def in_pool(pool: ProcessPoolExecutor, size: int) -> Iterator[BatchOutput]:
+        pending: deque = deque()
+        for payload, sources in payloads:
+            # A few batches in flight per worker: enough to stay busy, few enough that
+            # memory stays bounded.
+            pending.append(pool.submit(_work, payload, sources, fmt))
+            if len(pending) >= 2 * size:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
+
     def outputs() -> Iterator[BatchOutput]:
-        if workers > 1 and n_batches > 1:
-            context = multiprocessing.get_context("spawn")
-            with ProcessPoolExecutor(
-                workers,
-                mp_context=context,
-                initializer=_init_worker,
-                initargs=(str(assessor.kb.root), assessor.engine, assessor.batch_size),
-            ) as pool:
-                pending: deque = deque()
-                for payload, sources in payloads:
-                    # A few batches in flight per worker: enough to stay busy, few enough
-                    # that memory stays bounded.
-                    pending.append(pool.submit(_work, payload, sources, fmt))
-                    if len(pending) >= 2 * workers:
-                        yield pending.popleft().result()
-                while pending:
-                    yield pending.popleft().result()
+        if pool is not None and n_batches > 1:
+            yield from in_pool(pool, max(workers, 1))
+        elif workers > 1 and n_batches > 1:
+            with worker_pool(assessor, workers) as own:
+                yield from in_pool(own, workers)
         else:
             for payload, sources in payloads:
                 yield _render(assessor, _batch_from(payload), sources, fmt)

@@ -13,6 +13,7 @@ Two validators return the same results:
 from __future__ import annotations
 
 import re
+from collections import defaultdict
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 
@@ -201,6 +202,10 @@ class FastValidator:
 
     def __init__(self, shapes: Graph):
         self.queries: list[tuple[str, _Shape, str]] = []
+        # maxCount checks on the same focus nodes share one query, grouped by predicate.
+        self.max_counts: dict[tuple[str, int], dict[str, list[_Shape]]] = defaultdict(
+            lambda: defaultdict(list)
+        )
         node_shapes = sorted({s for t in TARGETS for s in shapes.subjects(t, None)}, key=str)
         for node_shape in node_shapes:
             deactivated = shapes.value(node_shape, SH.deactivated)
@@ -210,6 +215,14 @@ class FastValidator:
             self._compile(self._shape(shapes, node_shape), focus, node_level=True)
             for prop in shapes.objects(node_shape, SH.property):
                 self._compile(self._shape(shapes, prop), focus, node_level=False)
+        self.count_queries = [
+            (
+                f"SELECT ?focus ?p WHERE {{ {focus} VALUES ?p {{ {' '.join(f'<{p}>' for p in by_path)} }} "
+                f"?focus ?p ?value }} GROUP BY ?focus ?p HAVING(COUNT(?value) > {n})",
+                by_path,
+            )
+            for (focus, n), by_path in self.max_counts.items()
+        ]
 
     @staticmethod
     def _shape(shapes: Graph, node) -> _Shape:
@@ -279,6 +292,8 @@ class FastValidator:
                     f"SELECT ?focus WHERE {{ {focus} OPTIONAL {{ {values} }} }} "
                     f"GROUP BY ?focus HAVING(COUNT(?value) < {arg})",
                 )
+            elif comp == SH.maxCount and not node_level:
+                self.max_counts[(focus, arg)][shape.path].append(shape)
             elif comp == SH.maxCount:
                 add(
                     COMPONENT_OF[comp],
@@ -302,6 +317,21 @@ class FastValidator:
                         shape.severity,
                     )
                 )
+        component = str(SH.MaxCountConstraintComponent)
+        for query, by_path in self.count_queries:
+            for focus, prop in store.query(query):
+                for shape in by_path[prop.value]:
+                    results.append(
+                        ShapeResult(
+                            _term_key(focus),
+                            shape.path,
+                            None,
+                            component,
+                            shape.message,
+                            shape.iri,
+                            shape.severity,
+                        )
+                    )
         return results
 
 

@@ -220,18 +220,13 @@ def test_explain_invalid_case_exits_1_with_its_errors(cli):
 
 # -- query ------------------------------------------------------------------------------
 def test_query_named_query_with_data_prints_sparql_json(cli):
-    proc = cli("query", "red-flag-screening", "--data", VALID)
+    proc = cli("query", "present-red-flags", "--data", VALID)
     assert proc.returncode == 0, proc.stderr
     results = json.loads(proc.stdout)
-    assert results["head"]["vars"] == ["case", "status", "redFlags"]
+    assert results["head"]["vars"] == ["case", "redFlags"]
     bindings = results["results"]["bindings"]
     assert bindings
-    present = {
-        (b["case"]["value"], flag)
-        for b in bindings
-        if b["status"]["value"] == "present"
-        for flag in b["redFlags"]["value"].split()
-    }
+    present = {(b["case"]["value"], flag) for b in bindings for flag in b["redFlags"]["value"].split()}
     assert (CES, str(LBP.SaddleAnaesthesia)) in present
     assert (CES, str(LBP.NewUrinaryDysfunction)) in present
 
@@ -279,7 +274,7 @@ def test_query_unknown_name_exits_2(cli):
     proc = cli("query", "no-such-query")
     assert proc.returncode == 2
     assert "no named query 'no-such-query'" in proc.stderr
-    assert "red-flag-screening" in proc.stderr  # the known names are listed
+    assert "unassessed-red-flags" in proc.stderr  # the known names are listed
 
 
 def test_query_missing_rq_file_exits_2(cli, tmp_path):
