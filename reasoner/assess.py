@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pyoxigraph as ox
-from rdflib import Graph, URIRef
+from rdflib import OWL, Graph, URIRef
 
 from . import cases as case_input
+from .cases import term_key
 from .classify_fast import Fact, classify
 from .definitions import UnsupportedConstruct, compile_definitions
-from .explain import CaseResult, Vocabulary, explain
+from .explain import CaseResult, Vocabulary, cited_by, explain
 from .knowledge import LBP, KnowledgeBase
 from .select import add_memberships, select
 from .validate import SH, FastValidator, ShapeResult, validate_reference
@@ -54,10 +55,6 @@ class AssessmentRun:
         return 1 if self.invalid or self.input_errors or not self.results else 0
 
 
-def _key(term) -> str:
-    return term.value if isinstance(term, ox.NamedNode) else str(term)
-
-
 class Assessor:
     """The knowledge base compiled once; ``assess`` runs batches of cases through it."""
 
@@ -81,9 +78,7 @@ class Assessor:
                 raise
             self.formulas, self.compile_error = {}, str(exc)
         self.defined = {
-            str(c)
-            for c in kb.ontology.subjects(URIRef("http://www.w3.org/2002/07/owl#equivalentClass"), None)
-            if isinstance(c, URIRef)
+            str(c) for c in kb.ontology.subjects(OWL.equivalentClass, None) if isinstance(c, URIRef)
         }
         self.validator = FastValidator(self.case_shapes) if engine == "fast" else None
         gc.freeze()  # the knowledge base lives as long as the process: keep it out of GC scans
@@ -105,12 +100,7 @@ class Assessor:
             run.results += self._assess_batch(batch, loaded.source_of)
             if progress:
                 progress(len(batch))
-        cited, criteria = {}, {}
-        for r in run.results:
-            cited.update(dict.fromkeys(r.sources))
-            for c in r.criteria:
-                cited.update(dict.fromkeys(c["sources"]))
-                criteria[c["iri"]] = None
+        cited, criteria = cited_by(run.results)
         run.statements = {iri: self.vocab.statement(iri) for iri in cited}
         run.criteria = {iri: self.vocab.class_entry(iri) for iri in sorted(criteria)}
         run.ended = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
@@ -125,7 +115,7 @@ class Assessor:
         size = self.batch_size
         subjects = list(by_subject)
         for i in range(0, len(subjects), size):
-            yield {_key(s): by_subject[s] for s in subjects[i : i + size]}
+            yield {term_key(s): by_subject[s] for s in subjects[i : i + size]}
 
     def _validate(self, store: ox.Store, quads: list[ox.Quad]) -> list[ShapeResult]:
         if self.validator is not None:
@@ -137,7 +127,7 @@ class Assessor:
         found = {r.focus for r in results}
         for shape in self.case_shapes.subjects(SH.targetClass, None):
             for cls in self.case_shapes.objects(shape, SH.targetClass):
-                found |= {_key(r["x"]) for r in store.query(f"SELECT ?x WHERE {{ ?x a <{cls}> }}")}
+                found |= {term_key(r["x"]) for r in store.query(f"SELECT ?x WHERE {{ ?x a <{cls}> }}")}
         return sorted(found)
 
     def _classify(

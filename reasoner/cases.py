@@ -148,7 +148,8 @@ def _quads(path: Path, contexts: dict[str, object] | None) -> Iterator[ox.Quad]:
     return iter(ox.parse(path=path, format=fmt, base_iri=base))
 
 
-def _key(term) -> str:
+def term_key(term) -> str:
+    """A case or node as a string key: an IRI's value, or a blank node's ``_:label``."""
     return term.value if isinstance(term, ox.NamedNode) else str(term)
 
 
@@ -186,7 +187,7 @@ def load(paths: list[Path], contexts: dict[str, object] | None = None) -> Loaded
             quads = [ox.Quad(q.subject, q.predicate, q.object, default) for q in quads]
         loaded.quads += quads
         for subject in {q.subject for q in quads}:
-            loaded.source_of.setdefault(_key(subject), path)
+            loaded.source_of.setdefault(term_key(subject), path)
     return loaded
 
 
@@ -210,7 +211,7 @@ def _lines_by_subject(quads: Iterator[ox.Quad]) -> dict[str, list[str]]:
             if isinstance(q.graph_name, ox.DefaultGraph)
             else f"{q.subject} {q.predicate} {q.object} ."
         )
-        key = _key(q.subject)
+        key = term_key(q.subject)
         if key in found:
             found[key].append(line)
         else:

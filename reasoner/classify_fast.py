@@ -18,6 +18,7 @@ from typing import NamedTuple
 import pyoxigraph as ox
 from rdflib import Literal, URIRef
 
+from .cases import term_key
 from .definitions import DECIMAL_FAMILY, INTEGER_FAMILY, And, Formula, Leaf, leaves
 
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
@@ -29,10 +30,6 @@ class Fact(NamedTuple):
 
     prop: str
     value: ox.NamedNode | ox.Literal | ox.BlankNode
-
-
-def _key(term) -> str:
-    return term.value if isinstance(term, ox.NamedNode) else str(term)
 
 
 def _iri(term) -> str:
@@ -133,10 +130,10 @@ def classify(store: ox.Store, formulas: dict[URIRef, Formula], cases: Iterable[s
         with_facts = leaf.kind != "type"
         rows = store.query(leaf_query(leaf))
         if not with_facts:
-            holding = {_key(row[0]) for row in rows}
+            holding = {term_key(row[0]) for row in rows}
         else:
             for case, prop, value in rows:
-                key = _key(case)
+                key = term_key(case)
                 holding.add(key)
                 leaf_facts[key].append(Fact(prop.value, value))
         leaf_cases[leaf] = holding & wanted

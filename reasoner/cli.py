@@ -175,11 +175,8 @@ def assess(
     for e in run.input_errors:
         typer.echo(f"lbp-imaging: {e}", err=True)
     for r in run.invalid:
-        for err in r.errors:
-            typer.echo(
-                f"lbp-imaging: {r.source}: case {r.case}: {err['field'] or 'case'}: {err['message']}",
-                err=True,
-            )
+        for line in r.error_lines():
+            typer.echo(f"lbp-imaging: {line}", err=True)
     raise typer.Exit(run.exit_code)
 
 

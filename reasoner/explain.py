@@ -198,6 +198,12 @@ class CaseResult:
     warnings: list[str] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
 
+    def error_lines(self) -> list[str]:
+        """One readable line per error, naming the file, the case and the field."""
+        return [
+            f"{self.source}: case {self.case}: {e['field'] or 'case'}: {e['message']}" for e in self.errors
+        ]
+
     def to_dict(self) -> dict:
         base = {
             "case": self.case,
@@ -218,6 +224,19 @@ class CaseResult:
             "warnings": self.warnings,
             "disclaimer": DISCLAIMER,
         }
+
+
+def cited_by(results: list[CaseResult]) -> tuple[list[str], list[str]]:
+    """The statement IRIs and the criterion IRIs the results cite, in first-cited order,
+    for the run-level tables that list each once."""
+    statements: dict[str, None] = {}
+    criteria: dict[str, None] = {}
+    for r in results:
+        statements.update(dict.fromkeys(r.sources))
+        for c in r.criteria:
+            criteria[c["iri"]] = None
+            statements.update(dict.fromkeys(c["sources"]))
+    return list(statements), list(criteria)
 
 
 def explain(

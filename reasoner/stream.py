@@ -24,7 +24,8 @@ import pyoxigraph as ox
 
 from . import render
 from .assess import Assessor
-from .cases import GroupedInput
+from .cases import GroupedInput, term_key
+from .explain import cited_by
 from .knowledge import KnowledgeBase
 
 STREAM_FORMATS = ("json", "csv")
@@ -48,19 +49,11 @@ def _render(
     results = assessor._assess_batch(batch, source_of)
     data = render.json_results(results) if fmt == "json" else render.csv_rows(results).encode("utf-8")
     out = BatchOutput(data, cases=len(results))
-    cited: dict[str, None] = {}
-    criteria: dict[str, None] = {}
     for r in results:
         if r.status != "assessed":
             out.invalid += 1
-            out.messages += [
-                f"{r.source}: case {r.case}: {e['field'] or 'case'}: {e['message']}" for e in r.errors
-            ]
-        cited.update(dict.fromkeys(r.sources))
-        for c in r.criteria:
-            criteria[c["iri"]] = None
-            cited.update(dict.fromkeys(c["sources"]))
-    out.cited, out.criteria = list(cited), list(criteria)
+            out.messages += r.error_lines()
+    out.cited, out.criteria = cited_by(results)
     return out
 
 
@@ -75,8 +68,7 @@ def _init_worker(kb_root: str, engine: str, batch_size: int) -> None:
 def _batch_from(payload: bytes) -> dict[str, list[ox.Quad]]:
     batch: dict[str, list[ox.Quad]] = defaultdict(list)
     for quad in ox.parse(payload, format=ox.RdfFormat.N_TRIPLES):
-        subject = quad.subject
-        batch[subject.value if isinstance(subject, ox.NamedNode) else str(subject)].append(quad)
+        batch[term_key(quad.subject)].append(quad)
     return batch
 
 

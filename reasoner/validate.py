@@ -21,6 +21,7 @@ import pyoxigraph as ox
 from rdflib import RDF, BNode, Graph, Namespace, URIRef
 from rdflib.collection import Collection
 
+from .cases import term_key
 from .definitions import DECIMAL_FAMILY, UnsupportedConstruct
 
 SH = Namespace("http://www.w3.org/ns/shacl#")
@@ -116,10 +117,6 @@ def _kind(term) -> str:
     if isinstance(term, ox.BlankNode):
         return "bnode"
     return "literal"
-
-
-def _term_key(term) -> str:
-    return term.value if isinstance(term, ox.NamedNode) else str(term)
 
 
 def well_formed(literal: ox.Literal) -> bool:
@@ -308,7 +305,7 @@ class FastValidator:
                 value = row["value"] if "value" in query.split("WHERE")[0] else None
                 results.append(
                     ShapeResult(
-                        _term_key(row["focus"]),
+                        term_key(row["focus"]),
                         shape.path,
                         None if value is None else str(value),
                         component,
@@ -323,7 +320,7 @@ class FastValidator:
                 for shape in by_path[prop.value]:
                     results.append(
                         ShapeResult(
-                            _term_key(focus),
+                            term_key(focus),
                             shape.path,
                             None,
                             component,
