@@ -148,7 +148,10 @@ def assess(
         starting = stream.worker_pool(assessor, n_workers) if stream.worth_workers(paths, n_workers) else None
         with starting or nullcontext() as pool:
             grouped = case_input.load_grouped(paths, assessor.contexts)
-            with _binary_output(output) as out, _progress(len(grouped.lines), quiet) as advance:
+            with (
+                _binary_output(output, fmt is Format.json) as out,
+                _progress(len(grouped.lines), quiet) as advance,
+            ):
                 summary = stream.assess_to(
                     assessor,
                     grouped,
@@ -181,10 +184,11 @@ def assess(
 
 
 @contextmanager
-def _binary_output(output: Path | None):
+def _binary_output(output: Path | None, final_newline: bool):
     if output is None:
         yield sys.stdout.buffer
-        sys.stdout.buffer.write(b"\n")
+        if final_newline:  # JSON ends without one; CSV rows already end in one
+            sys.stdout.buffer.write(b"\n")
         sys.stdout.flush()
     else:
         with output.open("wb") as f:
