@@ -20,7 +20,7 @@ from rdflib import OWL, Graph, URIRef
 
 from . import cases as case_input
 from .cases import term_key
-from .classify_fast import Fact, classify
+from .classify_fast import Fact, FastClassifier
 from .definitions import UnsupportedConstruct, compile_definitions
 from .explain import CaseResult, Vocabulary, cited_by, explain
 from .knowledge import LBP, KnowledgeBase
@@ -71,12 +71,14 @@ class Assessor:
         )
         self.contexts = case_input.load_contexts(kb.root, str(LBP))
         try:
-            self.formulas = compile_definitions(kb.ontology)
+            self.classifier: FastClassifier | None = FastClassifier(
+                compile_definitions(kb.ontology), kb.ontology
+            )
             self.compile_error: str | None = None
         except UnsupportedConstruct as exc:
             if engine == "fast":
                 raise
-            self.formulas, self.compile_error = {}, str(exc)
+            self.classifier, self.compile_error = None, str(exc)
         self.defined = {
             str(c) for c in kb.ontology.subjects(OWL.equivalentClass, None) if isinstance(c, URIRef)
         }
@@ -131,9 +133,9 @@ class Assessor:
         return sorted(found)
 
     def _classify(
-        self, store: ox.Store, quads: list[ox.Quad], cases: list[str]
+        self, batch: dict[str, list[ox.Quad]], quads: list[ox.Quad], cases: list[str]
     ) -> tuple[dict[str, dict[str, list[Fact]]], dict[str, str]]:
-        facts = classify(store, self.formulas, cases) if self.formulas else {}
+        facts = self.classifier.classify(batch, cases) if self.classifier else {}
         if self.engine == "fast":
             return {c: facts[c].classes for c in cases}, {}
         from . import classify_hermit  # lazy: owlready2 and Java only for this engine
@@ -190,7 +192,7 @@ class Assessor:
             for quad in batch.get(case, ()):
                 store.remove(quad)
         valid = [c for c in cases if c not in invalid]
-        memberships, failed = self._classify(store, quads, valid)
+        memberships, failed = self._classify(batch, quads, valid)
         valid = [c for c in valid if c not in failed]
         add_memberships(store, {c: set(memberships[c]) for c in valid})
         selections = select(self.kb, store, valid)

@@ -2,7 +2,8 @@
 
 A path may be a file or a directory (searched recursively for known extensions). Each
 file is parsed on its own with pyoxigraph, so a malformed file is reported with its
-parse error and the other files still load. JSON-LD documents that name the project's
+parse error and the other files still load. N-Triples is line-based, so there a
+malformed line loses only the case it describes (its subject). JSON-LD documents that name the project's
 published context by IRI get the local copy of it (no network access is needed), and
 JSON numbers that the JSON-LD algorithm turns into ill-formed ``xsd:decimal`` literals
 (``6.5E0``) are restored to the decimal they were written as.
@@ -156,30 +157,40 @@ def term_key(term) -> str:
 PARSE_ERRORS = (SyntaxError, ValueError, OSError, json.JSONDecodeError)
 
 
-def _per_file(
-    paths: list[Path], contexts: dict[str, object] | None, read: Callable[[Iterator[ox.Quad]], T]
-) -> tuple[list[tuple[str, T]], list[InputError]]:
-    """Read every case file with ``read``; a file that fails to parse, or holds nothing,
-    is reported and skipped whole, and the other files still load."""
-    files, errors = find_files(paths)
-    done = []
-    for path in files:
-        try:
-            with gc_paused():  # many small containers, no cycles: skip the rescans
-                result = read(_quads(path, contexts))
-        except PARSE_ERRORS as exc:
-            errors.append(InputError(str(path), f"cannot be parsed: {exc}"))
-            continue
-        if not result:
-            errors.append(InputError(str(path), "the file is empty: no patient case in it"))
-            continue
-        done.append((str(path), result))
-    return done, errors
+def _read_one(
+    path: Path, contexts: dict[str, object] | None, read: Callable[[Iterator[ox.Quad]], T]
+) -> T | InputError:
+    """Read one case file with ``read``, or say why it cannot be: it fails to parse or
+    holds nothing."""
+    try:
+        with gc_paused():  # many small containers, no cycles: skip the rescans
+            result = read(_quads(path, contexts))
+    except PARSE_ERRORS as exc:
+        return InputError(str(path), f"cannot be parsed: {exc}")
+    return result if result else _empty(path)
+
+
+def _empty(path: Path) -> InputError:
+    return InputError(str(path), "the file is empty: no patient case in it")
 
 
 def load(paths: list[Path], contexts: dict[str, object] | None = None) -> LoadedInput:
-    """Parse every case file into quads (in the default graph)."""
-    done, errors = _per_file(paths, contexts, list)
+    """Parse every case file into quads (in the default graph). As in ``load_grouped``,
+    a malformed line of an N-Triples file loses only its own case."""
+    files, errors = find_files(paths)
+    done = []
+    for path in files:
+        lines = nt_lines_by_subject(path) if path.suffix == ".nt" else None
+        if lines:
+            by_subject, line_errors = parse_cases(lines, dict.fromkeys(lines, str(path)))
+            errors += line_errors
+            result: list[ox.Quad] | InputError = [q for quads in by_subject.values() for q in quads]
+        else:
+            result = _read_one(path, contexts, list)
+        if isinstance(result, InputError):
+            errors.append(result)
+        elif result:
+            done.append((str(path), result))
     loaded = LoadedInput(errors=errors, files=[path for path, _ in done])
     default = ox.DefaultGraph()
     for path, quads in done:
@@ -189,6 +200,80 @@ def load(paths: list[Path], contexts: dict[str, object] | None = None) -> Loaded
         for subject in {q.subject for q in quads}:
             loaded.source_of.setdefault(term_key(subject), path)
     return loaded
+
+
+def nt_lines_by_subject(path: Path) -> dict[str, list[str]] | None:
+    """An N-Triples file's lines grouped by subject without parsing them (N-Triples is
+    line-based and a line's subject is its first term), keyed as ``term_key`` keys them.
+    None when a subject is written with escapes: then the file must be parsed instead.
+    The lines are parsed later, case by case (``parse_cases``)."""
+    found: dict[str, list[str]] = {}
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            head = line.split(None, 1)
+            if not head or head[0].startswith("#"):
+                continue
+            token = head[0]
+            if "\\" in token:
+                return None
+            key = token[1:-1] if token.startswith("<") and token.endswith(">") else token
+            lines = found.get(key)
+            if lines is None:
+                found[key] = [line.rstrip("\n")]
+            else:
+                lines.append(line.rstrip("\n"))
+    return found
+
+
+def parse_cases(
+    lines: dict[str, list[str]], source_of: dict[str, str]
+) -> tuple[dict[str, list[ox.Quad]], list[InputError]]:
+    """Parse N-Triples lines grouped by subject into each subject's quads. A malformed
+    line loses only its own case, which is reported with the file and the parse error."""
+    text = "\n".join(line for group in lines.values() for line in group)
+    try:
+        quads = list(ox.parse(text.encode("utf-8"), format=ox.RdfFormat.N_TRIPLES))
+    except SyntaxError:
+        quads = None  # find the case(s) the error is in; the others still go on
+    if quads is not None and len(quads) == sum(map(len, lines.values())):
+        # One triple per line, in the order of the lines: cut the quads by line counts
+        # instead of keying each quad by its subject again.
+        by_key, start = {}, 0
+        for key, group in lines.items():
+            by_key[key] = quads[start : start + len(group)]
+            start += len(group)
+        return by_key, []
+    if quads is not None:  # a line with no triple (a comment): key each quad by subject
+        return group_by_subject(iter(quads)), []
+    batch: dict[str, list[ox.Quad]] = {}
+    errors = []
+    for key, group in lines.items():
+        try:
+            batch.update(
+                group_by_subject(ox.parse("\n".join(group).encode("utf-8"), format=ox.RdfFormat.N_TRIPLES))
+            )
+        except SyntaxError as exc:
+            line = group[exc.lineno - 1].strip() if exc.lineno and exc.lineno <= len(group) else ""
+            errors.append(
+                InputError(
+                    source_of.get(key, "?"),
+                    f"case {key}: the N-Triples line {line!r} cannot be parsed ({exc.msg}); "
+                    "the case is skipped",
+                )
+            )
+    return batch, errors
+
+
+def group_by_subject(quads: Iterator[ox.Quad]) -> dict[str, list[ox.Quad]]:
+    batch: dict[str, list[ox.Quad]] = {}
+    for quad in quads:
+        key = term_key(quad.subject)
+        found = batch.get(key)
+        if found is None:
+            batch[key] = [quad]
+        else:
+            found.append(quad)
+    return batch
 
 
 @dataclass
@@ -220,12 +305,25 @@ def _lines_by_subject(quads: Iterator[ox.Quad]) -> dict[str, list[str]]:
 
 
 def load_grouped(paths: list[Path], contexts: dict[str, object] | None = None) -> GroupedInput:
-    """Like ``load``, but keeping each subject's triples as N-Triples lines."""
-    done, errors = _per_file(paths, contexts, _lines_by_subject)
-    grouped = GroupedInput(errors=errors, files=[path for path, _ in done])
-    for path, by_subject in done:
+    """Like ``load``, but keeping each subject's triples as N-Triples lines. N-Triples
+    files are only split into lines here (they are parsed case by case later, in the
+    worker processes: see ``parse_cases``); other formats are parsed whole, and a
+    malformed file of those is skipped."""
+    files, errors = find_files(paths)
+    grouped = GroupedInput(errors=errors)
+    for path in files:
+        with gc_paused():
+            by_subject = nt_lines_by_subject(path) if path.suffix == ".nt" else None
+        if by_subject is None:
+            by_subject = _read_one(path, contexts, _lines_by_subject)
+        elif not by_subject:
+            by_subject = _empty(path)
+        if isinstance(by_subject, InputError):
+            grouped.errors.append(by_subject)
+            continue
+        grouped.files.append(str(path))
         for key, lines in by_subject.items():
-            grouped.source_of.setdefault(key, path)
+            grouped.source_of.setdefault(key, str(path))
             grouped.lines.setdefault(key, []).extend(lines)
     return grouped
 

@@ -1,10 +1,10 @@
 """Read the OWL class definitions of the knowledge base into boolean formulas.
 
 Every named class with an ``owl:equivalentClass`` definition is turned into a formula
-over *leaves*: conditions on one patient case that a single SPARQL pattern can test (a
-told type, a property value, a value in a class, a number within datatype facets). The
-fast engine evaluates the leaves with SPARQL and the formulas per case; explanations use
-the leaves that held.
+over *leaves*: conditions on one fact of a patient case (a told type, a property value,
+a value in a class, a number within datatype facets). The fast engine tests each fact
+against the leaves and evaluates the formulas per case; explanations use the leaves that
+held.
 
 The compiler handles the fragment the criteria use (intersection, union, someValuesFrom
 and hasValue on object and data properties, datatype facets, named-class references) and
@@ -66,7 +66,7 @@ class UnsupportedConstruct(Exception):
 
 @dataclass(frozen=True)
 class Leaf:
-    """One condition on a case, testable by a single SPARQL pattern.
+    """One condition on a case, testable on a single fact of it.
 
     kind: ``type`` (told rdf:type, through rdfs:subClassOf), ``value`` (the property has
     this value), ``some`` (a value of the property is in ``cls``), ``facets`` (a numeric

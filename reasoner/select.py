@@ -7,6 +7,7 @@ no imaging, unassessed red flags); this module only runs them and groups rows by
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pyoxigraph as ox
@@ -34,10 +35,16 @@ class Selection:
     unassessed_red_flags: list[str] = field(default_factory=list)
 
 
-def _v(term) -> str | None:
-    if term is None:
-        return None
-    return term.value if isinstance(term, ox.NamedNode | ox.Literal) else str(term)
+def _values(store: ox.Store, query: str, *names: str) -> Iterator[tuple[str | None, ...]]:
+    """The named variables of each solution, as strings (None when unbound)."""
+    results = store.query(query)
+    position = {v.value: i for i, v in enumerate(results.variables)}
+    wanted = [position[n] for n in names]
+    for row in results:
+        terms = [row[i] for i in wanted]
+        yield tuple(
+            None if t is None else t.value if not isinstance(t, ox.BlankNode) else str(t) for t in terms
+        )
 
 
 def _add(items: list[str], value: str | None) -> None:
@@ -55,45 +62,55 @@ def add_memberships(store: ox.Store, memberships: dict[str, set[str]]) -> None:
 
 
 def select(kb: KnowledgeBase, store: ox.Store, cases: list[str]) -> dict[str, Selection]:
-    wanted = set(cases)
     selections = {case: Selection(case) for case in cases}
-    for row in store.query(kb.query("recommended-procedure").text):
-        case = _v(row["case"])
-        if case not in wanted:
+    rows = _values(
+        store,
+        kb.query("recommended-procedure").text,
+        "case",
+        "outcome",
+        "procedure",
+        "indicated",
+        "criterion",
+        "urgency",
+        "appropriateness",
+        "contrastRule",
+        "contraindicationRule",
+    )
+    for case, outcome, procedure, indicated, criterion, urgency, appropriateness, contrast, contra in rows:
+        s = selections.get(case)
+        if s is None:
             continue
-        s = selections[case]
-        s.outcome = _v(row["outcome"])
-        _add(s.procedures, _v(row["procedure"]))
-        _add(s.indicated, _v(row["indicated"]))
-        _add(s.selected_criteria, _v(row["criterion"]))
-        s.urgency = _v(row["urgency"])
-        s.appropriateness = s.appropriateness or _v(row["appropriateness"])
-        _add(s.contrast_rules, _v(row["contrastRule"]))
-        _add(s.contraindication_rules, _v(row["contraindicationRule"]))
+        s.outcome = outcome
+        _add(s.procedures, procedure)
+        _add(s.indicated, indicated)
+        _add(s.selected_criteria, criterion)
+        s.urgency = urgency
+        s.appropriateness = s.appropriateness or appropriateness
+        _add(s.contrast_rules, contrast)
+        _add(s.contraindication_rules, contra)
     no_imaging = {}
-    for row in store.query(kb.query("no-imaging").text):
-        case = _v(row["case"])
-        if case in wanted:
-            no_imaging[case] = _v(row["outcome"])
-            _add(selections[case].closed_world_concepts, _v(row["concept"]))
+    for case, outcome, concept in _values(store, kb.query("no-imaging").text, "case", "outcome", "concept"):
+        if case in selections:
+            no_imaging[case] = outcome
+            _add(selections[case].closed_world_concepts, concept)
     for case, s in selections.items():
         s.outcome = s.outcome or no_imaging.get(case)
         # SPARQL rows come in no particular order: sort, so answers do not depend on batching.
-        for name in (
-            "procedures",
-            "indicated",
-            "selected_criteria",
-            "contrast_rules",
-            "contraindication_rules",
-            "closed_world_concepts",
+        for items in (
+            s.procedures,
+            s.indicated,
+            s.selected_criteria,
+            s.contrast_rules,
+            s.contraindication_rules,
+            s.closed_world_concepts,
         ):
-            getattr(s, name).sort()
+            if len(items) > 1:
+                items.sort()
     for name, attribute in (
         ("present-red-flags", "present_red_flags"),
         ("unassessed-red-flags", "unassessed_red_flags"),
     ):
-        for row in store.query(kb.query(name).text):
-            case = _v(row["case"])
-            if case in wanted:
-                setattr(selections[case], attribute, sorted(_v(row["redFlags"]).split()))
+        for case, flags in _values(store, kb.query(name).text, "case", "redFlags"):
+            if case in selections:
+                setattr(selections[case], attribute, sorted(flags.split()))
     return selections

@@ -1,10 +1,12 @@
 """Assess large batches with bounded memory, in parallel worker processes.
 
-The parent parses the input and cuts it into batches of whole cases; each batch is
-assessed (validate, classify, select, explain) and rendered to JSON or CSV by a worker
-process that has compiled the knowledge base once, and the parent writes the rendered
-batches in input order. Only the rendered text crosses process boundaries. Run-level
-tables (criteria, statements, summary) are written once at the end.
+The parent reads the input and cuts it into batches of whole cases as N-Triples lines
+(an N-Triples file is only split into lines, not parsed, so that reading costs the
+parent little); each batch is parsed, assessed (validate, classify, select, explain)
+and rendered to JSON or CSV by a worker process that has compiled the knowledge base
+once, and the parent writes the rendered batches in input order. Only text crosses
+process boundaries. Run-level tables (criteria, statements, summary) are written once
+at the end.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import os
-from collections import defaultdict, deque
+from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -20,11 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-import pyoxigraph as ox
-
 from . import render
 from .assess import Assessor
-from .cases import GroupedInput, term_key
+from .cases import GroupedInput, InputError, parse_cases
 from .explain import cited_by
 from .knowledge import KnowledgeBase
 
@@ -41,14 +41,16 @@ class BatchOutput:
     cited: list[str] = field(default_factory=list)
     criteria: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
+    input_errors: list[InputError] = field(default_factory=list)
 
 
 def _render(
-    assessor: Assessor, batch: dict[str, list[ox.Quad]], source_of: dict[str, str], fmt: str
+    assessor: Assessor, lines: dict[str, list[str]], source_of: dict[str, str], fmt: str
 ) -> BatchOutput:
+    batch, input_errors = parse_cases(lines, source_of)
     results = assessor._assess_batch(batch, source_of)
     data = render.json_results(results) if fmt == "json" else render.csv_rows(results).encode("utf-8")
-    out = BatchOutput(data, cases=len(results))
+    out = BatchOutput(data, cases=len(results), input_errors=input_errors)
     for r in results:
         if r.status != "assessed":
             out.invalid += 1
@@ -65,16 +67,9 @@ def _init_worker(kb_root: str, engine: str, batch_size: int) -> None:
     _WORKER = Assessor(KnowledgeBase.load(Path(kb_root)), engine, batch_size)
 
 
-def _batch_from(payload: bytes) -> dict[str, list[ox.Quad]]:
-    batch: dict[str, list[ox.Quad]] = defaultdict(list)
-    for quad in ox.parse(payload, format=ox.RdfFormat.N_TRIPLES):
-        batch[term_key(quad.subject)].append(quad)
-    return batch
-
-
-def _work(payload: bytes, source_of: dict[str, str], fmt: str) -> BatchOutput:
+def _work(lines: dict[str, list[str]], source_of: dict[str, str], fmt: str) -> BatchOutput:
     assert _WORKER is not None
-    return _render(_WORKER, _batch_from(payload), source_of, fmt)
+    return _render(_WORKER, lines, source_of, fmt)
 
 
 def _ready() -> bool:
@@ -121,13 +116,12 @@ class StreamSummary:
         return 1 if self.invalid or self.messages or not self.cases else 0
 
 
-def _payloads(grouped: GroupedInput, size: int) -> Iterator[tuple[bytes, dict[str, str]]]:
-    """Batches of whole cases as N-Triples, releasing each subject's lines once sent."""
+def _payloads(grouped: GroupedInput, size: int) -> Iterator[tuple[dict[str, list[str]], dict[str, str]]]:
+    """Batches of whole cases as N-Triples lines, releasing each subject's lines once sent."""
     keys = list(grouped.lines)
     for i in range(0, len(keys), size):
         chunk = keys[i : i + size]
-        text = "\n".join(line for k in chunk for line in grouped.lines.pop(k))
-        yield text.encode("utf-8"), {k: grouped.source_of.get(k) for k in chunk}
+        yield {k: grouped.lines.pop(k) for k in chunk}, {k: grouped.source_of.get(k) for k in chunk}
 
 
 def assess_to(
@@ -147,6 +141,7 @@ def assess_to(
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     n_batches = -(-len(grouped.lines) // assessor.batch_size)
     payloads = _payloads(grouped, assessor.batch_size)
+    input_errors = list(grouped.errors)  # and, as batches come back, malformed lines
     summary = StreamSummary(messages=[str(e) for e in grouped.errors])
     cited: dict[str, None] = {}
     criteria: dict[str, None] = {}
@@ -175,7 +170,7 @@ def assess_to(
                 yield from in_pool(own, workers)
         else:
             for payload, sources in payloads:
-                yield _render(assessor, _batch_from(payload), sources, fmt)
+                yield _render(assessor, payload, sources, fmt)
 
     first = True
     for batch_out in outputs():
@@ -186,7 +181,8 @@ def assess_to(
             first = False
         summary.cases += batch_out.cases
         summary.invalid += batch_out.invalid
-        summary.messages += batch_out.messages
+        summary.messages += [str(e) for e in batch_out.input_errors] + batch_out.messages
+        input_errors += batch_out.input_errors
         cited.update(dict.fromkeys(batch_out.cited))
         criteria.update(dict.fromkeys(batch_out.criteria))
         if progress:
@@ -196,17 +192,17 @@ def assess_to(
             "cases": summary.cases,
             "assessed": summary.cases - summary.invalid,
             "invalid": summary.invalid,
-            "inputErrors": len(grouped.errors),
+            "inputErrors": len(input_errors),
         }
         out.write(
             render.json_footer(
                 run_summary,
                 {iri: assessor.vocab.class_entry(iri) for iri in sorted(criteria)},
                 {iri: assessor.vocab.statement(iri) for iri in cited},
-                grouped.errors,
+                input_errors,
                 dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             )
         )
     else:
-        out.write(render.csv_rows([], grouped.errors).encode("utf-8"))
+        out.write(render.csv_rows([], input_errors).encode("utf-8"))
     return summary

@@ -180,6 +180,36 @@ def test_malformed_turtle(assessor, good, bad_dir):
     assert len(run.results) == 1
 
 
+NT_GOOD = (
+    "<https://example.org/case/nt-good> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> "
+    "<https://w3id.org/lbp-imaging/PatientCase> .\n"
+    "<https://example.org/case/nt-good> <https://w3id.org/lbp-imaging/ageInYears> "
+    '"40"^^<http://www.w3.org/2001/XMLSchema#integer> .\n'
+)
+NT_BROKEN_LINE = '<https://example.org/case/nt-broken> <https://w3id.org/lbp-imaging/ageInYears> "40 .'
+
+
+def _malformed_nt(bad_dir: Path) -> Path:
+    """An N-Triples file with one good case and one case whose second line is broken."""
+    path = bad_dir / "one-line-broken.nt"
+    path.write_text(
+        "<https://example.org/case/nt-broken> <http://www.w3.org/1999/02/22-rdf-syntax-ns#type> "
+        "<https://w3id.org/lbp-imaging/PatientCase> .\n" + NT_GOOD + NT_BROKEN_LINE + "\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_malformed_ntriples_line_loses_only_its_case(assessor, good, bad_dir):
+    path = _malformed_nt(bad_dir)
+    run = assessor.assess([path, good])
+    assert run.exit_code == 1
+    assert_input_error(run, path, "case https://example.org/case/nt-broken", NT_BROKEN_LINE, "skipped")
+    assert "https://example.org/case/nt-good" in {r.case for r in run.results if r.status == "assessed"}
+    assert "https://example.org/case/nt-broken" not in {r.case for r in run.results}
+    assert_good_case_assessed(run, good)
+
+
 def test_empty_file(assessor, good, bad_dir):
     path = bad_dir / "empty.ttl"
     path.write_text("", encoding="utf-8")
@@ -288,6 +318,19 @@ def test_cli_reports_file_case_and_field_and_still_assesses_the_good_case(kind, 
     assert invalid["case"] == bad.case
     assert {e["field"] for e in invalid["errors"]} == {bad.field}
     assert doc["summary"]["invalid"] == 1
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_cli_streamed_malformed_ntriples_line_is_reported_in_stderr_and_json(cli, good, bad_dir, workers):
+    path = _malformed_nt(bad_dir)
+    proc = cli("assess", path, good, "--format", "json", "--workers", workers)
+    assert proc.returncode == 1
+    assert f"{path}: case https://example.org/case/nt-broken:" in proc.stderr
+    doc = assert_good_case_in_json(proc.stdout)
+    assert "https://example.org/case/nt-good" in {r["case"] for r in doc["results"]}
+    (error,) = doc["inputErrors"]
+    assert error["path"] == str(path) and NT_BROKEN_LINE in error["message"]
+    assert doc["summary"]["inputErrors"] == 1
 
 
 def test_cli_malformed_turtle_names_the_file(cli, good, bad_dir):

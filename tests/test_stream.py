@@ -64,3 +64,18 @@ def test_streamed_csv_has_one_row_per_case_and_reports_invalid_cases(kb):
     assert len(rows) == 120 and summary.invalid == 1 and summary.exit_code == 1
     assert [r["status"] for r in rows].count("invalid") == 1
     assert any("case/0" in m and "Age" in m for m in summary.messages)
+
+
+def test_a_malformed_line_in_a_worker_batch_loses_only_its_case(kb):
+    grouped = _grouped(_loaded(kb, 120))
+    broken = "https://example.org/synthetic/case/7"
+    grouped.lines[broken].append(f'<{broken}> <https://w3id.org/lbp-imaging/ageInYears> "40 .')
+    out = io.BytesIO()
+    summary = stream.assess_to(Assessor(kb, "fast", batch_size=50), grouped, "json", out, {}, workers=2)
+    doc = json.loads(out.getvalue())
+    assert summary.cases == 119 and summary.exit_code == 1
+    assert broken not in {r["case"] for r in doc["results"]}
+    (error,) = doc["inputErrors"]
+    assert error["path"] == "generated" and f"case {broken}" in error["message"]
+    assert doc["summary"]["inputErrors"] == 1
+    assert any(broken in m for m in summary.messages)
