@@ -91,7 +91,7 @@ def fast_run(kb: KnowledgeBase, path: Path, workers: int, out_dir: Path):
     assessor = Assessor(kb, "fast")
     use_pool = stream.worth_workers([path], workers)  # as the CLI decides
     with stream.worker_pool(assessor, workers) if use_pool else nullcontext() as pool:
-        grouped = case_input.load_grouped([path], assessor.contexts)
+        grouped = case_input.load_grouped([path], assessor.inputs)
         with open(out_dir / f"out-{workers}.json", "wb") as out:
             return stream.assess_to(assessor, grouped, "json", out, {}, workers=workers, pool=pool)
 

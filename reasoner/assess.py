@@ -23,7 +23,7 @@ from .cases import term_key
 from .classify_fast import Fact, FastClassifier
 from .definitions import UnsupportedConstruct, compile_definitions
 from .explain import CaseResult, Vocabulary, cited_by, explain
-from .knowledge import LBP, KnowledgeBase
+from .knowledge import KnowledgeBase
 from .select import add_memberships, select
 from .validate import SH, FastValidator, ShapeResult, validate_reference
 
@@ -55,6 +55,15 @@ class AssessmentRun:
         return 1 if self.invalid or self.input_errors or not self.results else 0
 
 
+def with_input_warnings(results: list[CaseResult], warnings: dict[str, list[str]]) -> list[CaseResult]:
+    """The results, each carrying first the warnings its input gave (a FHIR coding the
+    mappings do not know, say), so that every output format reports them with the case."""
+    for r in results:
+        if r.case in warnings:
+            r.warnings[:0] = warnings[r.case]
+    return results
+
+
 class Assessor:
     """The knowledge base compiled once; ``assess`` runs batches of cases through it."""
 
@@ -69,7 +78,7 @@ class Assessor:
         self.kb_quads = list(
             ox.parse(kb.ontology.serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES)
         )
-        self.contexts = case_input.load_contexts(kb.root, str(LBP))
+        self.inputs = case_input.InputOptions.for_knowledge_base(kb)
         try:
             self.classifier: FastClassifier | None = FastClassifier(
                 compile_definitions(kb.ontology), kb.ontology
@@ -87,7 +96,7 @@ class Assessor:
 
     # -- entry points -----------------------------------------------------------------
     def assess(self, paths: list[Path], progress: Callable[[int], None] | None = None) -> AssessmentRun:
-        loaded = case_input.load(paths, self.contexts)
+        loaded = case_input.load(paths, self.inputs)
         return self.assess_loaded(loaded, progress)
 
     def assess_loaded(
@@ -98,8 +107,9 @@ class Assessor:
             input_errors=list(loaded.errors),
             started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
+        warnings = {iri: case.warnings for iri, case in loaded.fhir_cases.items() if case.warnings}
         for batch in self._batches(loaded.quads):
-            run.results += self._assess_batch(batch, loaded.source_of)
+            run.results += with_input_warnings(self._assess_batch(batch, loaded.source_of), warnings)
             if progress:
                 progress(len(batch))
         cited, criteria = cited_by(run.results)

@@ -11,6 +11,7 @@ JSON numbers that the JSON-LD algorithm turns into ill-formed ``xsd:decimal`` li
 
 from __future__ import annotations
 
+import datetime as dt
 import gc
 import json
 from collections.abc import Callable, Iterator
@@ -18,10 +19,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import pyoxigraph as ox
 import rdflib
+
+from .knowledge import LBP, KnowledgeBase
+
+if TYPE_CHECKING:
+    from .fhir_input import FhirCase
+    from .fhir_mapping import FhirMapping
 
 T = TypeVar("T")
 FORMATS = {
@@ -48,13 +55,37 @@ class InputError:
 
 
 @dataclass
+class InputOptions:
+    """What reading needs besides the files: the published JSON-LD contexts by IRI (used
+    locally), and for FHIR Bundles the ontology's code mappings and the reference date
+    that ages and durations are counted to."""
+
+    contexts: dict[str, object] = field(default_factory=dict)
+    fhir: FhirMapping | None = None
+    as_of: dt.date = field(default_factory=dt.date.today)
+
+    @classmethod
+    def for_knowledge_base(cls, kb: KnowledgeBase, as_of: dt.date | None = None) -> InputOptions:
+        from .fhir_mapping import FhirMapping
+
+        return cls(
+            load_contexts(kb.root, str(LBP)), FhirMapping.from_ontology(kb.ontology), as_of or dt.date.today()
+        )
+
+
+@dataclass
 class LoadedInput:
-    """Every quad read, the file each subject first came from, and file-level errors."""
+    """Every quad read, the file each subject first came from, file-level errors, and
+    what FHIR Bundles gave: the bundle read as a case, with its warnings, by case IRI."""
 
     quads: list[ox.Quad] = field(default_factory=list)
     source_of: dict[str, str] = field(default_factory=dict)
     errors: list[InputError] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    fhir_cases: dict[str, FhirCase] = field(default_factory=dict)
+
+    def warnings(self) -> list[str]:
+        return [w for case in self.fhir_cases.values() for w in case.warnings]
 
 
 def find_files(paths: list[Path]) -> tuple[list[Path], list[InputError]]:
@@ -91,9 +122,8 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[InputError]]:
     return files, errors
 
 
-def _jsonld_input(text: str, contexts: dict[str, object]) -> str:
+def _jsonld_input(doc: object, contexts: dict[str, object]) -> str:
     """Replace a published context IRI by its local copy, so parsing needs no network."""
-    doc = json.loads(text)
 
     def local(ctx):
         if isinstance(ctx, str) and ctx in contexts:
@@ -139,14 +169,37 @@ def load_contexts(kb_root: Path, base_iri: str) -> dict[str, object]:
     return {base_iri + CONTEXT_FILE: json.loads(path.read_text(encoding="utf-8"))["@context"]}
 
 
-def _quads(path: Path, contexts: dict[str, object] | None) -> Iterator[ox.Quad]:
-    """The quads of one file, lazily where the format allows; raises on a parse error."""
+def _quads(path: Path, options: InputOptions, fhir_cases: dict[str, FhirCase]) -> Iterator[ox.Quad]:
+    """The quads of one file, lazily where the format allows; raises on a parse error.
+    A JSON file is a FHIR resource when it names a ``resourceType``, else JSON-LD; a
+    bundle read as a case is also put in ``fhir_cases``."""
     fmt = FORMATS[path.suffix]
     base = path.resolve().as_uri()
     if fmt == ox.RdfFormat.JSON_LD:
-        text = _jsonld_input(path.read_text(encoding="utf-8"), contexts or {})
+        doc = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(doc, dict) and "resourceType" in doc:
+            case = _fhir_case(doc, path, options)
+            fhir_cases[case.case_iri] = case
+            return iter(case.quads())
+        text = _jsonld_input(doc, options.contexts)
         return (_restore_decimal(q) for q in ox.parse(text, format=fmt, base_iri=base))
     return iter(ox.parse(path=path, format=fmt, base_iri=base))
+
+
+class _FhirError(Exception):
+    """A FHIR Bundle that cannot be read as a case (the message names the resource)."""
+
+
+def _fhir_case(doc: dict, path: Path, options: InputOptions) -> FhirCase:
+    from .fhir_input import FhirInputError, bundle_to_case  # lazy: FHIR models load slowly
+
+    mapping = options.fhir
+    if mapping is None:
+        raise _FhirError("a FHIR resource, but no FHIR mapping was loaded")
+    try:
+        return bundle_to_case(doc, str(path), options.as_of, mapping)
+    except FhirInputError as exc:
+        raise _FhirError(exc.detail) from None
 
 
 def term_key(term) -> str:
@@ -158,13 +211,18 @@ PARSE_ERRORS = (SyntaxError, ValueError, OSError, json.JSONDecodeError)
 
 
 def _read_one(
-    path: Path, contexts: dict[str, object] | None, read: Callable[[Iterator[ox.Quad]], T]
+    path: Path,
+    options: InputOptions,
+    read: Callable[[Iterator[ox.Quad]], T],
+    fhir_cases: dict[str, FhirCase],
 ) -> T | InputError:
-    """Read one case file with ``read``, or say why it cannot be: it fails to parse or
-    holds nothing."""
+    """Read one case file with ``read``, or say why it cannot be: it fails to parse, is a
+    FHIR Bundle that is not one patient's case, or holds nothing."""
     try:
         with gc_paused():  # many small containers, no cycles: skip the rescans
-            result = read(_quads(path, contexts))
+            result = read(_quads(path, options, fhir_cases))
+    except _FhirError as exc:
+        return InputError(str(path), f"FHIR Bundle not read: {exc}")
     except PARSE_ERRORS as exc:
         return InputError(str(path), f"cannot be parsed: {exc}")
     return result if result else _empty(path)
@@ -174,10 +232,12 @@ def _empty(path: Path) -> InputError:
     return InputError(str(path), "the file is empty: no patient case in it")
 
 
-def load(paths: list[Path], contexts: dict[str, object] | None = None) -> LoadedInput:
+def load(paths: list[Path], options: InputOptions | None = None) -> LoadedInput:
     """Parse every case file into quads (in the default graph). As in ``load_grouped``,
     a malformed line of an N-Triples file loses only its own case."""
+    options = options or InputOptions()
     files, errors = find_files(paths)
+    fhir_cases: dict[str, FhirCase] = {}
     done = []
     for path in files:
         lines = nt_lines_by_subject(path) if path.suffix == ".nt" else None
@@ -186,12 +246,12 @@ def load(paths: list[Path], contexts: dict[str, object] | None = None) -> Loaded
             errors += line_errors
             result: list[ox.Quad] | InputError = [q for quads in by_subject.values() for q in quads]
         else:
-            result = _read_one(path, contexts, list)
+            result = _read_one(path, options, list, fhir_cases)
         if isinstance(result, InputError):
             errors.append(result)
         elif result:
             done.append((str(path), result))
-    loaded = LoadedInput(errors=errors, files=[path for path, _ in done])
+    loaded = LoadedInput(errors=errors, files=[path for path, _ in done], fhir_cases=fhir_cases)
     default = ox.DefaultGraph()
     for path, quads in done:
         if any(not isinstance(q.graph_name, ox.DefaultGraph) for q in quads):
@@ -285,6 +345,7 @@ class GroupedInput:
     source_of: dict[str, str] = field(default_factory=dict)
     errors: list[InputError] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
+    fhir_cases: dict[str, FhirCase] = field(default_factory=dict)
 
 
 def _lines_by_subject(quads: Iterator[ox.Quad]) -> dict[str, list[str]]:
@@ -304,7 +365,7 @@ def _lines_by_subject(quads: Iterator[ox.Quad]) -> dict[str, list[str]]:
     return found
 
 
-def load_grouped(paths: list[Path], contexts: dict[str, object] | None = None) -> GroupedInput:
+def load_grouped(paths: list[Path], options: InputOptions | None = None) -> GroupedInput:
     """Like ``load``, but keeping each subject's triples as N-Triples lines. N-Triples
     files are only split into lines here (they are parsed case by case later, in the
     worker processes: see ``parse_cases``); other formats are parsed whole, and a
@@ -315,7 +376,7 @@ def load_grouped(paths: list[Path], contexts: dict[str, object] | None = None) -
         with gc_paused():
             by_subject = nt_lines_by_subject(path) if path.suffix == ".nt" else None
         if by_subject is None:
-            by_subject = _read_one(path, contexts, _lines_by_subject)
+            by_subject = _read_one(path, options or InputOptions(), _lines_by_subject, grouped.fhir_cases)
         elif not by_subject:
             by_subject = _empty(path)
         if isinstance(by_subject, InputError):

@@ -34,6 +34,7 @@ class Format(StrEnum):
     csv = "csv"
     turtle = "turtle"
     json_ld = "json-ld"
+    fhir = "fhir"
 
 
 class ResultFormat(StrEnum):
@@ -55,6 +56,35 @@ KbOption = Annotated[
 ]
 
 
+AsOfOption = Annotated[
+    str | None,
+    typer.Option(
+        "--as-of",
+        help="Reference date (YYYY-MM-DD) to which ages and durations in FHIR Bundles are counted "
+        "(default: today).",
+        show_default=False,
+    ),
+]
+
+
+def _as_of(text: str | None):
+    import datetime as dt
+
+    if text is None:
+        return dt.date.today()
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise _fail(f"--as-of {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _warn(warnings: list[str]) -> None:
+    """Input warnings (a FHIR coding the mappings do not know, say) go to stderr; they
+    do not change the exit code, and each result carries its own."""
+    for w in warnings:
+        typer.echo(f"lbp-imaging: warning: {w}", err=True)
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"lbp-imaging: {message}", err=True)
     return typer.Exit(code)
@@ -70,13 +100,16 @@ def _load_kb(kb_dir: Path | None):
         raise _fail(f"knowledge base error: {exc}") from None
 
 
-def _assessor(kb, engine: Engine):
+def _assessor(kb, engine: Engine, as_of: str | None = None):
     from .assess import Assessor
     from .definitions import UnsupportedConstruct
     from .knowledge import KnowledgeBaseError
 
+    day = _as_of(as_of)
     try:
-        return Assessor(kb, engine.value)
+        assessor = Assessor(kb, engine.value)
+        assessor.inputs.as_of = day
+        return assessor
     except UnsupportedConstruct as exc:
         raise _fail(f"the fast engine cannot evaluate the knowledge base: {exc}") from None
     except KnowledgeBaseError as exc:
@@ -100,17 +133,19 @@ def _kb_info(kb) -> dict:
 
 
 def _run(assessor, paths: list[Path], quiet: bool):
+    """The assessment run and the input it was read from."""
     from . import cases as case_input
 
-    loaded = case_input.load(paths, assessor.contexts)
+    loaded = case_input.load(paths, assessor.inputs)
+    _warn(loaded.warnings())
     n = len({str(q.subject) for q in loaded.quads})
     if quiet or n < 1000 or not sys.stderr.isatty():
-        return assessor.assess_loaded(loaded)
+        return assessor.assess_loaded(loaded), loaded
     from rich.progress import Progress
 
     with Progress(transient=True) as progress:
         task = progress.add_task("assessing", total=n)
-        return assessor.assess_loaded(loaded, lambda k: progress.advance(task, k))
+        return assessor.assess_loaded(loaded, lambda k: progress.advance(task, k)), loaded
 
 
 def _write(text: str, output: Path | None) -> None:
@@ -134,6 +169,7 @@ def assess(
         int | None, typer.Option(help="Worker processes for large JSON/CSV batches (default: up to 2).")
     ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    as_of: AsOfOption = None,
     kb_dir: KbOption = None,
 ) -> None:
     """Assess patient cases: recommended imaging, urgency, criteria, facts and sources."""
@@ -141,13 +177,14 @@ def assess(
     from . import render, stream
 
     kb = _load_kb(kb_dir)
-    assessor = _assessor(kb, engine)
+    assessor = _assessor(kb, engine, as_of)
     if fmt in (Format.json, Format.csv):
         # Streamed batch by batch (bounded memory, parallel workers for large inputs).
         n_workers = workers or stream.default_workers()
         starting = stream.worker_pool(assessor, n_workers) if stream.worth_workers(paths, n_workers) else None
         with starting or nullcontext() as pool:
-            grouped = case_input.load_grouped(paths, assessor.contexts)
+            grouped = case_input.load_grouped(paths, assessor.inputs)
+            _warn([w for case in grouped.fhir_cases.values() for w in case.warnings])
             with (
                 _binary_output(output, fmt is Format.json) as out,
                 _progress(len(grouped.lines), quiet) as advance,
@@ -165,13 +202,28 @@ def assess(
         for message in summary.messages:
             typer.echo(f"lbp-imaging: {message}", err=True)
         raise typer.Exit(summary.exit_code)
-    run = _run(assessor, paths, quiet)
+    run, loaded = _run(assessor, paths, quiet)
     if fmt is Format.table and output is None:
         from rich.console import Console
 
         render.print_table(run, Console())
     elif fmt is Format.table:
         _write(render.to_json(run, _kb_info(kb)), output)
+    elif fmt is Format.fhir:
+        import json
+
+        from .fhir_output import to_fhir
+
+        bundle = to_fhir(
+            run.results,
+            run.statements,
+            assessor.inputs.fhir,
+            inputs=loaded.fhir_cases,
+            input_errors=run.input_errors,
+            module=_kb_info(kb)["ontology"],
+            generated=run.ended,
+        )
+        _write(json.dumps(bundle, indent=2, ensure_ascii=False), output)
     else:
         graph = render.to_prov(run)
         _write(graph.serialize(format="turtle" if fmt is Format.turtle else "json-ld"), output)
@@ -212,6 +264,7 @@ def explain(
     path: Annotated[Path, typer.Argument(help="A case file (or directory).")],
     case: Annotated[str | None, typer.Option(help="The case IRI, when the file holds several.")] = None,
     engine: Annotated[Engine, typer.Option(help="fast or hermit.")] = Engine.fast,
+    as_of: AsOfOption = None,
     kb_dir: KbOption = None,
 ) -> None:
     """Show the reasoning chain of a case as a tree: facts, criteria, recommendation, sources."""
@@ -220,7 +273,7 @@ def explain(
     from .tree import explanation_tree
 
     kb = _load_kb(kb_dir)
-    run = _run(_assessor(kb, engine), [path], quiet=True)
+    run, _ = _run(_assessor(kb, engine, as_of), [path], quiet=True)
     chosen = [r for r in run.results if case is None or r.case == case]
     if not chosen:
         raise _fail(f"no case {case} in {path}" if case else f"no case in {path}", 1)
@@ -243,6 +296,7 @@ def validate(
     engine: Annotated[
         Validator, typer.Option(help="fast (compiled SHACL) or reference (pyshacl).")
     ] = Validator.fast,
+    as_of: AsOfOption = None,
     kb_dir: KbOption = None,
 ) -> None:
     """Check cases against the case shapes without assessing them."""
@@ -255,7 +309,8 @@ def validate(
     from .validate import FastValidator, validate_reference
 
     kb = _load_kb(kb_dir)
-    loaded = case_input.load(paths, case_input.load_contexts(kb.root, "https://w3id.org/lbp-imaging/"))
+    loaded = case_input.load(paths, case_input.InputOptions.for_knowledge_base(kb, _as_of(as_of)))
+    _warn(loaded.warnings())
     try:
         shapes = kb.shapes("case-shapes")
         validator = FastValidator(shapes) if engine is Validator.fast else None
@@ -292,6 +347,7 @@ def query(
         ResultFormat, typer.Option("--format", "-f", help="SPARQL result format.")
     ] = ResultFormat.json,
     engine: Annotated[Engine, typer.Option(help="Engine used to assess --data.")] = Engine.fast,
+    as_of: AsOfOption = None,
     kb_dir: KbOption = None,
 ) -> None:
     """Run SPARQL over the knowledge base plus assessed cases and their PROV-O results."""
@@ -313,8 +369,9 @@ def query(
     )
     exit_code = 0
     if data:
-        assessor = _assessor(kb, engine)
-        loaded = case_input.load(data, assessor.contexts)
+        assessor = _assessor(kb, engine, as_of)
+        loaded = case_input.load(data, assessor.inputs)
+        _warn(loaded.warnings())
         run = assessor.assess_loaded(loaded)
         store.bulk_extend(loaded.quads)
         store.bulk_extend(
@@ -340,6 +397,59 @@ def query(
         out = ox.serialize(results, format=rdf.get(fmt.value, ox.RdfFormat.TURTLE))
     sys.stdout.write(out.decode("utf-8"))
     raise typer.Exit(exit_code)
+
+
+@app.command()
+def serve(
+    store: Annotated[
+        Path | None, typer.Option(help="Keep the store on disk in this directory (default: in memory).")
+    ] = None,
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    cases: Annotated[
+        list[Path] | None, typer.Option(help="Case files or directories to assess and store at start.")
+    ] = None,
+    allow_update: Annotated[
+        bool, typer.Option(help="Accept SPARQL Update from holders of the token.")
+    ] = False,
+    token: Annotated[
+        str | None,
+        typer.Option(envvar="LBP_IMAGING_TOKEN", help="Bearer token that updates need.", show_default=False),
+    ] = None,
+    timeout: Annotated[float, typer.Option(help="Seconds one query may take.")] = 5.0,
+    max_rows: Annotated[int, typer.Option(help="Most rows (or triples) one answer may hold.")] = 10_000,
+    cors_origin: Annotated[
+        list[str] | None, typer.Option(help="Origin whose browser scripts may call the server ('*' for any).")
+    ] = None,
+    allow_service: Annotated[bool, typer.Option(help="Let queries call other endpoints (SERVICE).")] = False,
+    allow_load: Annotated[bool, typer.Option(help="Let updates LOAD URLs or files.")] = False,
+    kb_dir: KbOption = None,
+) -> None:
+    """Serve the knowledge graph: a SPARQL 1.1 endpoint at /sparql (read-only by default)."""
+    from .server.settings import ServerSettings, SettingsError
+
+    try:
+        settings = ServerSettings(
+            timeout=timeout,
+            max_rows=max_rows,
+            allow_update=allow_update,
+            token=token,
+            allow_service=allow_service,
+            allow_load=allow_load,
+            cors_origins=tuple(cors_origin or ()),
+        )
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    kb = _load_kb(kb_dir)
+    from .knowledge import KnowledgeBaseError
+    from .server.serve import serve as run_server
+
+    try:
+        run_server(kb, settings, store, host, port, cases or [])
+    except KnowledgeBaseError as exc:
+        raise _fail(f"knowledge base error: {exc}") from None
+    except OSError as exc:
+        raise _fail(f"cannot serve: {exc}") from None
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from . import render
-from .assess import Assessor
+from .assess import Assessor, with_input_warnings
 from .cases import GroupedInput, InputError, parse_cases
 from .explain import cited_by
 from .knowledge import KnowledgeBase
@@ -45,10 +45,14 @@ class BatchOutput:
 
 
 def _render(
-    assessor: Assessor, lines: dict[str, list[str]], source_of: dict[str, str], fmt: str
+    assessor: Assessor,
+    lines: dict[str, list[str]],
+    source_of: dict[str, str],
+    fmt: str,
+    warnings: dict[str, list[str]],
 ) -> BatchOutput:
     batch, input_errors = parse_cases(lines, source_of)
-    results = assessor._assess_batch(batch, source_of)
+    results = with_input_warnings(assessor._assess_batch(batch, source_of), warnings)
     data = render.json_results(results) if fmt == "json" else render.csv_rows(results).encode("utf-8")
     out = BatchOutput(data, cases=len(results), input_errors=input_errors)
     for r in results:
@@ -67,9 +71,11 @@ def _init_worker(kb_root: str, engine: str, batch_size: int) -> None:
     _WORKER = Assessor(KnowledgeBase.load(Path(kb_root)), engine, batch_size)
 
 
-def _work(lines: dict[str, list[str]], source_of: dict[str, str], fmt: str) -> BatchOutput:
+def _work(
+    lines: dict[str, list[str]], source_of: dict[str, str], fmt: str, warnings: dict[str, list[str]]
+) -> BatchOutput:
     assert _WORKER is not None
-    return _render(_WORKER, lines, source_of, fmt)
+    return _render(_WORKER, lines, source_of, fmt, warnings)
 
 
 def _ready() -> bool:
@@ -116,12 +122,18 @@ class StreamSummary:
         return 1 if self.invalid or self.messages or not self.cases else 0
 
 
-def _payloads(grouped: GroupedInput, size: int) -> Iterator[tuple[dict[str, list[str]], dict[str, str]]]:
-    """Batches of whole cases as N-Triples lines, releasing each subject's lines once sent."""
+def _payloads(grouped: GroupedInput, size: int) -> Iterator[tuple[dict, dict, dict]]:
+    """Batches of whole cases as N-Triples lines, releasing each subject's lines once
+    sent, with their source files and the warnings their input gave."""
     keys = list(grouped.lines)
+    warnings = {iri: case.warnings for iri, case in grouped.fhir_cases.items() if case.warnings}
     for i in range(0, len(keys), size):
         chunk = keys[i : i + size]
-        yield {k: grouped.lines.pop(k) for k in chunk}, {k: grouped.source_of.get(k) for k in chunk}
+        yield (
+            {k: grouped.lines.pop(k) for k in chunk},
+            {k: grouped.source_of.get(k) for k in chunk},
+            {k: warnings[k] for k in chunk if k in warnings},
+        )
 
 
 def assess_to(
@@ -153,10 +165,10 @@ def assess_to(
 
     def in_pool(pool: ProcessPoolExecutor, size: int) -> Iterator[BatchOutput]:
         pending: deque = deque()
-        for payload, sources in payloads:
+        for payload, sources, warnings in payloads:
             # A few batches in flight per worker: enough to stay busy, few enough that
             # memory stays bounded.
-            pending.append(pool.submit(_work, payload, sources, fmt))
+            pending.append(pool.submit(_work, payload, sources, fmt, warnings))
             if len(pending) >= 2 * size:
                 yield pending.popleft().result()
         while pending:
@@ -169,8 +181,8 @@ def assess_to(
             with worker_pool(assessor, workers) as own:
                 yield from in_pool(own, workers)
         else:
-            for payload, sources in payloads:
-                yield _render(assessor, payload, sources, fmt)
+            for payload, sources, warnings in payloads:
+                yield _render(assessor, payload, sources, fmt, warnings)
 
     first = True
     for batch_out in outputs():

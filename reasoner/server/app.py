@@ -1,0 +1,69 @@
+"""Build the web application: one store, the knowledge base in it, one router per concern.
+
+``create_app`` is the only place that wires things together; each concern (the SPARQL
+endpoint here; cases and CDS Hooks later) is an ``APIRouter`` that reaches the shared
+store through ``state.server_state``, so another router can be included without
+touching this one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pyoxigraph as ox
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+
+from .. import DISCLAIMER, __version__
+from ..knowledge import KnowledgeBase
+from .executor import QueryExecutor
+from .graphs import load_knowledge_base
+from .settings import ServerSettings
+from .sparql_router import router as sparql_router
+from .state import ServerState
+
+
+def open_store(store_path: Path | None) -> ox.Store:
+    """An in-memory store, or the on-disk store at ``store_path`` (created if missing).
+    Raises ``OSError`` when another process holds it."""
+    if store_path is None:
+        return ox.Store()
+    store_path.mkdir(parents=True, exist_ok=True)
+    return ox.Store(str(store_path))
+
+
+def create_app(
+    kb: KnowledgeBase, store_path: Path | None = None, settings: ServerSettings | None = None
+) -> FastAPI:
+    """The application over a store holding ``kb`` (graphs as in ``graphs``): in memory by
+    default, kept on disk at ``store_path`` with the cases stored in it before."""
+    settings = settings or ServerSettings()
+    store = open_store(store_path)
+    knowledge_graphs = load_knowledge_base(store, kb)
+    executor = QueryExecutor(settings.query_threads)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        executor.shutdown()
+        store.flush()
+
+    app = FastAPI(
+        title="lbp-imaging",
+        version=__version__,
+        description="Imaging criteria for low back pain as a knowledge graph, with a SPARQL 1.1 "
+        f"endpoint. {DISCLAIMER}",
+        lifespan=lifespan,
+    )
+    app.state.lbp = ServerState(store, settings, executor, knowledge_graphs)
+    app.include_router(sparql_router)
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Accept", "Authorization", "Content-Type"],
+        )
+    return app

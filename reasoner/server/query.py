@@ -1,0 +1,147 @@
+"""Run one SPARQL query under the server's limits and serialize its answer.
+
+pyoxigraph cannot stop a query it is evaluating. What this module can do is take the
+answer one solution (or triple) at a time and check, before taking the next, that the
+deadline has not passed and the row cap is not exceeded; it then stops pulling, which
+ends the evaluation. A query that computes for a long time before its first solution
+(a big aggregate or sort) is not stopped this way: the caller answers at the deadline
+anyway (see ``executor``), and the thread finishes in the background.
+
+Solutions are written as SPARQL JSON here, one at a time, because pyoxigraph's results
+serializer consumes the whole iterator with no chance to check between solutions; the
+other results formats are pyoxigraph's own serializers, converting that JSON.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import orjson
+import pyoxigraph as ox
+
+from .negotiation import BOOLEAN_FORMATS, GRAPH_FORMATS, RESULTS_FORMATS, choose
+
+XSD_STRING = ox.NamedNode("http://www.w3.org/2001/XMLSchema#string")
+
+
+class QueryTimeout(Exception):
+    """The query ran past its deadline."""
+
+
+class TooManyRows(Exception):
+    """The answer would hold more solutions or triples than the cap."""
+
+
+class NotAcceptable(Exception):
+    """The client accepts none of the formats this kind of answer can take."""
+
+    def __init__(self, offered: list[str]):
+        super().__init__(f"the answer can be given as {', '.join(offered)}; the Accept header allows none")
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long (until ``deadline``, a ``time.monotonic()`` value) and how large."""
+
+    deadline: float
+    max_rows: int
+
+    def check(self, rows: int) -> None:
+        """Called with the number of rows taken so far, before taking another."""
+        if rows > self.max_rows:
+            raise TooManyRows
+        if time.monotonic() > self.deadline:
+            raise QueryTimeout
+
+
+@dataclass(frozen=True)
+class Answer:
+    body: bytes
+    media_type: str
+
+
+def dataset_arguments(default_graphs: list[str], named_graphs: list[str], names_own_dataset: bool) -> dict:
+    """pyoxigraph's dataset arguments for a query.
+
+    A dataset given by the protocol (``default-graph-uri``, ``named-graph-uri``) is used
+    exactly: graphs not listed are not visible, an empty list stays empty. Otherwise a
+    query with its own ``FROM``/``FROM NAMED`` uses that. Otherwise the default graph is the
+    union of all graphs of the store (knowledge base and cases) and every graph is a
+    named graph. The union is a bag, as in pyoxigraph: a triple held in two graphs
+    matches twice (use ``DISTINCT``); the server keeps shared triples in one graph.
+    """
+    if default_graphs or named_graphs:
+        return {
+            "default_graph": [ox.NamedNode(g) for g in default_graphs],
+            "named_graphs": [ox.NamedNode(g) for g in named_graphs],
+        }
+    return {} if names_own_dataset else {"use_default_graph_as_union": True}
+
+
+def _term(term: ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple) -> dict:
+    """A term in the SPARQL 1.1 (and 1.2, for triple terms) JSON results format."""
+    if isinstance(term, ox.NamedNode):
+        return {"type": "uri", "value": term.value}
+    if isinstance(term, ox.BlankNode):
+        return {"type": "bnode", "value": term.value}
+    if isinstance(term, ox.Triple):
+        return {
+            "type": "triple",
+            "value": {
+                "subject": _term(term.subject),
+                "predicate": _term(term.predicate),
+                "object": _term(term.object),
+            },
+        }
+    out = {"type": "literal", "value": term.value}
+    if term.language:
+        out["xml:lang"] = term.language
+        if term.direction is not None:
+            out["its:dir"] = str(term.direction)
+    elif term.datatype != XSD_STRING:
+        out["datatype"] = term.datatype.value
+    return out
+
+
+def _solutions_json(solutions: ox.QuerySolutions, limits: Limits) -> bytes:
+    names = [v.value for v in solutions.variables]
+    bindings = []
+    for solution in solutions:
+        limits.check(len(bindings) + 1)
+        bindings.append({name: _term(solution[name]) for name in names if solution[name] is not None})
+    return orjson.dumps({"head": {"vars": names}, "results": {"bindings": bindings}})
+
+
+def _triples(triples: ox.QueryTriples, limits: Limits) -> Iterator[ox.Triple]:
+    for count, triple in enumerate(triples, start=1):
+        limits.check(count)
+        yield triple
+
+
+def _choose(accept: str | None, formats: dict) -> str:
+    media = choose(accept, list(formats))
+    if media is None:
+        raise NotAcceptable(list(formats))
+    return media
+
+
+def run_query(store: ox.Store, text: str, accept: str | None, limits: Limits, **options) -> Answer:
+    """Evaluate ``text`` (``options`` are pyoxigraph's: dataset, ``base_iri``) and return the
+    answer in the format the client prefers. Raises ``SyntaxError`` for a malformed query,
+    ``NotAcceptable``, ``QueryTimeout`` or ``TooManyRows``."""
+    limits.check(0)  # the deadline may have passed while the query waited for a thread
+    result = store.query(text, **options)
+    if isinstance(result, ox.QueryBoolean):
+        media = _choose(accept, BOOLEAN_FORMATS)
+        return Answer(result.serialize(format=BOOLEAN_FORMATS[media]), media)
+    if isinstance(result, ox.QuerySolutions):
+        media = _choose(accept, RESULTS_FORMATS)
+        body = _solutions_json(result, limits)
+        if RESULTS_FORMATS[media] != ox.QueryResultsFormat.JSON:
+            parsed = ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
+            body = parsed.serialize(format=RESULTS_FORMATS[media])
+        return Answer(body, media)
+    media = _choose(accept, GRAPH_FORMATS)
+    return Answer(ox.serialize(_triples(result, limits), format=GRAPH_FORMATS[media]), media)

@@ -1,0 +1,40 @@
+"""Start the server: the application, optionally some cases assessed into it, on uvicorn.
+
+Kept out of ``cli`` so that the command only parses options, and so that everything
+the server imports (FastAPI, uvicorn, the engine) loads only when it starts.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import uvicorn
+
+from ..assess import Assessor
+from ..knowledge import KnowledgeBase
+from .app import create_app
+from .case_graphs import assess_into
+from .settings import ServerSettings
+
+
+def serve(
+    kb: KnowledgeBase,
+    settings: ServerSettings,
+    store_path: Path | None,
+    host: str,
+    port: int,
+    case_paths: list[Path],
+) -> None:
+    """Run until interrupted. Cases at ``case_paths`` are assessed and stored first;
+    invalid ones are reported on stderr and left out."""
+    app = create_app(kb, store_path, settings)
+    if case_paths:
+        run, stored = assess_into(app.state.lbp.store, Assessor(kb), case_paths)
+        for error in run.input_errors:
+            print(f"lbp-imaging: {error}", file=sys.stderr)
+        for result in run.invalid:
+            for line in result.error_lines():
+                print(f"lbp-imaging: {line}", file=sys.stderr)
+        print(f"lbp-imaging: stored {len(stored)} assessed case(s)", file=sys.stderr)
+    uvicorn.run(app, host=host, port=port, log_level="info")

@@ -1,0 +1,599 @@
+"""FHIR R4 in and out: every example bundle gives its expected outcome; bad bundles give a
+clear error for that bundle only; unknown codes are warnings; units convert; refuted
+means absent and entered-in-error means nothing; ages count birthdays; the output is
+valid FHIR as documented; the project CodeSystem file is the ontology's."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.codesystem import CodeSystem
+from rdflib import OWL, URIRef
+from rdflib.namespace import SKOS
+
+from reasoner import DISCLAIMER, ucum
+from reasoner.fhir_input import (
+    FhirCase,
+    FhirInputError,
+    age_on,
+    bundle_to_case,
+    is_fhir,
+    read_bundle,
+    read_bundles,
+)
+from reasoner.fhir_mapping import CODE_SYSTEM_FILE, FhirMapping, code_system_resource, project_code_system
+from reasoner.fhir_output import to_fhir
+from reasoner.knowledge import LBP
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "fhir"
+BAD = Path(__file__).resolve().parent / "data" / "fhir"
+SCT, LOINC, UCUM = "http://snomed.info/sct", "http://loinc.org", "http://unitsofmeasure.org"
+OWN = "https://w3id.org/lbp-imaging/CodeSystem/lbp-imaging"
+VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+CLIN = "http://terminology.hl7.org/CodeSystem/condition-clinical"
+AS_OF = date(2026, 11, 23)
+
+
+def _expected() -> dict[str, dict]:
+    return {
+        p.name.removesuffix(".expected.json"): json.loads(p.read_text(encoding="utf-8"))
+        for p in sorted(EXAMPLES.glob("*.expected.json"))
+    }
+
+
+EXPECTED = _expected()
+
+
+@pytest.fixture(scope="module")
+def mapping(onto) -> FhirMapping:
+    return FhirMapping.from_ontology(onto)
+
+
+@pytest.fixture(scope="module")
+def example_cases(mapping) -> dict[str, FhirCase]:
+    return {
+        name: read_bundle(EXAMPLES / f"{name}.json", date.fromisoformat(e["asOf"]), mapping)
+        for name, e in EXPECTED.items()
+    }
+
+
+def _assess(assessor, cases: list[FhirCase], tmp: Path):
+    """Assess cases through the engine's file path, one N-Triples file per bundle."""
+    for i, case in enumerate(cases):
+        (tmp / f"{i:02d}.nt").write_text(case.ntriples, encoding="utf-8")
+    return assessor.assess([tmp])
+
+
+@pytest.fixture(scope="module")
+def example_run(assessor, example_cases, tmp_path_factory):
+    run = _assess(assessor, list(example_cases.values()), tmp_path_factory.mktemp("fhir-examples"))
+    assert run.input_errors == [] and run.invalid == []
+    return run
+
+
+def _local(iri: str | None) -> str | None:
+    return iri[len(str(LBP)) :] if iri and iri.startswith(str(LBP)) else iri
+
+
+def _observed(result) -> dict:
+    d = result.to_dict()
+    rec = d["recommendation"]
+    return {
+        "outcome": _local(d["outcome"]["iri"]),
+        "procedure": _local((rec["procedure"] or {}).get("iri")),
+        "urgency": _local((rec["urgency"] or {}).get("iri")),
+        "criteria": sorted(_local(c["iri"]) for c in d["criteria"] if c["kind"] != "closed-world"),
+        "alternatives": sorted(_local(a["iri"]) for a in rec["alternatives"]),
+        "unassessedRedFlags": len(d["redFlags"]["unassessed"]),
+    }
+
+
+def _triples(case: FhirCase) -> set[tuple[str, str]]:
+    """(property local name, object) pairs of the case: a term's local name, a literal's text."""
+    return {(_name(q.predicate.value), _local(q.object.value)) for q in case.quads()}
+
+
+def _name(iri: str) -> str:
+    return iri.rsplit("#", 1)[-1].rsplit("/", 1)[-1]
+
+
+# -- examples -----------------------------------------------------------------------------
+def test_examples_cover_every_criterion_every_outcome_and_bundle_type(kb):
+    assert len(EXPECTED) >= 15
+    covered = {c for e in EXPECTED.values() for c in e["criteria"]}
+    defined = {_local(str(c)) for c in kb.ontology.subjects(OWL.equivalentClass, None)}
+    assert defined <= covered, f"criteria no FHIR example exercises: {sorted(defined - covered)}"
+    assert {e["outcome"] for e in EXPECTED.values()} == {
+        "OutcomeImagingIndicated",
+        "OutcomeNoImaging",
+        "OutcomeScreeningIncomplete",
+        "OutcomeRedFlagWithoutCriterion",
+    }
+    types = {json.loads((EXAMPLES / f"{n}.json").read_text())["type"] for n in EXPECTED}
+    assert types == {"collection", "searchset", "transaction"}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_every_example_bundle_gives_its_expected_outcome(example_run, example_cases, name):
+    expected = EXPECTED[name]
+    assert example_cases[name].case_iri == expected["case"]
+    result = next(r for r in example_run.results if r.case == expected["case"])
+    view = {k: sorted(v) if isinstance(v, list) else v for k, v in expected.items() if k in _observed(result)}
+    assert _observed(result) == view, expected["note"]
+
+
+def test_examples_warn_only_where_they_say_so(example_cases):
+    noisy = {n for n, c in example_cases.items() if c.warnings}
+    assert noisy == {"16-refuted-and-entered-in-error", "17-unknown-code-pacemaker"}
+
+
+# -- bad bundles ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "resource", "problem"),
+    [
+        ("no-patient", None, "no Patient in the bundle"),
+        ("two-patients", None, "2 Patients in the bundle (Patient/fhir-bad-two-patients, Patient/other)"),
+        ("broken-reference", "Condition/fever", "resolves to no entry of the bundle"),
+        ("not-a-bundle", None, "not a FHIR Bundle (resourceType 'Patient')"),
+        ("invalid-fhir", "Patient/fhir-bad-invalid-fhir", "invalid FHIR R4: birthDate: Date value string"),
+    ],
+)
+def test_a_bad_bundle_gives_a_clear_error_naming_bundle_resource_and_problem(
+    mapping, name, resource, problem
+):
+    path = BAD / f"{name}.json"
+    with pytest.raises(FhirInputError) as caught:
+        read_bundle(path, AS_OF, mapping)
+    error = caught.value
+    assert str(error).startswith(f"{path}: ") and problem in str(error)
+    assert error.resource == resource
+    assert str(path) not in error.detail
+
+
+def test_a_bad_bundle_is_an_error_for_that_bundle_only(mapping):
+    examples = [p for p in sorted(EXAMPLES.glob("*.json")) if not p.name.endswith(".expected.json")]
+    paths = [*sorted(BAD.glob("*.json")), *examples]
+    cases, errors = read_bundles(paths, AS_OF, mapping)
+    assert len(errors) == len(list(BAD.glob("*.json"))) == 5
+    assert len(cases) == len(EXPECTED)
+
+
+def test_fhir_documents_are_told_from_json_ld_cases():
+    assert is_fhir(json.loads((BAD / "not-a-bundle.json").read_text()))
+    assert is_fhir(json.loads((EXAMPLES / "05-night-pain-first-line.json").read_text()))
+    case = (ROOT / "examples" / "cases" / "02-cauda-equina-bilateral-leg-signs.jsonld").read_text()
+    assert not is_fhir(json.loads(case)) and not is_fhir([])
+
+
+def test_unreadable_json_and_other_bundle_types_are_errors(mapping, tmp_path):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"resourceType": "Bundle",', encoding="utf-8")
+    with pytest.raises(FhirInputError, match="cannot be read as JSON"):
+        read_bundle(broken, AS_OF, mapping)
+    with pytest.raises(FhirInputError, match="bundle type 'document' is not read"):
+        bundle_to_case({"resourceType": "Bundle", "type": "document"}, "doc.json", AS_OF, mapping)
+
+
+# -- small bundles built in the tests -------------------------------------------------------
+PATIENT_URL = "https://example.org/fhir/Patient/t"
+
+
+def _bundle(
+    *resources: dict, birth: str | None = "1970-06-15", gender: str | None = "male", url: str = PATIENT_URL
+) -> dict:
+    """A collection bundle: Patient/t (at ``url``) and resources whose subject is Patient/t."""
+    patient = {"resourceType": "Patient", "id": "t", "birthDate": birth, "gender": gender}
+    entries = [{"fullUrl": url, "resource": {k: v for k, v in patient.items() if v is not None}}]
+    entries += [{"resource": {"subject": {"reference": "Patient/t"}, **r}} for r in resources]
+    return {"resourceType": "Bundle", "type": "collection", "entry": entries}
+
+
+def _coding(system: str, code: str) -> dict:
+    return {"coding": [{"system": system, "code": code}]}
+
+
+def _condition(
+    rid: str, system: str, code: str, ver: str | None = None, clin: str | None = None, **more
+) -> dict:
+    resource = {"resourceType": "Condition", "id": rid, "code": _coding(system, code), **more}
+    if ver:
+        resource["verificationStatus"] = _coding(VER, ver)
+    if clin:
+        resource["clinicalStatus"] = _coding(CLIN, clin)
+    return resource
+
+
+def _observation(rid: str, system: str, code: str, status: str = "final", **value) -> dict:
+    return {
+        "resourceType": "Observation",
+        "id": rid,
+        "status": status,
+        "code": _coding(system, code),
+        **value,
+    }
+
+
+def _read(mapping, *resources, as_of: date = AS_OF, **patient) -> FhirCase:
+    return bundle_to_case(_bundle(*resources, **patient), "test.json", as_of, mapping)
+
+
+def test_unknown_coding_is_a_warning_listing_system_and_code_never_an_error(example_cases, mapping):
+    warnings = example_cases["17-unknown-code-pacemaker"].warnings
+    assert any(
+        "Condition/pacemaker: no mapping for http://snomed.info/sct|441509002: not used" in w
+        for w in warnings
+    )
+    assert any(
+        "http://hl7.org/fhir/sid/icd-10-cm|M54.5: read through its other codings" in w for w in warnings
+    )
+    text_only = _read(mapping, {"resourceType": "Condition", "id": "c", "code": {"text": "back ache"}})
+    assert text_only.warnings == ["test.json: Condition/c: its code has no coding: not used"]
+
+
+def test_mapping_comes_from_the_ontology_not_from_code(onto, example_cases):
+    """Map the pacemaker code in a copy of the ontology: the same bundle now records an
+    MRI-incompatible device, and the example's warning disappears."""
+    edited = copy.deepcopy(onto)
+    edited.add((LBP.MRIIncompatibleDevice, SKOS.exactMatch, URIRef("http://snomed.info/id/441509002")))
+    case = read_bundle(EXAMPLES / "17-unknown-code-pacemaker.json", AS_OF, FhirMapping.from_ontology(edited))
+    assert ("hasFinding", "MRIIncompatibleDevice") in _triples(case)
+    assert not any("441509002" in w for w in case.warnings)
+    assert ("hasFinding", "MRIIncompatibleDevice") not in _triples(example_cases["17-unknown-code-pacemaker"])
+
+
+def test_units_are_converted_to_the_unit_the_ontology_gives(example_cases, mapping):
+    assert ("crpMgPerL", "84") in _triples(example_cases["03-infection-crp-mg-dl"])  # 8.4 mg/dL
+    assert ("conservativeTreatmentWeeks", "6") in _triples(
+        example_cases["08-radiculopathy-intervention-42-days"]
+    )
+    assert ("conservativeTreatmentWeeks", "5.857143") in _triples(example_cases["20-radiculopathy-41-days"])
+    assert ("conservativeTreatmentWeeks", "12") in _triples(example_cases["09-stenosis-procedure-period"])
+    assert ("symptomDurationWeeks", "1") in _triples(example_cases["01-cauda-equina-urinary-saddle"])
+    no_ucum = _read(
+        mapping, _observation("crp", LOINC, "1988-5", valueQuantity={"value": 5, "unit": "mg/dL"})
+    )
+    assert not any(p == "crpMgPerL" for p, _ in _triples(no_ucum))
+    assert "has no UCUM code" in no_ucum.warnings[0]
+    wrong = {"value": 5, "system": UCUM, "code": "mmol/L"}
+    assert (
+        "not in the UCUM subset"
+        in _read(mapping, _observation("crp", LOINC, "1988-5", valueQuantity=wrong)).warnings[0]
+    )
+
+
+def test_ucum_conversion_is_exact_and_refuses_what_it_cannot_convert():
+    assert ucum.convert(Decimal("5.2"), "mg/dL", "mg/L") == Decimal("52")
+    assert ucum.convert(Decimal(42), "d", "wk") == 6
+    assert ucum.convert(Decimal(1), "/d", "/wk") == 7
+    assert ucum.convert(Decimal(3), "mm/(1.h)", "mm/h") == 3
+    with pytest.raises(ucum.UcumError, match="different kinds"):
+        ucum.convert(Decimal(1), "mg/L", "mm/h")
+    with pytest.raises(ucum.UcumError):
+        ucum.convert(Decimal(1), "mg//L", "mg/L")
+
+
+def test_refuted_is_absent_entered_in_error_is_ignored_unconfirmed_is_neither(example_cases):
+    case = example_cases["16-refuted-and-entered-in-error"]
+    triples = _triples(case)
+    assert ("hasAbsentFinding", "HistoryOfCancer") in triples
+    assert not {t for t in triples if t[1] in ("Fever", "SaddleAnaesthesia", "Osteoporosis")}
+    assert len(case.warnings) == 1
+    assert case.warnings[0].endswith(
+        "Condition/osteoporosis-query: verification status provisional: "
+        "not counted, neither present nor absent"
+    )
+
+
+def test_resolved_conditions_count_only_for_findings_that_include_the_past(mapping, example_cases):
+    assert ("hasFinding", "HistoryOfCancer") in _triples(example_cases["04-known-cancer-in-remission"])
+    assert ("hasFinding", "MinorTrauma") in _triples(example_cases["07-fracture-osteoporosis-minor-fall"])
+    resolved = _read(mapping, _condition("fever", SCT, "386661006", clin="resolved"))
+    assert not {t for t in _triples(resolved) if t[1] == "Fever"}
+    assert "fever is resolved: not a current finding, and not recorded absent" in resolved.warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("resource", "expected", "warning"),
+    [
+        (
+            _observation("o", OWN, "saddle-anaesthesia", valueBoolean=False),
+            ("hasAbsentFinding", "SaddleAnaesthesia"),
+            None,
+        ),
+        (_observation("o", OWN, "saddle-anaesthesia"), ("hasFinding", "SaddleAnaesthesia"), None),
+        (_observation("o", OWN, "saddle-anaesthesia", status="registered"), None, "status 'registered'"),
+        (
+            _observation("o", OWN, "saddle-anaesthesia", dataAbsentReason=_coding("x", "asked-unknown")),
+            None,
+            "not assessed",
+        ),
+        (_observation("o", OWN, "saddle-anaesthesia", valueString="yes"), None, "valueString is not read"),
+        (
+            _observation("o", LOINC, "1988-5", valueQuantity={"unit": "mg/L"}),
+            None,
+            "the quantity has no value",
+        ),
+        (
+            _observation("o", OWN, "surgical-candidate", valueBoolean=False),
+            ("surgicalCandidate", "false"),
+            None,
+        ),
+        (
+            {
+                "resourceType": "Procedure",
+                "id": "p",
+                "status": "completed",
+                "code": _coding(OWN, "lumbar-spine-surgery"),
+            },
+            ("priorLumbarSurgery", "true"),
+            None,
+        ),
+        (
+            {
+                "resourceType": "Procedure",
+                "id": "p",
+                "status": "not-done",
+                "code": _coding(OWN, "lumbar-spine-surgery"),
+            },
+            None,
+            "not known to have been done",
+        ),
+        (
+            {
+                "resourceType": "MedicationStatement",
+                "id": "m",
+                "status": "not-taken",
+                "medicationCodeableConcept": _coding(OWN, "prolonged-corticosteroid-use"),
+            },
+            ("hasAbsentFinding", "ProlongedCorticosteroidUse"),
+            None,
+        ),
+        (
+            _condition("c", SCT, "386661006", onsetDateTime="2027-01-01"),
+            None,
+            "dated after the reference date",
+        ),
+        (_condition("c", SCT, "279039007", onsetDateTime="2026-10"), None, "partial date"),
+        (_condition("c", SCT, "441509002"), None, "no mapping for http://snomed.info/sct|441509002"),
+        (_observation("o", LOINC, "30679-5"), None, "which is not a case fact the criteria use"),
+    ],
+    ids=[
+        "boolean-false-absent",
+        "no-value-present",
+        "registered-not-read",
+        "data-absent-reason",
+        "value-string",
+        "quantity-without-value",
+        "boolean-property",
+        "procedure-done",
+        "procedure-not-done",
+        "medication-not-taken",
+        "future-onset",
+        "partial-onset",
+        "unknown-code",
+        "known-non-fact",
+    ],
+)
+def test_each_resource_reading(mapping, resource, expected, warning):
+    case = _read(mapping, resource)
+    facts = _triples(case) - {("type", "PatientCase"), ("ageInYears", "56"), ("administrativeSex", "Male")}
+    assert facts == ({expected} if expected else set())
+    if warning is None:
+        assert case.warnings == []
+    else:
+        assert any(warning in w for w in case.warnings), case.warnings
+
+
+def test_device_and_medication_reference_and_subjects(mapping):
+    device = {"resourceType": "Device", "id": "d", "type": _coding(OWN, "mri-incompatible-device")}
+    bundle = _bundle()
+    bundle["entry"].append({"resource": {**device, "patient": {"reference": PATIENT_URL}}})
+    bundle["entry"].append({"resource": {**device, "id": "unlinked"}})
+    bundle["entry"].append(
+        {
+            "fullUrl": "urn:uuid:med",
+            "resource": {
+                "resourceType": "Medication",
+                "id": "med",
+                "code": _coding(OWN, "prolonged-corticosteroid-use"),
+            },
+        }
+    )
+    bundle["entry"].append(
+        {
+            "resource": {
+                "resourceType": "MedicationStatement",
+                "id": "ms",
+                "status": "active",
+                "medicationReference": {"reference": "urn:uuid:med"},
+                "subject": {"reference": PATIENT_URL},
+            }
+        }
+    )
+    case = bundle_to_case(bundle, "test.json", AS_OF, mapping)
+    assert {
+        ("hasFinding", "MRIIncompatibleDevice"),
+        ("hasFinding", "ProlongedCorticosteroidUse"),
+    } <= _triples(case)
+    assert case.warnings == [
+        "test.json: Device/unlinked: no patient: not known to be about the patient, not used"
+    ]
+
+
+# -- age and sex ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("birth", "as_of", "age"),
+    [
+        ("1976-11-23", date(2026, 11, 23), 50),  # the birthday itself counts
+        ("1976-11-23", date(2026, 11, 22), 49),
+        ("1975-11-23", date(2026, 11, 23), 51),
+        ("2000-02-29", date(2026, 2, 28), 25),  # a leap-day birthday is reached on 1 March
+        ("2000-02-29", date(2026, 3, 1), 26),
+        ("1970", date(2026, 12, 31), 56),  # a partial date that still gives one age
+    ],
+)
+def test_age_is_counted_at_the_reference_date(mapping, birth, as_of, age):
+    case = _read(mapping, birth=birth, as_of=as_of)
+    assert ("ageInYears", str(age)) in _triples(case)
+    assert case.warnings == []
+
+
+def test_age_boundary_decides_the_weight_loss_criterion(assessor, mapping, tmp_path):
+    weight_loss = _condition("wl", SCT, "448765001")
+    at_50 = _read(mapping, weight_loss, birth="1976-11-23")
+    at_51 = _read(mapping, weight_loss, birth="1975-11-23", url=PATIENT_URL + "-51")
+    run = _assess(assessor, [at_50, at_51], tmp_path)
+    outcomes = {r.case: _observed(r) for r in run.results}
+    assert outcomes[PATIENT_URL]["criteria"] == []
+    assert "MalignancyRiskFactorsFirstLineTests" in outcomes[PATIENT_URL + "-51"]["criteria"]
+    assert age_on(date(1976, 11, 23), AS_OF) == 50
+
+
+def test_imprecise_or_future_birth_dates(mapping):
+    imprecise = _read(mapping, birth="1970")
+    assert not any(p == "ageInYears" for p, _ in _triples(imprecise))
+    assert "gives age 55 or 56 on 2026-11-23: age unknown" in imprecise.warnings[0]
+    with pytest.raises(FhirInputError, match="birthDate 2027-01-01 is after the reference date"):
+        _read(mapping, birth="2027-01-01")
+
+
+def test_gender_gives_the_administrative_sex_of_the_ontology(mapping):
+    assert ("administrativeSex", "Female") in _triples(_read(mapping, gender="female"))
+    assert ("administrativeSex", "UnknownSex") in _triples(_read(mapping, gender="unknown"))
+    assert not any(p == "administrativeSex" for p, _ in _triples(_read(mapping, gender=None)))
+
+
+# -- output -----------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def fhir_output(example_run, example_cases, mapping) -> dict:
+    inputs = {c.case_iri: c for c in example_cases.values()}
+    return to_fhir(
+        example_run.results,
+        example_run.statements,
+        mapping,
+        inputs=inputs,
+        generated="2026-11-23T10:00:00+00:00",
+    )
+
+
+def _resources(bundle: dict, kind: str) -> list[dict]:
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def test_fhir_output_is_a_valid_r4_collection_bundle_with_resolving_references(fhir_output):
+    Bundle.model_validate(fhir_output)
+    assert json.loads(json.dumps(fhir_output)) == fhir_output  # plain JSON, no Decimal or dates
+    assert fhir_output["type"] == "collection"
+    urls = {e["fullUrl"] for e in fhir_output["entry"]}
+    assert len(urls) == len(fhir_output["entry"])
+    references = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            references.extend([node["reference"]] if isinstance(node.get("reference"), str) else [])
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(fhir_output)
+    assert references and set(references) <= urls
+
+
+def test_one_guidance_response_per_case_as_documented(fhir_output, example_run):
+    by_case = {g["identifier"][0]["value"]: g for g in _resources(fhir_output, "GuidanceResponse")}
+    assert set(by_case) == {r.case for r in example_run.results}
+    entries = {e["fullUrl"]: e["resource"] for e in fhir_output["entry"]}
+    for r in example_run.results:
+        guidance = by_case[r.case]
+        rec = r.recommendation
+        assert guidance["subject"]["reference"] == r.case  # the Patient, included in the bundle
+        assert entries[r.case]["resourceType"] == "Patient"
+        assert DISCLAIMER in [n["text"] for n in guidance["note"]]
+        expected_status = (
+            "success" if rec["procedure"] or r.red_flags["screeningComplete"] else "data-required"
+        )
+        assert guidance["status"] == expected_status
+        assert len(guidance.get("dataRequirement", [])) == len(r.red_flags["unassessed"])
+        parameters = entries[guidance["outputParameters"]["reference"]]["parameter"]
+        sources = [p["valueRelatedArtifact"] for p in parameters if p["name"] == "source"]
+        assert [s["url"] for s in sources] == r.sources and all(
+            s["citation"].startswith("\u201c") for s in sources
+        )
+        assert len([p for p in parameters if p["name"] == "criterion"]) == len(r.criteria)
+        if rec["procedure"] is None:
+            assert "result" not in guidance
+            continue
+        first = entries[guidance["result"]["reference"]]["action"][0]
+        primary = first["action"][0] if "action" in first else first  # alternatives: a choice group
+        assert len(first.get("action", [])) == (1 + len(rec["alternatives"]) if rec["alternatives"] else 0)
+        request = entries[primary["resource"]["reference"]]
+        assert request["intent"] == "proposal" and request["status"] == "draft"
+        assert request["code"]["text"] == rec["procedure"]["label"]
+        codes = [{"system": c["system"], "code": c["code"]} for c in rec["procedure"]["codes"]]
+        assert request["code"].get("coding", []) == codes
+        assert f"Urgency: {rec['urgency']['label']}." in [n["text"] for n in request["note"]]
+        assert [d["url"] for d in primary["documentation"]] == r.sources
+
+
+def test_unknown_code_warnings_travel_into_the_output(fhir_output):
+    issues = [i for o in _resources(fhir_output, "OperationOutcome") for i in o["issue"]]
+    assert any(i["severity"] == "warning" and "441509002" in i["diagnostics"] for i in issues)
+
+
+def test_an_invalid_case_is_a_failed_guidance_response(assessor, mapping, tmp_path):
+    no_birth = _read(mapping, birth=None)
+    run = _assess(assessor, [no_birth], tmp_path)
+    assert run.results[0].status == "invalid"
+    out = to_fhir(
+        run.results, run.statements, mapping, inputs={no_birth.case_iri: no_birth}, input_errors=["x: bad"]
+    )
+    Bundle.model_validate(out)
+    (guidance,) = _resources(out, "GuidanceResponse")
+    assert guidance["status"] == "failure" and "result" not in guidance
+    issues = [i for o in _resources(out, "OperationOutcome") for i in o["issue"]]
+    assert any(i["severity"] == "error" and "Age is missing" in i["diagnostics"] for i in issues)
+    assert any(i["diagnostics"] == "x: bad" for i in issues)
+    assert any("no birthDate: age unknown" in i["diagnostics"] for i in issues)
+
+
+# -- the project CodeSystem -------------------------------------------------------------------
+def test_project_code_system_file_is_generated_from_the_ontology(onto, kb):
+    on_disk = json.loads((kb.ontology_dir / CODE_SYSTEM_FILE).read_text(encoding="utf-8"))
+    assert on_disk == code_system_resource(onto), "regenerate: python -m reasoner.fhir_mapping"
+    CodeSystem.model_validate(on_disk)
+    assert on_disk["url"] == project_code_system(onto).fhir_system == OWN
+    assert on_disk["count"] == len(on_disk["concept"]) >= 30
+
+
+def test_every_finding_and_input_property_can_be_coded_in_fhir(mapping):
+    coded = {t for terms in mapping.terms.values() for t in terms}
+    assert mapping.findings <= coded, f"findings FHIR cannot express: {sorted(mapping.findings - coded)}"
+    for name in (
+        "symptomDurationWeeks",
+        "conservativeTreatmentWeeks",
+        "surgicalCandidate",
+        "interventionCandidate",
+        "priorLumbarSurgery",
+        "esrMmPerHour",
+        "crpMgPerL",
+    ):
+        assert str(LBP[name]) in coded, name
+        assert mapping.properties[str(LBP[name])].unit or mapping.properties[
+            str(LBP[name])
+        ].datatype.endswith("boolean")
+
+
+def test_the_mapping_document_lists_every_project_code(kb):
+    """docs/fhir-mapping.md tables every concept of the CodeSystem: a new code needs a row."""
+    text = (ROOT / "docs" / "fhir-mapping.md").read_text(encoding="utf-8")
+    codes = [c["code"] for c in json.loads((kb.ontology_dir / CODE_SYSTEM_FILE).read_text())["concept"]]
+    assert [c for c in codes if f"lbp-imaging `{c}`" not in text] == []
