@@ -1,0 +1,110 @@
+"""FHIR Bundles through the command line, as a user runs it: `assess` reads a directory of
+bundles beside other case files, reports unknown codings as warnings, skips a bad bundle
+with a message naming it, and writes FHIR output that validates."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = ROOT / "examples" / "fhir"
+BAD = ROOT / "tests" / "data" / "fhir"
+LBP = "https://w3id.org/lbp-imaging/"
+EXPECTED = {
+    p.name.removesuffix(".expected.json"): json.loads(p.read_text(encoding="utf-8"))
+    for p in sorted(EXAMPLES.glob("*.expected.json"))
+}
+AS_OF = {e["asOf"] for e in EXPECTED.values()}.pop()
+
+
+def _local(iri: str | None) -> str | None:
+    return iri.removeprefix(LBP) if iri else iri
+
+
+def _observed(result: dict) -> dict:
+    rec = result["recommendation"]
+    return {
+        "outcome": _local(result["outcome"]["iri"]),
+        "procedure": _local((rec["procedure"] or {}).get("iri")),
+        "urgency": _local((rec["urgency"] or {}).get("iri")),
+        "criteria": sorted(_local(c["iri"]) for c in result["criteria"] if c["kind"] != "closed-world"),
+        "alternatives": sorted(_local(a["iri"]) for a in rec["alternatives"]),
+        "unassessedRedFlags": len(result["redFlags"]["unassessed"]),
+    }
+
+
+@pytest.fixture(scope="module")
+def examples_json(cli) -> tuple[dict, str, int]:
+    proc = cli("assess", EXAMPLES, "--format", "json", "--as-of", AS_OF)
+    return json.loads(proc.stdout), proc.stderr, proc.returncode
+
+
+def test_every_example_bundle_read_from_its_file_gives_its_expected_outcome(examples_json):
+    doc, _, code = examples_json
+    assert code == 0 and doc["inputErrors"] == []
+    by_case = {r["case"]: r for r in doc["results"]}
+    assert len(by_case) == len(EXPECTED)
+    for name, expected in EXPECTED.items():
+        result = by_case[expected["case"]]
+        assert result["status"] == "assessed", name
+        assert result["source"] == str(EXAMPLES / f"{name}.json")
+        observed = _observed(result)
+        assert observed == {k: expected[k] for k in observed}, (name, expected["note"])
+
+
+def test_unknown_codings_are_warnings_on_stderr_and_in_the_case_result(examples_json):
+    doc, stderr, _ = examples_json
+    warned = [line for line in stderr.splitlines() if line.startswith("lbp-imaging: warning: ")]
+    assert any("no mapping for http://snomed.info/sct|441509002" in line for line in warned)
+    (result,) = [r for r in doc["results"] if r["source"].endswith("17-unknown-code-pacemaker.json")]
+    assert any("441509002" in w for w in result["warnings"])
+
+
+def test_a_bad_bundle_is_skipped_with_a_message_and_the_others_are_assessed(cli, tmp_path):
+    shutil.copy(EXAMPLES / "01-cauda-equina-urinary-saddle.json", tmp_path)
+    shutil.copy(BAD / "two-patients.json", tmp_path)
+    proc = cli("assess", tmp_path, "--format", "json", "--as-of", AS_OF)
+    assert proc.returncode == 1
+    assert f"{tmp_path / 'two-patients.json'}: FHIR Bundle not read: 2 Patients in the bundle" in proc.stderr
+    doc = json.loads(proc.stdout)
+    assert [r["status"] for r in doc["results"]] == ["assessed"]
+    assert doc["inputErrors"][0]["path"] == str(tmp_path / "two-patients.json")
+
+
+def test_streamed_csv_reads_bundles_too(cli):
+    proc = cli("assess", EXAMPLES, "--format", "csv", "--as-of", AS_OF, "--workers", "2")
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.strip().splitlines()) == len(EXPECTED) + 1
+
+
+def test_fhir_output_is_a_valid_bundle_with_one_guidance_response_per_case(cli):
+    proc = cli("assess", EXAMPLES, "--format", "fhir", "--as-of", AS_OF)
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    Bundle.model_validate(out)
+    kinds = [e["resource"]["resourceType"] for e in out["entry"]]
+    assert kinds.count("GuidanceResponse") == len(EXPECTED)
+
+
+def test_the_reference_date_changes_the_age_read_from_birth_date(cli):
+    """Example 18's patient turns 50 on the reference date; a year later they are 51 and
+    the weight-loss red flag (over 50) fires a criterion."""
+    bundle = EXAMPLES / "18-weight-loss-birthday-50.json"
+    now = json.loads(cli("assess", bundle, "--format", "json", "--as-of", AS_OF).stdout)["results"][0]
+    later_date = f"{int(AS_OF[:4]) + 1}{AS_OF[4:]}"
+    later = json.loads(cli("assess", bundle, "--format", "json", "--as-of", later_date).stdout)["results"][0]
+    age = f"{LBP}ageInYears"
+    assert [f["value"]["value"] for f in now["facts"] if f["property"]["iri"] == age] == [50]
+    assert [f["value"]["value"] for f in later["facts"] if f["property"]["iri"] == age] == [51]
+    assert _local(now["outcome"]["iri"]) != _local(later["outcome"]["iri"])
+
+
+def test_an_as_of_that_is_not_a_date_is_a_usage_error(cli):
+    proc = cli("assess", EXAMPLES, "--as-of", "yesterday")
+    assert proc.returncode == 2
+    assert "--as-of 'yesterday' is not a date" in proc.stderr
