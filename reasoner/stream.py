@@ -44,15 +44,29 @@ class BatchOutput:
     input_errors: list[InputError] = field(default_factory=list)
 
 
-def _render(
-    assessor: Assessor,
-    lines: dict[str, list[str]],
-    source_of: dict[str, str],
-    fmt: str,
-    warnings: dict[str, list[str]],
-) -> BatchOutput:
-    batch, input_errors = parse_cases(lines, source_of)
-    results = with_input_warnings(assessor._assess_batch(batch, source_of), warnings)
+@dataclass
+class Payload:
+    """One batch of whole cases for a worker: their N-Triples lines joined into one text
+    (one string pickles far faster than many), with each case's key and line count."""
+
+    text: str
+    keys: list[str]
+    counts: list[int]
+    source_of: dict[str, str]
+    warnings: dict[str, list[str]]
+
+    def lines(self) -> dict[str, list[str]]:
+        """Each case's lines again."""
+        lines, found, start = self.text.split("\n"), {}, 0
+        for key, count in zip(self.keys, self.counts, strict=True):
+            found[key] = lines[start : start + count]
+            start += count
+        return found
+
+
+def _render(assessor: Assessor, payload: Payload, fmt: str) -> BatchOutput:
+    batch, input_errors = parse_cases(payload.lines(), payload.source_of)
+    results = with_input_warnings(assessor._assess_batch(batch, payload.source_of), payload.warnings)
     data = render.json_results(results) if fmt == "json" else render.csv_rows(results).encode("utf-8")
     out = BatchOutput(data, cases=len(results), input_errors=input_errors)
     for r in results:
@@ -68,14 +82,13 @@ _WORKER: Assessor | None = None
 
 def _init_worker(kb_root: str, engine: str, batch_size: int) -> None:
     global _WORKER
-    _WORKER = Assessor(KnowledgeBase.load(Path(kb_root)), engine, batch_size)
+    if _WORKER is None:  # a spawned worker compiles the knowledge base; a forked one has it
+        _WORKER = Assessor(KnowledgeBase.load(Path(kb_root)), engine, batch_size)
 
 
-def _work(
-    lines: dict[str, list[str]], source_of: dict[str, str], fmt: str, warnings: dict[str, list[str]]
-) -> BatchOutput:
+def _work(payload: Payload, fmt: str) -> BatchOutput:
     assert _WORKER is not None
-    return _render(_WORKER, lines, source_of, fmt, warnings)
+    return _render(_WORKER, payload, fmt)
 
 
 def _ready() -> bool:
@@ -84,18 +97,26 @@ def _ready() -> bool:
 
 @contextmanager
 def worker_pool(assessor: Assessor, workers: int) -> Iterator[ProcessPoolExecutor]:
-    """Worker processes that compile the knowledge base as soon as they start, so that
-    this happens while the main process is still reading the input."""
-    context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(
-        workers,
-        mp_context=context,
-        initializer=_init_worker,
-        initargs=(str(assessor.kb.root), assessor.engine, assessor.batch_size),
-    ) as pool:
-        for _ in range(workers):
-            pool.submit(_ready)
-        yield pool
+    """Worker processes that have the compiled knowledge base: forked from this process
+    where the platform can fork (they share its memory, copy on write), otherwise spawned
+    and compiling it as soon as they start, while the main process reads the input."""
+    global _WORKER
+    forking = "fork" in multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if forking else "spawn")
+    _WORKER = assessor if forking else None
+    try:
+        with ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_init_worker,
+            initargs=(str(assessor.kb.root), assessor.engine, assessor.batch_size),
+        ) as pool:
+            for _ in range(workers):
+                pool.submit(_ready)  # starts the workers now (a fork copies _WORKER)
+            _WORKER = None
+            yield pool
+    finally:
+        _WORKER = None
 
 
 def worth_workers(paths: list[Path], workers: int, threshold: int = 1_000_000) -> bool:
@@ -122,15 +143,18 @@ class StreamSummary:
         return 1 if self.invalid or self.messages or not self.cases else 0
 
 
-def _payloads(grouped: GroupedInput, size: int) -> Iterator[tuple[dict, dict, dict]]:
-    """Batches of whole cases as N-Triples lines, releasing each subject's lines once
-    sent, with their source files and the warnings their input gave."""
+def _payloads(grouped: GroupedInput, size: int) -> Iterator[Payload]:
+    """Batches of whole cases, releasing each subject's lines once sent, with their
+    source files and the warnings their input gave."""
     keys = list(grouped.lines)
     warnings = {iri: case.warnings for iri, case in grouped.fhir_cases.items() if case.warnings}
     for i in range(0, len(keys), size):
         chunk = keys[i : i + size]
-        yield (
-            {k: grouped.lines.pop(k) for k in chunk},
+        groups = [grouped.lines.pop(k) for k in chunk]
+        yield Payload(
+            "\n".join(line for group in groups for line in group),
+            chunk,
+            [len(group) for group in groups],
             {k: grouped.source_of.get(k) for k in chunk},
             {k: warnings[k] for k in chunk if k in warnings},
         )
@@ -165,10 +189,10 @@ def assess_to(
 
     def in_pool(pool: ProcessPoolExecutor, size: int) -> Iterator[BatchOutput]:
         pending: deque = deque()
-        for payload, sources, warnings in payloads:
+        for payload in payloads:
             # A few batches in flight per worker: enough to stay busy, few enough that
             # memory stays bounded.
-            pending.append(pool.submit(_work, payload, sources, fmt, warnings))
+            pending.append(pool.submit(_work, payload, fmt))
             if len(pending) >= 2 * size:
                 yield pending.popleft().result()
         while pending:
@@ -181,8 +205,8 @@ def assess_to(
             with worker_pool(assessor, workers) as own:
                 yield from in_pool(own, workers)
         else:
-            for payload, sources, warnings in payloads:
-                yield _render(assessor, payload, sources, fmt, warnings)
+            for payload in payloads:
+                yield _render(assessor, payload, fmt)
 
     first = True
     for batch_out in outputs():
