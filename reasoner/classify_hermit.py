@@ -69,12 +69,21 @@ def _run_hermit(world, infer_property_values: bool) -> None:
         owlready2.sync_reasoner_hermit(world, infer_property_values=infer_property_values, debug=0)
 
 
+def reasoned_world(graph: Graph | str):
+    """An owlready2 world holding the graph after one HermiT classification, so that a
+    caller reads every conclusion it needs (unsatisfiable classes, inferred equivalences)
+    from a single JVM run. Raises ``owlready2.OwlReadyInconsistentOntologyError`` when the
+    graph is inconsistent."""
+    world = _world_from(graph)
+    _run_hermit(world, infer_property_values=False)
+    return world
+
+
 def check_consistency(ontology: Graph) -> ConsistencyReport:
     """Is the ontology consistent, and which named classes are unsatisfiable?"""
     owlready2 = _owlready()
-    world = _world_from(ontology)
     try:
-        _run_hermit(world, infer_property_values=False)
+        world = reasoned_world(ontology)
     except owlready2.OwlReadyInconsistentOntologyError as exc:
         return ConsistencyReport(consistent=False, error=str(exc))
     unsat = tuple(sorted(c.iri for c in world.inconsistent_classes() if getattr(c, "iri", None)))

@@ -2,7 +2,8 @@
 
 Imports of the engine are deferred into the commands, so ``--help`` answers at once.
 Exit codes: 0 every case assessed; 1 some input invalid (the rest still assessed and
-reported); 2 usage or knowledge-base error.
+reported); 2 usage or knowledge-base error. ``check``: 1 on any ERROR; ``impact``: 1 when
+anything differs from the base.
 """
 
 from __future__ import annotations
@@ -450,6 +451,76 @@ def serve(
         raise _fail(f"knowledge base error: {exc}") from None
     except OSError as exc:
         raise _fail(f"cannot serve: {exc}") from None
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    md = "md"
+    json = "json"
+
+
+@app.command()
+def check(
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = ReportFormat.text,
+    hermit: Annotated[
+        bool,
+        typer.Option(help="Run HermiT (consistency, unsatisfiable classes); --no-hermit for a quick loop."),
+    ] = True,
+    kb_dir: KbOption = None,
+) -> None:
+    """Check the knowledge base: files parse, HermiT, governance shapes, quotes, hygiene,
+    guideline rules, examples, versions. Exit 1 on any ERROR."""
+    from .check import run_check
+    from .knowledge import default_kb_dir
+
+    root = kb_dir or default_kb_dir()
+    if not (root / "ontology").is_dir():
+        raise _fail(f"{root} holds no ontology/ directory")
+    report = run_check(root, hermit=hermit)
+    rendered = {"text": report.to_text, "md": report.to_markdown, "json": report.to_json}[fmt.value]()
+    sys.stdout.write(rendered)
+    raise typer.Exit(report.exit_code)
+
+
+@app.command()
+def impact(
+    base: Annotated[
+        str,
+        typer.Option(
+            "--base", help="The version to compare with: a git revision or a knowledge-base directory."
+        ),
+    ],
+    cases: Annotated[
+        list[Path] | None,
+        typer.Option("--cases", help="More case files or directories (besides examples/cases)."),
+    ] = None,
+    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = ReportFormat.text,
+    kb_dir: KbOption = None,
+) -> None:
+    """Which cases change decision between a base version and this one, why, and the axiom
+    diff. Exit 0 when nothing differs, 1 when something does."""
+    from . import impact_report
+    from .definitions import UnsupportedConstruct
+    from .impact import impact as compare
+    from .knowledge import KnowledgeBase, KnowledgeBaseError, default_kb_dir
+    from .revision import RevisionError, knowledge_base_at
+
+    root = (kb_dir or default_kb_dir()).resolve()
+    library = [p for p in [root / "examples" / "cases", *(cases or [])] if p.exists()]
+    missing = [str(p) for p in cases or [] if not p.exists()]
+    if missing:
+        raise _fail(f"no such case file or directory: {', '.join(missing)}")
+    work = _load_kb(root)
+    try:
+        with knowledge_base_at(base, root) as base_root:
+            found = compare(KnowledgeBase.load(base_root), work, library)
+    except RevisionError as exc:
+        raise _fail(f"--base {base}: not a directory, and git cannot export it: {exc}") from None
+    except (KnowledgeBaseError, UnsupportedConstruct) as exc:
+        raise _fail(f"knowledge base error: {exc}") from None
+    render = {"text": impact_report.to_text, "md": impact_report.to_markdown, "json": impact_report.to_json}
+    sys.stdout.write(render[fmt.value](found))
+    raise typer.Exit(found.exit_code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -109,6 +109,24 @@ class KnowledgeBase:
             graph.bind(prefix, ns)
         return graph
 
+    @cached_property
+    def identity(self) -> dict[str, str | None]:
+        """The top ontology (the one that imports modules and that no module imports) and
+        its ``owl:versionIRI``: what output documents name as their knowledge base."""
+        from rdflib import OWL, RDF, URIRef
+
+        graph = self.ontology
+        top = next(
+            (
+                o
+                for o in graph.subjects(RDF.type, OWL.Ontology)
+                if graph.value(o, OWL.imports) is not None and not list(graph.subjects(OWL.imports, o))
+            ),
+            None,
+        )
+        version = graph.value(top, OWL.versionIRI) if isinstance(top, URIRef) else None
+        return {"ontology": str(top) if top else None, "versionIRI": str(version) if version else None}
+
     def shapes(self, name: str) -> Graph:
         """One shapes file, such as ``case-shapes``."""
         path = self.shapes_dir / f"{name}.ttl"

@@ -91,6 +91,32 @@ def _occurrences(haystack: str, needle: str) -> list[int]:
     return [m.start() for m in re.finditer(re.escape(needle), haystack)] if needle else []
 
 
+def _spaced(text: str) -> str:
+    """A regex for ``text`` that allows any whitespace where it has some."""
+    return r"\s+".join(map(re.escape, text.split()))
+
+
+def locate(quote: Quote, text: str) -> tuple[int, int] | None:
+    """Where ``quote`` is in its document ``text``, as code-point offsets ``(start, end)``.
+
+    The position selector is used when it points at the quote exactly; otherwise (an
+    edited document, a statement without positions) the quote is searched for with any
+    whitespace between its words, inside its prefix and suffix when it has them, so that
+    a quote that repeats is found where it was taken from. None when it is not found.
+    """
+    if quote.start is not None and quote.end is not None and text[quote.start : quote.end] == quote.exact:
+        return quote.start, quote.end
+    if not quote.exact.split():
+        return None
+    exact = f"({_spaced(quote.exact)})"
+    prefix = _spaced(quote.prefix or "")
+    suffix = _spaced(quote.suffix or "")
+    for pattern in (rf"{prefix}\s*{exact}\s*{suffix}", exact):
+        if match := re.search(pattern, text):
+            return match.span(1)
+    return None
+
+
 def check_quote(quote: Quote, text: str) -> list[str]:
     """Problems with one quote against its document text (empty when it checks out)."""
     problems = []

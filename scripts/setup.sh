@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up lbp-imaging on a fresh machine: Java 17+ (for HermiT) and a virtualenv in .venv
-# with the package and its development tools. Safe to run again.
+# Set up lbp-imaging on a fresh machine: Java 17+ (for HermiT), Debian's Chromium (for the
+# web-page tests) and a virtualenv in .venv with the package and its development tools.
+# Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -12,6 +13,15 @@ if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" -lt 17 ]; then
     if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
     $SUDO apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+
+# Debian's Chromium for the web-page tests (Playwright drives it through executable_path;
+# no browser download of Playwright's own).
+if [ ! -x /usr/bin/chromium ]; then
+    echo "setup: installing Chromium (the web-page tests drive it headless)" >&2
+    if [ "$(id -u)" -eq 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get update -qq
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
 fi
 
 PYTHON="${PYTHON:-python3}"

@@ -7,5 +7,9 @@ recommendation in its graph), ``protocol`` (reading a SPARQL Protocol request),
 update, what may run), ``negotiation`` (Accept), ``query`` (running a query under the
 limits), ``executor`` (worker threads), ``service_description``, ``sparql_router`` (the
 ``/sparql`` endpoint), ``state`` (what routers share), ``app`` (``create_app``) and
-``serve`` (uvicorn). Importing this package loads none of them.
+``serve`` (uvicorn). The web pages: ``pages_router`` (routes), ``site`` (what the pages
+need, built once), ``criteria_catalogue`` and ``ontology_header`` (what the criteria
+browser and the landing page show), ``case_form`` (assessing a case from the case page),
+``labels`` (names and ids on the pages) and ``templates/``. Importing this package loads
+none of them.
 """

@@ -1,9 +1,9 @@
 """Build the web application: one store, the knowledge base in it, one router per concern.
 
 ``create_app`` is the only place that wires things together; each concern (the SPARQL
-endpoint here; cases and CDS Hooks later) is an ``APIRouter`` that reaches the shared
-store through ``state.server_state``, so another router can be included without
-touching this one.
+endpoint, cases, the named queries of ``/api``, the linked-data view of the ontology's
+IRIs, the CDS Hooks services) is an ``APIRouter`` that reaches the shared store through
+``state.server_state``, so another router can be included without touching this one.
 """
 
 from __future__ import annotations
@@ -17,9 +17,15 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from .. import DISCLAIMER, __version__
+from ..assess import Assessor
 from ..knowledge import KnowledgeBase
+from .cases_router import router as cases_router
+from .cds_hooks_router import router as cds_hooks_router
 from .executor import QueryExecutor
 from .graphs import load_knowledge_base
+from .linked_data_router import router as linked_data_router
+from .named_query_router import named_query_router
+from .pages_router import router as pages_router
 from .settings import ServerSettings
 from .sparql_router import router as sparql_router
 from .state import ServerState
@@ -53,17 +59,23 @@ def create_app(
     app = FastAPI(
         title="lbp-imaging",
         version=__version__,
-        description="Imaging criteria for low back pain as a knowledge graph, with a SPARQL 1.1 "
-        f"endpoint. {DISCLAIMER}",
+        description="Imaging criteria for low back pain as a knowledge graph: a SPARQL 1.1 "
+        "endpoint, cases assessed and stored over HTTP, the named queries as a web API, and the "
+        f"ontology's IRIs dereferenced. {DISCLAIMER}",
         lifespan=lifespan,
     )
-    app.state.lbp = ServerState(store, settings, executor, knowledge_graphs)
+    app.state.lbp = ServerState(store, settings, executor, knowledge_graphs, Assessor(kb))
     app.include_router(sparql_router)
+    app.include_router(pages_router)
+    app.include_router(cases_router)
+    app.include_router(named_query_router(kb.queries))
+    app.include_router(linked_data_router)
+    app.include_router(cds_hooks_router)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST"],
+            allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["Accept", "Authorization", "Content-Type"],
         )
     return app

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import uvicorn
 
-from ..assess import Assessor
 from ..knowledge import KnowledgeBase
 from .app import create_app
 from .case_graphs import assess_into
@@ -30,7 +29,8 @@ def serve(
     invalid ones are reported on stderr and left out."""
     app = create_app(kb, store_path, settings)
     if case_paths:
-        run, stored = assess_into(app.state.lbp.store, Assessor(kb), case_paths)
+        state = app.state.lbp
+        run, stored = assess_into(state.store, state.assessor, case_paths)
         for error in run.input_errors:
             print(f"lbp-imaging: {error}", file=sys.stderr)
         for result in run.invalid:

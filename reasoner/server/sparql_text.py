@@ -5,9 +5,11 @@ has to decide beforehand whether a request calls ``SERVICE`` or ``LOAD`` (refuse
 allowed), whether a query names its own dataset with ``FROM`` (then the union default
 graph must not replace it), whether an update already says ``USING``/``WITH`` (then the
 protocol's ``using-graph-uri`` is an error) and where an update's ``WHERE`` clauses start
-(to apply ``using-graph-uri``). This module only tokenises: strings, IRIs and comments
-are skipped so that a keyword inside them does not count. It does not check syntax;
-pyoxigraph still rejects malformed text.
+(to apply ``using-graph-uri``). The named queries of ``/api`` use it too, to find
+their parameter variables and bind them (``variables``, ``substitute``). This module
+only tokenises: strings, IRIs and comments are skipped so that a keyword or a variable
+inside them does not count. It does not check syntax; pyoxigraph still rejects
+malformed text.
 """
 
 from __future__ import annotations
@@ -86,4 +88,23 @@ def with_using(update: str, default_graphs: list[str], named_graphs: list[str]) 
         out += [update[last:start], clauses]
         last = start
     out.append(update[last:])
+    return "".join(out)
+
+
+def variables(text: str) -> set[str]:
+    """The names (without ``?`` or ``$``) of the variables the text mentions outside
+    strings, IRIs and comments."""
+    return {value[1:] for kind, value, _ in _tokens(text) if kind == "var" and len(value) > 1}
+
+
+def substitute(text: str, terms: dict[str, str]) -> str:
+    """The text with each variable named in ``terms`` replaced, wherever it occurs outside
+    strings, IRIs and comments, by the SPARQL syntax given for it (a term the caller has
+    serialized, so that no value is pasted in as query text)."""
+    out, last = [], 0
+    for kind, value, start in _tokens(text):
+        if kind == "var" and value[1:] in terms:
+            out += [text[last:start], terms[value[1:]]]
+            last = start + len(value)
+    out.append(text[last:])
     return "".join(out)

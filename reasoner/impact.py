@@ -1,0 +1,178 @@
+"""``lbp-imaging impact``: what a change to the knowledge base does to real cases.
+
+The same case library is assessed with the fast engine under the base and the working
+knowledge base. A case *changes* when its decision does (outcome, procedure, urgency,
+criteria, alternatives); a change only in a detail (how many red flags were left
+unassessed) is counted, not listed. For each changed case the causes are named:
+
+* a criterion the case entered or left whose own axioms changed (its definition or its
+  outcome restrictions);
+* a criterion the case entered or left whose own axioms did not change: the changed
+  axioms that mention a term of its definition (a finding newly typed with a category the
+  definition names, say) are the cause;
+* a criterion the case meets in both versions whose own axioms changed (a new urgency);
+* otherwise the closed-world steps' inputs: red flags newly present or left unassessed.
+
+The axiom diff of the two ontologies and the shapes or query files that differ are
+reported with it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rdflib import OWL, URIRef
+
+from .axiom_diff import AxiomDiff, diff
+from .axioms import Axiom
+from .decision import DECISION_KEYS, differences, iri, local, short, view
+from .explain import CaseResult
+from .knowledge import KnowledgeBase
+
+
+@dataclass(frozen=True)
+class CaseChange:
+    case: str
+    changes: tuple[str, ...]
+    causes: tuple[str, ...]
+
+
+@dataclass
+class Impact:
+    cases: int
+    changed: list[CaseChange] = field(default_factory=list)
+    detail_only: dict[str, int] = field(default_factory=dict)
+    axioms: AxiomDiff | None = None
+    files: list[str] = field(default_factory=list)
+
+    @property
+    def exit_code(self) -> int:
+        """1 when anything differs (a case, an axiom, a shapes or query file), else 0."""
+        axioms = self.axioms is not None and (self.axioms.added or self.axioms.removed)
+        return 1 if self.changed or axioms or self.files else 0
+
+
+def _own(axioms: tuple[Axiom, ...], cls: URIRef, definition: bool) -> set[str]:
+    """A class's own logical axioms: its definitions, or (``definition`` False) the rest,
+    such as the restrictions that state its outcome."""
+    return {
+        a.text
+        for a in axioms
+        if a.kind == "logical" and cls in a.about and (a.predicate == OWL.equivalentClass) is definition
+    }
+
+
+def _definition_terms(axioms: tuple[Axiom, ...], cls: URIRef) -> set[URIRef]:
+    """The terms a criterion's definition uses, through the definitions it names."""
+    definitions = {}
+    for a in axioms:
+        if a.predicate == OWL.equivalentClass:
+            for term in a.about:
+                definitions.setdefault(term, set()).update(a.signature)
+    terms, todo = set(), [cls]
+    while todo:
+        for term in definitions.get(todo.pop(), set()) - terms:
+            terms.add(term)
+            todo.append(term)
+    return terms - {cls}
+
+
+def _listed(d: dict, key: str) -> set[str]:
+    return {local(x["iri"]) for x in d["redFlags"][key]}
+
+
+class _Causes:
+    """Why a case's decision changed, from the axiom diff and the two results."""
+
+    def __init__(self, axioms: AxiomDiff):
+        self.d = axioms
+        self.changed_terms = {t for a in (*axioms.added, *axioms.removed) for t in a.signature}
+
+    def own_changes(self, cls: URIRef) -> str | None:
+        """Which of the class's own axioms changed, as words; None when none did."""
+        changed = [
+            what
+            for what, definition in (("definition", True), ("outcome axioms", False))
+            if _own(self.d.base, cls, definition) != _own(self.d.work, cls, definition)
+        ]
+        return f"its {' and '.join(changed)} changed" if changed else None
+
+    def of(self, before: dict, after: dict, before_view: dict, after_view: dict) -> list[str]:
+        causes = []
+        old, new = set(before_view["criteria"]), set(after_view["criteria"])
+        for name in sorted(old ^ new):
+            cls = iri(name)
+            verb = "now met" if name in new else "no longer met"
+            if own := self.own_changes(cls):
+                causes.append(f"{name} {verb}: {own}")
+                continue
+            terms = _definition_terms(self.d.work, cls) | _definition_terms(self.d.base, cls)
+            via = sorted(local(str(t)) for t in terms & self.changed_terms)
+            causes.append(f"{name} {verb}: changed axioms on {', '.join(via) or 'terms it uses'}")
+        for name in sorted(old & new):
+            if own := self.own_changes(iri(name)):
+                causes.append(f"{name}: {own}")
+        if not causes:
+            for key, label in (("present", "red flags present"), ("unassessed", "red flags not assessed")):
+                was, now = _listed(before, key), _listed(after, key)
+                if was != now:
+                    moved = [f"-{x}" for x in sorted(was - now)] + [f"+{x}" for x in sorted(now - was)]
+                    causes.append(f"{label}: {' '.join(moved)}")
+        return causes or ["no criterion changed: see the axiom diff and the files that differ"]
+
+
+def _assess(kb: KnowledgeBase, cases: list[Path]) -> dict[str, CaseResult]:
+    from .assess import Assessor
+
+    return {r.case: r for r in Assessor(kb).assess(cases).results}
+
+
+def _differing_files(base: Path, work: Path) -> list[str]:
+    names = set()
+    for root in (base, work):
+        names |= {
+            str(p.relative_to(root)) for part in ("shapes", "queries") for p in (root / part).glob("*.*")
+        }
+    return sorted(
+        n
+        for n in names
+        if not ((base / n).is_file() and (work / n).is_file())
+        or (base / n).read_bytes() != (work / n).read_bytes()
+    )
+
+
+def impact(base: KnowledgeBase, work: KnowledgeBase, cases: list[Path]) -> Impact:
+    """Assess ``cases`` under both knowledge bases and explain what changed."""
+    axioms = diff(base.ontology, work.ontology)
+    causes = _Causes(axioms)
+    before, after = _assess(base, cases), _assess(work, cases)
+    result = Impact(
+        cases=len(set(before) | set(after)), axioms=axioms, files=_differing_files(base.root, work.root)
+    )
+    details: Counter[str] = Counter()
+    for case in sorted(set(before) | set(after), key=short):
+        old, new = before.get(case), after.get(case)
+        if old is None or new is None or old.status != "assessed" or new.status != "assessed":
+            states = [_state(old), _state(new)]
+            if states[0] != states[1]:
+                result.changed.append(CaseChange(case, (f"status: {states[0]} -> {states[1]}",), ()))
+            continue
+        old_view, new_view = view(old), view(new)
+        changes = differences(old_view, new_view, DECISION_KEYS)
+        if changes:
+            reasons = causes.of(old.to_dict(), new.to_dict(), old_view, new_view)
+            result.changed.append(CaseChange(case, tuple(changes), tuple(reasons)))
+        else:
+            details.update(k for k in old_view if k not in DECISION_KEYS and old_view[k] != new_view[k])
+    result.detail_only = dict(sorted(details.items()))
+    return result
+
+
+def _state(result: CaseResult | None) -> str:
+    if result is None:
+        return "absent"
+    if result.status == "assessed":
+        return "assessed"
+    return "invalid (" + "; ".join(e["message"] for e in result.errors) + ")"

@@ -1,0 +1,107 @@
+"""Assess what the case page submits: pasted text in a chosen format, or a bundled example.
+
+Pasted text is written to a temporary file with its format's extension and read by
+``cases.load``, like any case file, so the page accepts exactly what the command line
+does (and FHIR Bundles as soon as ``cases.load`` recognises them), with the same
+validation messages. The page uses the app's one ``Assessor`` (fast engine) and takes
+its turn under the app's case lock, since the assessor's caches are not made for
+concurrent use (one case takes milliseconds). Nothing the page assesses is stored.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..assess import AssessmentRun, Assessor
+from ..cases import find_files
+from ..explain import CaseResult
+
+# Form value -> (file extension, name shown).
+FORMATS: dict[str, tuple[str, str]] = {
+    "turtle": (".ttl", "Turtle"),
+    "json-ld": (".jsonld", "JSON-LD"),
+    "fhir": (".json", "FHIR Bundle (JSON)"),
+}
+MAX_TEXT = 1_000_000
+"""Most characters one submission may have: a case is a few hundred."""
+
+
+class CaseFormError(ValueError):
+    """The submission cannot be assessed at all (unknown format or example, too long)."""
+
+
+@dataclass
+class CaseReport:
+    """What the case page shows after a submission."""
+
+    shown_as: str
+    """Where the cases came from, as the page names it (not a temporary path)."""
+    text: str
+    format: str
+    results: list[CaseResult] = field(default_factory=list)
+    statements: dict[str, dict] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+    """Why (part of) the input could not be read as cases."""
+
+
+def format_of(path: Path) -> str | None:
+    """The form's format for a file, by its extension."""
+    return next((name for name, (suffix, _) in FORMATS.items() if suffix == path.suffix), None)
+
+
+def bundled_examples(directory: Path) -> dict[str, Path]:
+    """The example case files in ``directory`` (by file name) that the form can show."""
+    if not directory.is_dir():
+        return {}
+    files, _ = find_files([directory])
+    return {p.name: p for p in files if format_of(p)}
+
+
+class CaseDesk:
+    """Assesses one submission at a time with the app's assessor."""
+
+    def __init__(self, assessor: Assessor, lock: threading.Lock):
+        self.assessor = assessor
+        self.examples = bundled_examples(assessor.kb.root / "examples" / "cases")
+        self._lock = lock
+
+    def assess_text(self, text: str, form_format: str) -> CaseReport:
+        """Assess pasted ``text`` read as ``form_format`` (a key of ``FORMATS``)."""
+        if form_format not in FORMATS:
+            raise CaseFormError(f"unknown format {form_format!r}: choose one of {', '.join(FORMATS)}")
+        if len(text) > MAX_TEXT:
+            raise CaseFormError(f"the text is longer than {MAX_TEXT:,} characters")
+        suffix, name = FORMATS[form_format]
+        report = CaseReport(f"submitted {name}", text, form_format)
+        with tempfile.TemporaryDirectory(prefix="lbp-case-") as tmp:
+            path = Path(tmp) / f"case{suffix}"
+            path.write_text(text, encoding="utf-8")
+            self._fill(report, self._assess(path), str(path))
+        return report
+
+    def assess_example(self, name: str) -> CaseReport:
+        """Assess the bundled example file called ``name``."""
+        path = self.examples.get(name)
+        if path is None:
+            raise CaseFormError(f"no bundled example called {name!r}")
+        report = CaseReport(name, path.read_text(encoding="utf-8"), format_of(path) or "")
+        self._fill(report, self._assess(path), str(path))
+        return report
+
+    def _assess(self, path: Path) -> AssessmentRun:
+        with self._lock:
+            return self.assessor.assess([path])
+
+    @staticmethod
+    def _fill(report: CaseReport, run: AssessmentRun, path: str) -> None:
+        """Copy ``run`` into ``report``, naming the input as the page does instead of by ``path``."""
+        for result in run.results:
+            result.source = report.shown_as
+        report.results = run.results
+        report.statements = run.statements
+        report.errors = [e.message.replace(path, report.shown_as) for e in run.input_errors]
+        if not run.results and not report.errors:
+            report.errors.append("no patient case found in the input")

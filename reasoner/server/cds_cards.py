@@ -1,0 +1,212 @@
+"""From one assessment and the draft lumbar imaging orders to CDS Hooks cards and
+``systemActions``: one card per order, and one PAMA rating update per order that can be rated.
+
+What the assessment says about an order (``Verdict``):
+
+* ``matches``: the order is for a procedure the assessment recommends (the procedure,
+  another recommended one, or an alternative) with the priority of the recommended urgency;
+* ``different-study``: a procedure is recommended, and the order is for another one (the
+  contrast variant, CT myelography instead of MRI, another modality);
+* ``different-urgency``: the order is for a recommended procedure with another priority
+  (FHIR: a missing priority is routine);
+* ``not-indicated``: no procedure is recommended (no imaging, screening incomplete, or a
+  red flag that no criterion acts on);
+* ``not-assessed``: the patient data was read but the case is invalid (the case shapes'
+  errors are listed); ``ambiguous``: the order's codings name several procedures.
+
+The card is ``info`` for ``matches`` and ``warning`` otherwise, raised to the indicator the
+recommended urgency carries in the ontology (an emergent recommendation makes it
+``critical``). A ``different-*`` card suggests replacing the order: delete it, create a
+ServiceRequest for the recommended procedure (codes from the ontology) with the recommended
+priority. The PAMA rating comes from the outcome in the ontology: its rating for an order of
+a recommended procedure, or for any other order; ``not-assessed`` and ``ambiguous`` orders,
+and outcomes without a rating, get none (and no systemAction). See docs/cds-hooks.md.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from ..explain import CaseResult, Vocabulary
+from .cds_actions import OrderActions
+from .cds_detail import DetailWriter, md
+from .cds_knowledge import CdsKnowledge
+from .cds_orders import DraftOrder, ImagingProcedures
+
+INDICATORS = ("info", "warning", "critical")  # CDS Hooks: in order of increasing urgency
+SUMMARY_LIMIT = 140
+SERVICE_LABEL = "lbp-imaging criteria"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What the assessment says about one order, and the order it would put instead."""
+
+    kind: str
+    target: str | None = None  # the procedure to order instead (different-study/-urgency)
+
+
+class CardWriter:
+    """Cards, suggestions and rating updates for the orders of one hook call."""
+
+    def __init__(self, vocab: Vocabulary, knowledge: CdsKnowledge, procedures: ImagingProcedures):
+        self.vocab, self.knowledge = vocab, knowledge
+        self.details = DetailWriter(vocab)
+        self.actions = OrderActions(vocab, knowledge, procedures)
+
+    def response(self, result: CaseResult, orders: list[DraftOrder], hook_instance: str) -> dict:
+        """The CDS Hooks response: a card per order, a ``systemActions`` update per rated order."""
+        cards, actions = [], []
+        for order in orders:
+            verdict = self.verdict(result, order)
+            cards.append(self.card(result, order, verdict, hook_instance))
+            rating = self.rating(result, order, verdict)
+            if rating:
+                actions.append(
+                    {
+                        "type": "update",
+                        "description": f"Record the PAMA rating '{rating}' on the draft order",
+                        "resource": self.actions.rated(result, order.resource, rating, hook_instance),
+                    }
+                )
+        return {"cards": cards, "systemActions": actions} if actions else {"cards": cards}
+
+    # -- the decision -----------------------------------------------------------------
+    def verdict(self, result: CaseResult, order: DraftOrder) -> Verdict:
+        if result.status != "assessed":
+            return Verdict("not-assessed")
+        if order.procedure is None:
+            return Verdict("ambiguous")
+        procedure = (result.recommendation or {}).get("procedure")
+        if procedure is None:
+            return Verdict("not-indicated")
+        if order.procedure not in _recommended(result):
+            return Verdict("different-study", procedure["iri"])
+        wanted = self.priority(result)
+        if wanted is not None and order.priority != wanted:
+            return Verdict("different-urgency", order.procedure)
+        return Verdict("matches")
+
+    def priority(self, result: CaseResult) -> str | None:
+        urgency = (result.recommendation or {}).get("urgency")
+        return self.knowledge.priorities.get(urgency["iri"]) if urgency else None
+
+    def indicator(self, result: CaseResult, verdict: Verdict) -> str:
+        found = "info" if verdict.kind == "matches" else "warning"
+        urgency = (result.recommendation or {}).get("urgency")
+        raised = self.knowledge.indicators.get(urgency["iri"], found) if urgency else found
+        return max(found, raised, key=INDICATORS.index)
+
+    def rating(self, result: CaseResult, order: DraftOrder, verdict: Verdict) -> str | None:
+        if verdict.kind in ("not-assessed", "ambiguous"):
+            return None
+        outcome = (result.outcome or {}).get("iri")
+        return self.knowledge.rating(outcome, order.procedure in _recommended(result))
+
+    # -- the card -----------------------------------------------------------------------
+    def card(self, result: CaseResult, order: DraftOrder, verdict: Verdict, hook_instance: str) -> dict:
+        summary, headline = self.texts(result, order, verdict)
+        statements = self.statements(result, verdict)
+        card = {
+            "uuid": str(uuid.uuid4()),
+            "summary": _short(summary),
+            "indicator": self.indicator(result, verdict),
+            "detail": self.details.write(headline, result, statements),
+            "source": self.source(statements),
+            "overrideReasons": [dict(r) for r in self.knowledge.override_reasons],
+        }
+        if verdict.target is not None:
+            priority = self.priority(result)
+            card["suggestions"] = [
+                self.actions.replacement(result, order, verdict.target, priority, hook_instance)
+            ]
+            card["selectionBehavior"] = "at-most-one"
+        return card
+
+    def texts(self, result: CaseResult, order: DraftOrder, verdict: Verdict) -> tuple[str, str]:
+        """The summary (plain text) and the detail's headline (Markdown) for the verdict."""
+        label = self.vocab.label
+        ordered = ", ".join(label(p) for p in order.procedures)
+        rec = result.recommendation or {}
+        urgency = rec["urgency"]["label"] if rec.get("urgency") else ""
+        wanted = self.priority(result) or "not stated in the ontology"
+        this = f"this order ({md(ordered)}, priority {md(order.priority)})"
+        if verdict.kind == "matches":
+            procedure = label(order.procedure)
+            return (
+                f"{urgency.capitalize()}: {procedure} is indicated; this order matches",
+                f"**{md(procedure)} is indicated, {md(urgency)} (priority {md(wanted)}), "
+                f"and {this} matches.**",
+            )
+        if verdict.kind in ("different-study", "different-urgency"):
+            target = label(verdict.target)
+            summary = (
+                f"{urgency.capitalize()}: {target} is indicated instead of {ordered}"
+                if verdict.kind == "different-study"
+                else f"{urgency.capitalize()}: {target} is indicated with priority {wanted}, "
+                f"not {order.priority}"
+            )
+            return summary, (
+                f"**{md(target)} is indicated, {md(urgency)} (priority {md(wanted)}); {this} differs.** "
+                "The suggestion replaces the draft order with it; override with a reason to keep the order."
+            )
+        if verdict.kind == "not-indicated":
+            outcome = result.outcome or {}
+            return (
+                f"No criterion supports {ordered}: {outcome.get('label')}",
+                f"**No imaging criterion supports {this}: {md(outcome.get('label'))}.** "
+                f"{self.details.definition(outcome['iri']) if outcome else ''}",
+            )
+        if verdict.kind == "ambiguous":
+            return (
+                f"This order's codes name {len(order.procedures)} different lumbar studies; it is not rated",
+                f"**The codes of {this} name different studies, so it is not rated:** code the order "
+                "for one study.",
+            )
+        return (
+            "The patient data could not be assessed; this order is not rated",
+            f"**The patient data could not be assessed, so {this} is not rated.** Correct the record: "
+            "the advice follows once the data can be assessed.",
+        )
+
+    def statements(self, result: CaseResult, verdict: Verdict) -> list[str]:
+        """The statements the advice rests on, first first: for a different study those of
+        the procedure to order instead, then those of the selected criteria, rules and outcome."""
+        found = dict.fromkeys(self.vocab.sources(verdict.target) if verdict.kind == "different-study" else ())
+        if result.status == "assessed":
+            found.update(dict.fromkeys(_cited_statements(result)))
+        return list(found)
+
+    def source(self, statements: list[str]) -> dict:
+        """The card's source: the first statement the advice rests on, by its IRI (which the
+        server dereferences), labelled with its document."""
+        if not statements:
+            return {"label": SERVICE_LABEL}
+        iri = statements[0]
+        document = (self.vocab.statement(iri).get("document") or {}).get("title", "")
+        return {"label": f"{SERVICE_LABEL}: {document}, statement {iri.rsplit('/', 1)[-1]}", "url": iri}
+
+
+def _cited_statements(result: CaseResult) -> list[str]:
+    """The statements behind the advice, in order: those of the selected criteria and rules,
+    then the outcome's. (Outranked criteria are listed, but their sources are not quoted.)"""
+    found: dict[str, None] = {}
+    for criterion in result.criteria:
+        if criterion["selected"]:
+            found.update(dict.fromkeys(criterion["sources"]))
+    found.update(dict.fromkeys((result.outcome or {}).get("sources", [])))
+    return list(found)
+
+
+def _recommended(result: CaseResult) -> set[str]:
+    """The procedures the assessment recommends: the procedure, the others recommended with
+    it, and the alternatives its criteria offer."""
+    rec = result.recommendation or {}
+    found = [rec.get("procedure"), *rec.get("alsoRecommended", []), *rec.get("alternatives", [])]
+    return {p["iri"] for p in found if p}
+
+
+def _short(summary: str) -> str:
+    """CDS Hooks asks for a summary under 140 characters: labels from the ontology can be long."""
+    return summary if len(summary) < SUMMARY_LIMIT else summary[: SUMMARY_LIMIT - 2].rstrip() + "…"

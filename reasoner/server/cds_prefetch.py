@@ -1,0 +1,167 @@
+"""The patient's data for a hook call, as one FHIR Bundle: from the prefetch, or from the
+client's FHIR server for each prefetch key the client did not send.
+
+The prefetch templates ask for what the FHIR mapping reads (docs/fhir-mapping.md): the
+Patient, and the patient's Conditions, Observations, Procedures, MedicationStatements (with
+the Medications they reference) and Devices. The searches are not narrowed to the codes the
+ontology maps: the mapping must see unknown codes to report them, never drop them silently.
+
+A key the client sent is used as sent (``null`` means the patient has no such data). A
+missing key is fetched from ``fhirServer`` with the ``fhirAuthorization`` bearer token,
+following ``next`` links on that server only, up to ``MAX_PAGES``: data cut short could hide
+a red flag, so a search that does not finish is a failure, not a partial answer. When a key
+can be neither read nor fetched the answer is 412 (CDS Hooks: the service cannot get the
+data it needs); a prefetch value of the wrong kind is the client's error, 400.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import quote
+
+import httpx
+
+from .cds_request import HookError, HookRequest
+
+PATIENT = "patient"
+TEMPLATES = {
+    PATIENT: "Patient/{{context.patientId}}",
+    "conditions": "Condition?patient={{context.patientId}}",
+    "observations": "Observation?patient={{context.patientId}}",
+    "procedures": "Procedure?patient={{context.patientId}}",
+    "medications": "MedicationStatement?patient={{context.patientId}}"
+    "&_include=MedicationStatement:medication",
+    "devices": "Device?patient={{context.patientId}}",
+}
+TOKEN = "{{context.patientId}}"
+MAX_PAGES = 20
+TIMEOUT = httpx.Timeout(10.0)
+
+
+@dataclass(frozen=True)
+class PatientData:
+    """The patient's data as a collection Bundle, and the keys fetched from the FHIR server."""
+
+    bundle: dict
+    fetched: tuple[str, ...]
+
+
+def gather(request: HookRequest) -> PatientData:
+    """The Bundle to assess for ``request``; raises ``HookError`` (400 or 412)."""
+    missing = [key for key in TEMPLATES if key not in request.prefetch]
+    if missing and request.fhir_server is None:
+        raise HookError(
+            412,
+            f"the prefetch lacks {', '.join(missing)} and the request gives no fhirServer to fetch them from",
+            "prefetch",
+            code="incomplete",
+        )
+    found = {key: request.prefetch[key] for key in TEMPLATES if key in request.prefetch}
+    if missing:
+        with _Fetcher(request) as fetcher:
+            found.update({key: fetcher.get(key) for key in missing})
+    patient = _patient(found[PATIENT], request.patient_id)
+    entries = [_patient_entry(patient, request.fhir_server)]
+    seen = {("Patient", patient["id"])}
+    for key in TEMPLATES:
+        if key != PATIENT:
+            entries += _search_entries(found[key], key, seen)
+    return PatientData({"resourceType": "Bundle", "type": "collection", "entry": entries}, tuple(missing))
+
+
+def _patient(value: object, patient_id: str) -> dict:
+    field = f"prefetch.{PATIENT}"
+    if value is None:
+        raise HookError(412, "is null: there is no Patient to assess", field, code="not-found")
+    if not isinstance(value, dict) or value.get("resourceType") != "Patient":
+        raise HookError(400, "must be a FHIR Patient resource", field)
+    if value.get("id") != patient_id:
+        raise HookError(400, f"is Patient {value.get('id')!r}, not context.patientId {patient_id!r}", field)
+    return value
+
+
+def _patient_entry(patient: dict, server: str | None) -> dict:
+    """The Patient entry; with a server its fullUrl there, so that the case is named by it."""
+    entry: dict = {"resource": patient}
+    if server:
+        entry["fullUrl"] = f"{server.rstrip('/')}/Patient/{patient['id']}"
+    return entry
+
+
+def _search_entries(value: object, key: str, seen: set[tuple[str, str]]) -> list[dict]:
+    """The resources of a searchset (or any) Bundle, once each: not search outcomes, and not
+    the Patient again (an ``_include`` may repeat it)."""
+    if value is None:
+        return []
+    if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
+        raise HookError(400, "must be a FHIR Bundle (the search result) or null", f"prefetch.{key}")
+    entries = []
+    for entry in value.get("entry") or []:
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if not isinstance(resource, dict) or (entry.get("search") or {}).get("mode") == "outcome":
+            continue
+        identity = (resource.get("resourceType"), resource.get("id"))
+        if identity[1] is not None and identity in seen:
+            continue
+        seen.add(identity)
+        entries.append({k: v for k, v in (("fullUrl", entry.get("fullUrl")), ("resource", resource)) if v})
+    return entries
+
+
+class _Fetcher:
+    """GETs prefetch queries from the client's FHIR server with its bearer token."""
+
+    def __init__(self, request: HookRequest):
+        self.base = (request.fhir_server or "").rstrip("/")
+        self.patient_id = request.patient_id
+        headers = {"Accept": "application/fhir+json"}
+        if request.access_token:
+            headers["Authorization"] = f"Bearer {request.access_token}"
+        self.client = httpx.Client(headers=headers, timeout=TIMEOUT, follow_redirects=False)
+
+    def __enter__(self) -> _Fetcher:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.client.close()
+
+    def get(self, key: str) -> object:
+        url = f"{self.base}/{TEMPLATES[key].replace(TOKEN, quote(self.patient_id, safe=''))}"
+        if key == PATIENT:
+            return self._json(url, key)
+        bundle = self._json(url, key)
+        pages = [bundle]
+        while (url := _next_link(pages[-1])) is not None:
+            if not url.startswith(self.base + "/"):
+                raise HookError(
+                    412, f"the next page {url!r} is not on fhirServer", f"prefetch.{key}", "incomplete"
+                )
+            if len(pages) == MAX_PAGES:
+                raise HookError(
+                    412, f"{key} has more than {MAX_PAGES} pages", f"prefetch.{key}", "too-costly"
+                )
+            pages.append(self._json(url, key))
+        return {**bundle, "entry": [e for page in pages for e in (page.get("entry") or [])]}
+
+    def _json(self, url: str, key: str) -> object:
+        field = f"prefetch.{key}"
+        try:
+            response = self.client.get(url)
+        except httpx.HTTPError as exc:
+            raise HookError(412, f"GET {url} failed: {exc}", field, code="transient") from None
+        if response.status_code != 200:
+            raise HookError(412, f"GET {url} answered {response.status_code}", field, code="incomplete")
+        try:
+            found = response.json()
+        except ValueError:
+            raise HookError(412, f"GET {url} did not answer JSON", field, code="incomplete") from None
+        expected = "Patient" if key == PATIENT else "Bundle"
+        if not isinstance(found, dict) or found.get("resourceType") != expected:
+            raise HookError(412, f"GET {url} did not answer a {expected}", field, code="incomplete")
+        return found
+
+
+def _next_link(bundle: dict) -> str | None:
+    return next(
+        (link.get("url") for link in bundle.get("link") or [] if link.get("relation") == "next"), None
+    )

@@ -1,0 +1,376 @@
+"""The CDS Hooks 2.0 service (reasoner/server/cds_*.py) over HTTP, against a real
+``lbp-imaging serve`` process: discovery, every request/expected pair of
+examples/cds-hooks/ (one served by a fake FHIR server that checks the bearer token),
+malformed requests, and every response checked against the CDS Hooks response rules.
+
+How an example is compared (examples/README.md says the same): the expected file's
+``status`` must be the HTTP status, and its ``response`` must be contained in the answer:
+every key it gives must be there with the same value (objects recursively, lists element
+by element with the same length), so fields it leaves out (card and suggestion ``uuid``,
+``detail``, ``overrideReasons``, the id of a suggested order) are not compared. A card's
+``detailIncludes`` lists strings its Markdown ``detail`` must contain. ``note`` says why.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+import uuid
+
+import httpx
+import pytest
+from fake_fhir_server import serving
+from fhir.resources.R4B.servicerequest import ServiceRequest
+from rdflib import Graph, Literal
+from sparql_server import ROOT, running
+
+from reasoner.knowledge import LBP
+from reasoner.server.cds_cards import CardWriter
+from reasoner.server.cds_knowledge import CdsKnowledge
+from reasoner.server.cds_prefetch import gather
+from reasoner.server.cds_request import parse_request
+from reasoner.server.cds_service import CdsHooksService
+
+EXAMPLES = ROOT / "examples" / "cds-hooks"
+NAMES = sorted(p.name.removesuffix(".request.json") for p in EXAMPLES.glob("*.request.json"))
+FAKE_SERVER = "{{FAKE_FHIR_SERVER}}"
+SIGN = "lbp-imaging-order-sign"
+PAMA_RATING = "http://fhir.org/argonaut/Extension/pama-rating"
+PAMA_CODES = {"appropriate", "not-appropriate", "no-criteria-apply"}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    with running([], tmp_path_factory.mktemp("logs")) as server:
+        yield server
+
+
+def post(server, service: str, body: str | bytes) -> httpx.Response:
+    return httpx.post(
+        f"{server.url}/cds-services/{service}",
+        content=body,
+        headers={"Content-Type": "application/json"},
+        timeout=60,
+    )
+
+
+def example(name: str) -> tuple[str, dict]:
+    return (EXAMPLES / f"{name}.request.json").read_text(), json.loads(
+        (EXAMPLES / f"{name}.expected.json").read_text()
+    )
+
+
+# -- the CDS Hooks response rules ------------------------------------------------------------
+def action_problems(action: object, where: str) -> list[str]:
+    if not isinstance(action, dict):
+        return [f"{where}: not an object"]
+    problems = []
+    if action.get("type") not in ("create", "update", "delete"):
+        problems.append(f"{where}.type: {action.get('type')!r} is not create, update or delete")
+    if not isinstance(action.get("description"), str) or not action["description"]:
+        problems.append(f"{where}.description: required")
+    resource = action.get("resource")
+    if action.get("type") in ("create", "update"):
+        if not isinstance(resource, dict) or "resourceType" not in resource:
+            problems.append(f"{where}.resource: a FHIR resource is required for {action.get('type')}")
+        elif resource["resourceType"] == "ServiceRequest":
+            ServiceRequest.model_validate(resource)  # valid FHIR R4 (R4B model), or it raises
+    if action.get("type") == "delete" and not (isinstance(action.get("resourceId"), str) or resource):
+        problems.append(f"{where}: a delete names its resource (resourceId)")
+    return problems
+
+
+def card_problems(card: object, where: str) -> list[str]:
+    if not isinstance(card, dict):
+        return [f"{where}: not an object"]
+    problems = []
+    summary = card.get("summary")
+    if not isinstance(summary, str) or not summary or len(summary) >= 140:
+        problems.append(f"{where}.summary: required, under 140 characters: {summary!r}")
+    if card.get("indicator") not in ("info", "warning", "critical"):
+        problems.append(f"{where}.indicator: {card.get('indicator')!r}")
+    source = card.get("source")
+    if not isinstance(source, dict) or not isinstance(source.get("label"), str) or not source["label"]:
+        problems.append(f"{where}.source: an object with a label is required")
+    elif "url" in source and not str(source["url"]).startswith(("http://", "https://")):
+        problems.append(f"{where}.source.url: not an absolute URL")
+    try:
+        uuid.UUID(str(card.get("uuid")))
+    except ValueError:
+        problems.append(f"{where}.uuid: not a UUID")
+    if "detail" in card and not isinstance(card["detail"], str):
+        problems.append(f"{where}.detail: must be Markdown text")
+    suggestions = card.get("suggestions")
+    if suggestions is not None:
+        if not isinstance(suggestions, list) or not suggestions:
+            problems.append(f"{where}.suggestions: a non-empty list when present")
+        if card.get("selectionBehavior") not in ("at-most-one", "any"):
+            problems.append(f"{where}.selectionBehavior: required with suggestions")
+        for i, s in enumerate(suggestions or []):
+            if not isinstance(s.get("label"), str) or not s["label"]:
+                problems.append(f"{where}.suggestions[{i}].label: required")
+            for j, action in enumerate(s.get("actions") or []):
+                problems += action_problems(action, f"{where}.suggestions[{i}].actions[{j}]")
+    for i, reason in enumerate(card.get("overrideReasons") or []):
+        if not all(isinstance(reason.get(k), str) and reason[k] for k in ("code", "system", "display")):
+            problems.append(f"{where}.overrideReasons[{i}]: a Coding with code, system and display")
+    return problems
+
+
+def response_problems(response: object) -> list[str]:
+    """What breaks the CDS Hooks 2.0 response rules (and this service's own: the disclaimer in
+    every card, a PAMA rating in every ServiceRequest update); empty when none."""
+    if not isinstance(response, dict) or not isinstance(response.get("cards"), list):
+        return ["the response needs a cards list"]
+    problems = [p for i, c in enumerate(response["cards"]) for p in card_problems(c, f"cards[{i}]")]
+    problems += [
+        f"cards[{i}].detail: no disclaimer"
+        for i, c in enumerate(response["cards"])
+        if "decision support, not diagnosis" not in c.get("detail", "").lower()
+    ]
+    actions = response.get("systemActions")
+    if actions is not None and (not isinstance(actions, list) or not actions):
+        problems.append("systemActions: a non-empty list when present")
+    for i, action in enumerate(actions or []):
+        problems += action_problems(action, f"systemActions[{i}]")
+        ratings = [e for e in action.get("resource", {}).get("extension", []) if e.get("url") == PAMA_RATING]
+        codes = [c["code"] for r in ratings for c in r["valueCodeableConcept"]["coding"]]
+        if len(codes) != 1 or codes[0] not in PAMA_CODES:
+            problems.append(f"systemActions[{i}]: one PAMA rating expected, found {codes}")
+    return problems
+
+
+def differences(expected: object, actual: object, path: str = "$") -> list[str]:
+    """Where ``actual`` does not contain ``expected`` (see the module docstring)."""
+    if isinstance(expected, dict):
+        if not isinstance(actual, dict):
+            return [f"{path}: expected an object, got {actual!r}"]
+        found = []
+        for key, value in expected.items():
+            if key == "detailIncludes":
+                found += [f"{path}.detail lacks {s!r}" for s in value if s not in actual.get("detail", "")]
+            elif key not in actual:
+                found.append(f"{path}.{key}: missing")
+            else:
+                found += differences(value, actual[key], f"{path}.{key}")
+        return found
+    if isinstance(expected, list):
+        if not isinstance(actual, list) or len(actual) != len(expected):
+            return [f"{path}: expected {len(expected)} items, got {actual!r}"]
+        return [
+            d
+            for i, (e, a) in enumerate(zip(expected, actual, strict=True))
+            for d in differences(e, a, f"{path}[{i}]")
+        ]
+    return [] if expected == actual else [f"{path}: expected {expected!r}, got {actual!r}"]
+
+
+# -- discovery -------------------------------------------------------------------------------
+def test_discovery_lists_one_service_per_ordering_hook_with_prefetch_templates(server):
+    response = httpx.get(f"{server.url}/cds-services", timeout=30)
+    assert response.status_code == 200
+    services = {s["hook"]: s for s in response.json()["services"]}
+    assert set(services) == {"order-select", "order-sign"}
+    for hook, service in services.items():
+        assert service["id"] == f"lbp-imaging-{hook}" and service["title"]
+        assert "decision support, not diagnosis" in service["description"].lower()
+        prefetch = service["prefetch"]
+        assert prefetch["patient"] == "Patient/{{context.patientId}}"
+        for kind in ("Condition", "Observation", "Procedure", "MedicationStatement", "Device"):
+            assert any(
+                q.startswith(f"{kind}?patient={{{{context.patientId}}}}") for q in prefetch.values()
+            ), kind
+
+
+# -- the examples ----------------------------------------------------------------------------
+@pytest.mark.parametrize("name", NAMES)
+def test_example_gives_its_expected_response(server, name):
+    text, expected = example(name)
+    served = EXAMPLES / f"{name}.fhir-server.json"
+    if served.exists():
+        token = json.loads(text)["fhirAuthorization"]["access_token"]
+        with serving(served, token) as fhir:
+            response = post(server, expected["service"], text.replace(FAKE_SERVER, fhir.base))
+        assert fhir.requests and all(r["authorization"] == f"Bearer {token}" for r in fhir.requests)
+        assert any("_page=2" in r["path"] for r in fhir.requests), "the service follows next links"
+    else:
+        response = post(server, expected["service"], text)
+    assert response.status_code == expected["status"], response.text
+    body = response.json()
+    assert differences(expected["response"], body) == []
+    if response.status_code == 200:
+        assert response_problems(body) == []
+    else:
+        assert body["resourceType"] == "OperationOutcome" and body["issue"][0]["diagnostics"]
+
+
+def test_a_card_source_url_dereferences_to_its_statement_on_the_same_server(server):
+    """The statement IRIs (https://w3id.org/lbp-imaging/…) are served at their path here."""
+    text, expected = example("03-contrast-needed-infection")
+    card = post(server, expected["service"], text).json()["cards"][0]
+    local = card["source"]["url"].replace("https://w3id.org", server.url)
+    response = httpx.get(local, headers={"Accept": "text/turtle"}, follow_redirects=True, timeout=30)
+    assert response.status_code == 200
+    assert "Add IV contrast only when infection" in response.text
+
+
+def test_the_examples_cover_every_card_kind_and_status():
+    expected = [example(n)[1] for n in NAMES]
+    cards = [c for e in expected for c in e["response"].get("cards", [])]
+    assert {c["indicator"] for c in cards} == {"info", "warning", "critical"}
+    assert any("suggestions" in c for c in cards)
+    assert {e["status"] for e in expected} == {200, 400, 412}
+    ratings = {
+        c["code"]
+        for e in expected
+        for a in e["response"].get("systemActions", [])
+        for x in a["resource"]["extension"]
+        if x["url"] == PAMA_RATING
+        for c in x["valueCodeableConcept"]["coding"]
+    }
+    assert ratings == PAMA_CODES
+
+
+# -- errors ----------------------------------------------------------------------------------
+def _request(name: str = "01-matching-order-radiculopathy") -> dict:
+    return json.loads(example(name)[0])
+
+
+def _without(doc: dict, *path: str) -> dict:
+    doc = copy.deepcopy(doc)
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    del target[path[-1]]
+    return doc
+
+
+def _with(doc: dict, value: object, *path: str | int) -> dict:
+    doc = copy.deepcopy(doc)
+    target = doc
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+    return doc
+
+
+MALFORMED = {
+    "not JSON": (SIGN, b'{"hook": "order-sign", ', None),
+    "not an object": (SIGN, b"[]", None),
+    "no hookInstance": (SIGN, _without(_request(), "hookInstance"), "hookInstance"),
+    "no patientId": (SIGN, _without(_request(), "context", "patientId"), "context.patientId"),
+    "no userId": (SIGN, _without(_request(), "context", "userId"), "context.userId"),
+    "no selections": (
+        "lbp-imaging-order-select",
+        _without(_request("05-cauda-equina-critical"), "context", "selections"),
+        "context.selections",
+    ),
+    "selection not drafted": (
+        "lbp-imaging-order-select",
+        _with(_request("05-cauda-equina-critical"), ["ServiceRequest/other"], "context", "selections"),
+        "context.selections[0]",
+    ),
+    "invalid ServiceRequest": (
+        SIGN,
+        _without(_request(), "context", "draftOrders", "entry", 0, "resource", "status"),
+        "context.draftOrders.entry[0].resource",
+    ),
+    "another patient prefetched": (
+        SIGN,
+        _with(_request(), "someone-else", "prefetch", "patient", "id"),
+        "prefetch.patient",
+    ),
+    "prefetch search not a Bundle": (
+        SIGN,
+        _with(_request(), {"resourceType": "Condition"}, "prefetch", "conditions"),
+        "prefetch.conditions",
+    ),
+    "bad asOf": (
+        SIGN,
+        _with(_request(), {"org.w3id.lbp-imaging.asOf": "23/11/2026"}, "extension"),
+        "extension.org.w3id.lbp-imaging.asOf",
+    ),
+    "invalid FHIR prefetched": (
+        SIGN,
+        _with(_request(), "23/11/1960", "prefetch", "patient", "birthDate"),
+        "prefetch",
+    ),
+    "token without server": (
+        SIGN,
+        _with(_request(), {"access_token": "t"}, "fhirAuthorization"),
+        "fhirServer",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MALFORMED), ids=list(MALFORMED))
+def test_a_malformed_request_is_400_with_an_operation_outcome_naming_the_field(server, case):
+    service, body, field = MALFORMED[case]
+    response = post(server, service, body if isinstance(body, bytes) else json.dumps(body))
+    assert response.status_code == 400, response.text
+    issue = response.json()["issue"][0]
+    assert response.json()["resourceType"] == "OperationOutcome" and issue["severity"] == "error"
+    assert issue.get("expression", [None]) == [field]
+
+
+def test_an_unknown_service_is_404(server):
+    response = post(server, "no-such-service", json.dumps(_request()))
+    assert response.status_code == 404
+    assert response.json()["issue"][0]["code"] == "not-found"
+
+
+def test_a_fhir_server_refusing_the_token_is_412(server):
+    name = "10-prefetch-from-fhir-server"
+    text, _ = example(name)
+    with serving(EXAMPLES / f"{name}.fhir-server.json", "another-token") as fhir:
+        response = post(server, SIGN, text.replace(FAKE_SERVER, fhir.base))
+    assert response.status_code == 412
+    assert "answered 401" in response.json()["issue"][0]["diagnostics"]
+
+
+def test_an_order_whose_codes_name_two_studies_gets_a_warning_and_no_rating(server):
+    coding = {"system": "http://www.ama-assn.org/go/cpt", "code": "72158"}
+    doc = _request()
+    doc["context"]["draftOrders"]["entry"][0]["resource"]["code"]["coding"].append(coding)
+    response = post(server, SIGN, json.dumps(doc))
+    assert response.status_code == 200
+    body = response.json()
+    assert response_problems(body) == [] and "systemActions" not in body
+    assert (
+        body["cards"][0]["indicator"] == "warning"
+        and "2 different lumbar studies" in body["cards"][0]["summary"]
+    )
+
+
+def test_patient_data_the_case_shapes_reject_gets_a_warning_listing_the_errors_and_no_rating(server):
+    response = post(server, SIGN, json.dumps(_without(_request(), "prefetch", "patient", "birthDate")))
+    assert response.status_code == 200
+    body = response.json()
+    assert response_problems(body) == [] and "systemActions" not in body
+    card = body["cards"][0]
+    assert card["indicator"] == "warning" and "could not be assessed" in card["summary"]
+    assert "Errors in the patient data" in card["detail"] and "Age" in card["detail"]
+
+
+# -- the card data is the ontology's ---------------------------------------------------------
+def _service_over(assessor, graph) -> CdsHooksService:
+    service = CdsHooksService(assessor, threading.Lock())
+    service.cards = CardWriter(assessor.vocab, CdsKnowledge.from_ontology(graph), service.procedures)
+    return service
+
+
+def _answer(service: CdsHooksService, name: str) -> dict:
+    request = parse_request(example(name)[0].encode(), "order-sign")
+    orders = service.procedures.lumbar_orders(request.orders)
+    return service.cards.response(service.assess(gather(request), request), orders, request.hook_instance)
+
+
+def test_the_urgency_indicator_and_the_ratings_are_read_from_the_ontology(assessor, kb):
+    graph = kb.ontology + Graph()
+    graph.set((LBP.Routine, LBP.cdsHooksIndicator, Literal("critical")))
+    graph.remove((LBP.OutcomeScreeningIncomplete, LBP.pamaRatingForOtherOrder, None))
+    service = _service_over(assessor, graph)
+    assert _answer(service, "01-matching-order-radiculopathy")["cards"][0]["indicator"] == "critical"
+    incomplete = _answer(service, "07-screening-incomplete")
+    assert incomplete["cards"][0]["indicator"] == "warning" and "systemActions" not in incomplete

@@ -1,0 +1,181 @@
+"""``lbp-imaging impact``: case changes with their causes, the axiom diff (structural, not
+by blank-node id), git revisions as the base without touching the working tree."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from rdflib import Graph
+
+from reasoner.axiom_diff import diff
+from reasoner.axioms import Renderer, prefixes_of, split
+from reasoner.impact import impact
+from reasoner.knowledge import LBP, KnowledgeBase
+
+ROOT = Path(__file__).resolve().parent.parent
+EXTRA_CASE = """@prefix lbp: <https://w3id.org/lbp-imaging/> .
+<https://example.org/case/extra-esr-22> a lbp:PatientCase ; lbp:ageInYears 60 ;
+    lbp:hasFinding lbp:NightOrRestPain ; lbp:esrMmPerHour 22.0 .
+<https://example.org/case/extra-new-sign> a lbp:PatientCase ; lbp:ageInYears 60 ;
+    lbp:hasFinding lbp:AuthorAddedSign .
+"""
+
+
+ABNORMAL_TEST = (
+    "MalignancyRiskFactorsWithAbnormalFirstLineTest EquivalentTo: MalignancyRiskFactorsFirstLineTests"
+    " and ((esrMmPerHour some xsd:decimal[>= {}]) or (hasFinding value AbnormalLumbarRadiograph))"
+)
+INFECTION = (
+    "[ a owl:Restriction ; owl:onProperty lbp:hasFinding ; owl:someValuesFrom lbp:InfectionRiskFactor ]"
+)
+CONTRAST_RULE = "ContrastForSuspectedInfectionMalignancyOrInflammation"
+
+
+def copy_kb(dest: Path) -> Path:
+    for part in ("ontology", "shapes", "queries", "examples/cases"):
+        shutil.copytree(ROOT / part, dest / part)
+    return dest
+
+
+def edit(root: Path, name: str, old: str, new: str) -> None:
+    path = root / name
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, old
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory) -> Path:
+    return copy_kb(tmp_path_factory.mktemp("base"))
+
+
+def test_the_axiom_rendering_is_manchester_like_with_named_operands_first(onto):
+    axioms = {a.text for a in split(onto, Renderer(onto, prefixes_of(onto), str(LBP)))}
+    assert (
+        "SuspectedSpinalInfection EquivalentTo: PatientCase and (hasFinding some InfectionRiskFactor)"
+        in axioms
+    )
+    assert "DifferentIndividuals: Emergent, Prompt, Routine" in axioms
+    assert "SuspectedSpinalInfection SubClassOf: hasUrgency value Prompt" in axioms
+    assert ABNORMAL_TEST.format("20.0") in axioms
+
+
+def test_blank_node_structures_compare_by_content_not_by_id(onto):
+    # The same ontology re-serialised gets new blank-node ids and another layout; the
+    # operands of an intersection listed in another order are the same class expression.
+    reparsed = Graph().parse(data=onto.serialize(format="nt"), format="nt")
+    assert set(onto.subjects()) != set(reparsed.subjects())  # other blank-node ids
+    assert diff(onto, reparsed).lines() == []
+
+
+def test_a_threshold_change_is_one_definition_removed_and_one_added(onto):
+    changed = Graph().parse(data=onto.serialize(format="nt").replace('"20.0"', '"25.0"'), format="nt")
+    assert diff(onto, changed).lines() == [
+        "- " + ABNORMAL_TEST.format("20.0"),
+        "+ " + ABNORMAL_TEST.format("25.0"),
+    ]
+
+
+def test_reordered_operands_are_not_a_change(tmp_path, base, cli):
+    work = copy_kb(tmp_path)
+    edit(
+        work,
+        "ontology/criteria.ttl",
+        f"owl:intersectionOf ( lbp:PatientCase\n        {INFECTION} )",
+        f"owl:intersectionOf (\n        {INFECTION} lbp:PatientCase )",
+    )
+    done = cli("impact", "--kb", work, "--base", base)
+    assert (done.returncode, done.stdout) == (0, "0 of 42 cases change decision; 0 axioms added, 0 removed\n")
+
+
+def test_changed_cases_are_listed_with_their_causes(tmp_path, base, cli):
+    work = copy_kb(tmp_path / "kb")
+    edit(work, "ontology/criteria.ttl", "xsd:minInclusive 20.0", "xsd:minInclusive 25.0")
+    start = "lbp:SevereOrProgressiveNeurologicDeficit a owl:Class"
+    text = (work / "ontology" / "criteria.ttl").read_text(encoding="utf-8")
+    i, j = text.index(start), text.index("lbp:SuspectedSpinalInfection a owl:Class")
+    emergent = text[i:j].replace("owl:hasValue lbp:Prompt", "owl:hasValue lbp:Emergent")
+    (work / "ontology" / "criteria.ttl").write_text(text[:i] + emergent + text[j:], encoding="utf-8")
+    with (work / "ontology" / "findings.ttl").open("a", encoding="utf-8") as f:
+        f.write(
+            "\nlbp:AuthorAddedSign a owl:NamedIndividual , lbp:CaudaEquinaSign ;\n"
+            '    rdfs:label "author-added sign"@en ; skos:altLabel "new sign"@en ;\n'
+            '    skos:definition "A sign added in a test."@en ; prov:wasDerivedFrom stmt:sum-08 .\n'
+        )
+    cases = tmp_path / "extra.ttl"
+    cases.write_text(EXTRA_CASE, encoding="utf-8")
+    done = cli("impact", "--kb", work, "--base", base, "--cases", cases, "--format", "json")
+    assert done.returncode == 1, done.stderr
+    data = json.loads(done.stdout)
+    changed = {c["case"].rsplit("/", 1)[1]: c for c in data["changed"]}
+    assert changed["11-night-pain-esr-20"]["changes"] == [
+        "procedure: MRILumbarSpineWithoutAndWithContrast -> LumbarSpineRadiography",
+        "urgency: Prompt -> Routine",
+        "criteria: -MalignancyRiskFactorsWithAbnormalFirstLineTest",
+        "alternatives: +ESRTest",
+    ]
+    assert changed["11-night-pain-esr-20"]["causes"] == [
+        "MalignancyRiskFactorsWithAbnormalFirstLineTest no longer met: its definition changed"
+    ]
+    assert changed["extra-esr-22"]["changes"][0].startswith("procedure: MRILumbarSpineWithoutAndWithContrast")
+    assert changed["03-progressive-leg-weakness"]["changes"] == ["urgency: Prompt -> Emergent"]
+    assert changed["03-progressive-leg-weakness"]["causes"] == [
+        "SevereOrProgressiveNeurologicDeficit: its outcome axioms changed"
+    ]
+    # Invalid under the base (an unknown finding), assessed under the working version.
+    assert changed["extra-new-sign"]["changes"][0].startswith("status: invalid (")
+    assert "+ AuthorAddedSign Types: CaudaEquinaSign" in [f"+ {a}" for a in data["axioms"]["added"]]
+    assert data["detailOnly"] == {"unassessedRedFlags": data["cases"] - len(data["changed"])}
+
+
+def test_a_finding_moved_into_a_category_is_named_as_the_cause(tmp_path, base):
+    # The infection criterion's own axioms do not change; its category gains a member.
+    work = copy_kb(tmp_path / "kb")
+    edit(
+        work,
+        "ontology/findings.ttl",
+        "lbp:ElevatedInflammatoryMarkers a owl:NamedIndividual , lbp:TestResultFinding ;",
+        "lbp:ElevatedInflammatoryMarkers a owl:NamedIndividual , lbp:InfectionRiskFactor ;",
+    )
+    found = impact(KnowledgeBase.load(base), KnowledgeBase.load(work), [work / "examples" / "cases"])
+    changed = {c.case.rsplit("/", 1)[1]: c for c in found.changed}
+    assert changed["38-elevated-esr-without-risk-factors"].causes == (
+        f"{CONTRAST_RULE} now met: changed axioms on InfectionRiskFactor",
+        "SuspectedSpinalInfection now met: changed axioms on InfectionRiskFactor",
+    )
+    assert found.exit_code == 1
+
+
+def test_a_git_revision_is_exported_without_touching_the_working_tree(tmp_path, cli):
+    repo = copy_kb(tmp_path / "repo")
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.org",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.org",
+    }
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True, env=env
+        ).stdout
+
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-q", "-m", "base")
+    edit(repo, "ontology/criteria.ttl", "xsd:minInclusive 20.0", "xsd:minInclusive 25.0")
+    status = git("status", "--porcelain")
+    done = cli("impact", "--kb", repo, "--base", "HEAD", "--format", "md")
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith("1 of 42 cases change decision; 1 axiom added, 1 removed")
+    assert "| 11-night-pain-esr-20 | procedure: MRILumbarSpineWithoutAndWithContrast -> Lumbar" in done.stdout
+    assert "```diff\n- MalignancyRiskFactorsWithAbnormalFirstLineTest EquivalentTo:" in done.stdout
+    assert git("status", "--porcelain") == status
+    bad = cli("impact", "--kb", repo, "--base", "no-such-revision")
+    assert bad.returncode == 2 and "--base no-such-revision" in bad.stderr
