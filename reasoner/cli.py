@@ -470,7 +470,7 @@ def check(
 ) -> None:
     """Check the knowledge base: files parse, HermiT, governance shapes, quotes, hygiene,
     guideline rules, examples, versions. Exit 1 on any ERROR."""
-    from .check import run_check
+    from .authoring.check import run_check
     from .knowledge import default_kb_dir
 
     root = kb_dir or default_kb_dir()
@@ -500,10 +500,10 @@ def impact(
     """Which cases change decision between a base version and this one, why, and the axiom
     diff. Exit 0 when nothing differs, 1 when something does."""
     from . import impact_report
+    from .authoring.impact import impact as compare
+    from .authoring.revision import RevisionError, knowledge_base_at
     from .definitions import UnsupportedConstruct
-    from .impact import impact as compare
     from .knowledge import KnowledgeBase, KnowledgeBaseError, default_kb_dir
-    from .revision import RevisionError, knowledge_base_at
 
     root = (kb_dir or default_kb_dir()).resolve()
     library = [p for p in [root / "examples" / "cases", *(cases or [])] if p.exists()]

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
-from reasoner.check import run_check
+from reasoner.authoring.check import run_check
+from reasoner.authoring.versions import version_results
 from reasoner.knowledge import KnowledgeBase
-from reasoner.versions import version_results
 
 ROOT = Path(__file__).resolve().parent.parent
 GUIDE = ROOT / "docs" / "authoring.md"

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from reasoner.check import run_check
-from reasoner.report import Level, Report
+from reasoner.authoring.check import run_check
+from reasoner.authoring.report import Level, Report
 
 ROOT = Path(__file__).resolve().parent.parent
 

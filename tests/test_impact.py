@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from rdflib import Graph
 
-from reasoner.axiom_diff import diff
-from reasoner.axioms import Renderer, prefixes_of, split
-from reasoner.impact import impact
+from reasoner.authoring.axiom_diff import diff
+from reasoner.authoring.axioms import Renderer, prefixes_of, split
+from reasoner.authoring.impact import impact
 from reasoner.knowledge import LBP, KnowledgeBase
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from rdflib import Graph
 
+from ..knowledge import LBP
 from .axioms import Axiom, Renderer, prefixes_of, split
-from .knowledge import LBP
 
 
 @dataclass(frozen=True)

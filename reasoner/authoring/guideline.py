@@ -14,9 +14,9 @@ from collections.abc import Iterable
 from rdflib import OWL, RDFS, Graph, URIRef
 from rdflib.namespace import PROV
 
-from .definitions import And, Formula, Leaf
+from ..definitions import And, Formula, Leaf
+from ..sources import read_quotes
 from .report import Level, Result
-from .sources import read_quotes
 
 
 def criteria(graph: Graph) -> list[URIRef]:

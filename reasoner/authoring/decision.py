@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from rdflib import URIRef
 
-from .explain import CaseResult
-from .knowledge import LBP
+from ..explain import CaseResult
+from ..knowledge import LBP
 
 DECISION_KEYS = ("outcome", "procedure", "urgency", "criteria", "alternatives")
 
