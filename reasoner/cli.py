@@ -499,7 +499,7 @@ def impact(
 ) -> None:
     """Which cases change decision between a base version and this one, why, and the axiom
     diff. Exit 0 when nothing differs, 1 when something does."""
-    from . import impact_report
+    from .authoring import impact_report
     from .authoring.impact import impact as compare
     from .authoring.revision import RevisionError, knowledge_base_at
     from .definitions import UnsupportedConstruct
