@@ -141,10 +141,31 @@ def machine_busy_seconds() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def _stat(pid: int) -> list[str]:
+    """The fields of ``/proc/{pid}/stat`` after the command name (Linux)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def cpu_seconds(pid: int) -> float:
-    """User and system CPU time of a process so far (Linux ``/proc``)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User and system CPU time so far of a process and the processes it started (the
+    server's case workers), as far as they are still running (Linux ``/proc``)."""
+    children: dict[int, list[int]] = defaultdict(list)
+    for entry in Path("/proc").iterdir():
+        try:
+            if entry.name.isdigit():
+                children[int(_stat(int(entry.name))[1])].append(int(entry.name))
+        except OSError:
+            continue  # ended meanwhile
+    total, pending = 0, [pid]
+    while pending:
+        current = pending.pop()
+        pending += children.get(current, [])
+        try:
+            fields = _stat(current)
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 # -- finding out what to send -------------------------------------------------------------
@@ -376,7 +397,8 @@ def main() -> None:
         own = time.process_time() - own_cpu
         others = machine_busy_seconds() - busy - used - own
         if process:
-            print(f"server CPU: {used:.1f} s in {elapsed:g} s ({used / elapsed:.2f} cores)")
+            share = f"{used:.1f} s in {elapsed:g} s ({used / elapsed:.2f} cores)"
+            print(f"server CPU (with its case workers): {share}")
         print(f"client CPU: {own:.1f} s in {elapsed:g} s ({own / elapsed:.2f} cores)")
         print(
             f"other processes on the machine: {others / elapsed:.2f} cores (competing for the same cores)\n"

@@ -3,7 +3,7 @@
 Imports of the engine are deferred into the commands, so ``--help`` answers at once.
 Exit codes: 0 every case assessed; 1 some input invalid (the rest still assessed and
 reported); 2 usage or knowledge-base error. ``check``: 1 on any ERROR; ``impact``: 1 when
-anything differs from the base.
+anything differs from the base; ``docs``: 2 when the site cannot be written.
 """
 
 from __future__ import annotations
@@ -424,6 +424,18 @@ def serve(
     ] = None,
     allow_service: Annotated[bool, typer.Option(help="Let queries call other endpoints (SERVICE).")] = False,
     allow_load: Annotated[bool, typer.Option(help="Let updates LOAD URLs or files.")] = False,
+    fhir_server: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="Base URL of a FHIR server the CDS Hooks service may fetch patient data from (repeat "
+            "for more); without one it fetches from none and needs the prefetch.",
+            show_default=False,
+        ),
+    ] = None,
+    case_workers: Annotated[int, typer.Option(help="Processes that assess posted cases.")] = 1,
+    answer_cache_mb: Annotated[
+        int, typer.Option(help="MiB of query answers kept until the next write (0: none).")
+    ] = 64,
     kb_dir: KbOption = None,
 ) -> None:
     """Serve the knowledge graph: a SPARQL 1.1 endpoint at /sparql (read-only by default)."""
@@ -438,6 +450,9 @@ def serve(
             allow_service=allow_service,
             allow_load=allow_load,
             cors_origins=tuple(cors_origin or ()),
+            fhir_servers=tuple(fhir_server or ()),
+            case_workers=case_workers,
+            answer_cache_bytes=answer_cache_mb * 1024 * 1024,
         )
     except SettingsError as exc:
         raise _fail(str(exc)) from None
@@ -521,6 +536,33 @@ def impact(
     render = {"text": impact_report.to_text, "md": impact_report.to_markdown, "json": impact_report.to_json}
     sys.stdout.write(render[fmt.value](found))
     raise typer.Exit(found.exit_code)
+
+
+@app.command()
+def docs(
+    out_dir: Annotated[
+        Path, typer.Argument(help="Directory to write the site into (new, empty, or a site built before).")
+    ],
+    kb_dir: KbOption = None,
+) -> None:
+    """Write the knowledge base's documentation as a static HTML site: criteria with their
+    logic and highlighted sources, findings, procedures, a decision diagram, named queries."""
+    from .authoring.docs_site import DocsError, build_site
+    from .definitions import UnsupportedConstruct
+    from .knowledge import KnowledgeBaseError
+
+    kb = _load_kb(kb_dir)
+    try:
+        built = build_site(kb, out_dir)
+    except (KnowledgeBaseError, UnsupportedConstruct) as exc:
+        raise _fail(f"knowledge base error: {exc}") from None
+    except (DocsError, OSError) as exc:
+        raise _fail(f"cannot write the site: {exc}") from None
+    typer.echo(f"lbp-imaging docs: wrote {len(built.files)} files to {out_dir}")
+    width = max(len(page) for page, _ in built.pages)
+    for page, what in built.pages:
+        typer.echo(f"  {page:<{width}}  {what}")
+    typer.echo(f"Open {out_dir / 'index.html'} in a browser; the site needs no server.")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -52,9 +52,11 @@ class DefinitionWords:
         for cls, formula in sorted(formulas.items()):
             self._named.setdefault(formula, cls)
 
-    def words(self, cls: URIRef) -> list[Word]:
-        """The definition of ``cls`` in words (``cls`` must be a defined class)."""
-        return self._say(self.formulas[cls], frozenset(), cls, top=True)
+    def words(self, cls: URIRef, assumed: frozenset[Formula] = frozenset()) -> list[Word]:
+        """The definition of ``cls`` in words (``cls`` must be a defined class). Conditions
+        in ``assumed`` are left unsaid where a conjunction requires them, for a reader who
+        takes them as given (the case type every criterion requires, in a diagram)."""
+        return self._say(self.formulas[cls], assumed, cls, top=True)
 
     # -- parts ----------------------------------------------------------------------------
     def _meets(self, cls: URIRef) -> list[Word]:
@@ -76,7 +78,7 @@ class DefinitionWords:
 
     def _say(self, node: Formula, asserted: frozenset[Formula], own: URIRef, top: bool = False) -> list[Word]:
         if isinstance(node, Leaf):
-            return self._leaf(node)
+            return self.leaf(node)
         if not top and (other := self._other(node, own)) is not None:
             return self._meets(other)
         pieces: list[list[Word]] = []
@@ -114,7 +116,8 @@ class DefinitionWords:
     def _term(self, term: URIRef | Literal | None) -> str:
         return self.label(str(term)) if isinstance(term, URIRef) else str(term)
 
-    def _leaf(self, leaf: Leaf) -> list[Word]:
+    def leaf(self, leaf: Leaf) -> list[Word]:
+        """One condition in words (a diagram shows each as a node of its own)."""
         if leaf.kind == "type":
             return [Word("is a "), Word(self.label(str(leaf.cls)), str(leaf.cls))]
         prop = self._property(leaf)

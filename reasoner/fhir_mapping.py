@@ -71,7 +71,7 @@ class FhirMapping:
         codings: dict[str, list[dict]] = defaultdict(list)
         for prop in INPUT_MATCHES:
             for term, target in sorted(graph.subject_objects(prop)):
-                found = _split(systems, str(target))
+                found = split_concept(systems, str(target))
                 if found is None or not isinstance(term, URIRef):
                     continue
                 system, code = found
@@ -109,7 +109,7 @@ def code_systems(graph: Graph) -> list[CodeSystemInfo]:
     ]
 
 
-def _split(systems: list[CodeSystemInfo], concept: str) -> tuple[CodeSystemInfo, str] | None:
+def split_concept(systems: list[CodeSystemInfo], concept: str) -> tuple[CodeSystemInfo, str] | None:
     """The code system (longest matching prefix) and code of a concept IRI."""
     matching = [s for s in systems if concept.startswith(s.prefix) and len(concept) > len(s.prefix)]
     if not matching:

@@ -91,10 +91,12 @@ def _handler(resources: list[dict], server: FakeFhirServer) -> type[BaseHTTPRequ
 
 
 @contextmanager
-def serving(bundle_path: Path, token: str) -> Iterator[FakeFhirServer]:
-    """Serve the resources of ``bundle_path`` at ``http://127.0.0.1:{port}/fhir`` until exit."""
+def serving(bundle_path: Path, token: str, port: int = 0) -> Iterator[FakeFhirServer]:
+    """Serve the resources of ``bundle_path`` at ``http://127.0.0.1:{port}/fhir`` until exit
+    (on a free port by default; a given one lets the service under test be started with
+    ``--fhir-server`` for it first)."""
     server = FakeFhirServer("", token)
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(_resources(bundle_path), server))
+    httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(_resources(bundle_path), server))
     server.base = f"http://127.0.0.1:{httpd.server_address[1]}/fhir"
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()

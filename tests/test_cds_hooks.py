@@ -1,7 +1,9 @@
 """The CDS Hooks 2.0 service (reasoner/server/cds_*.py) over HTTP, against a real
 ``lbp-imaging serve`` process: discovery, every request/expected pair of
-examples/cds-hooks/ (one served by a fake FHIR server that checks the bearer token),
-malformed requests, and every response checked against the CDS Hooks response rules.
+examples/cds-hooks/ (one served by a fake FHIR server that checks the bearer token, on the
+port the service was started to allow with ``--fhir-server``), malformed requests, a
+``fhirServer`` the service may not fetch from, and every response checked against the CDS
+Hooks response rules.
 
 How an example is compared (examples/README.md says the same): the expected file's
 ``status`` must be the HTTP status, and its ``response`` must be contained in the answer:
@@ -23,7 +25,7 @@ import pytest
 from fake_fhir_server import serving
 from fhir.resources.R4B.servicerequest import ServiceRequest
 from rdflib import Graph, Literal
-from sparql_server import ROOT, running
+from sparql_server import ROOT, free_port, running
 
 from reasoner.knowledge import LBP
 from reasoner.server.cds_cards import CardWriter
@@ -31,6 +33,7 @@ from reasoner.server.cds_knowledge import CdsKnowledge
 from reasoner.server.cds_prefetch import gather
 from reasoner.server.cds_request import parse_request
 from reasoner.server.cds_service import CdsHooksService
+from reasoner.server.fhir_servers import allowed, within
 
 EXAMPLES = ROOT / "examples" / "cds-hooks"
 NAMES = sorted(p.name.removesuffix(".request.json") for p in EXAMPLES.glob("*.request.json"))
@@ -40,9 +43,14 @@ PAMA_RATING = "http://fhir.org/argonaut/Extension/pama-rating"
 PAMA_CODES = {"appropriate", "not-appropriate", "no-criteria-apply"}
 
 
+FHIR_PORT = free_port()
+"""Where the fake FHIR server listens: the one FHIR server the service is started to allow."""
+
+
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with running([], tmp_path_factory.mktemp("logs")) as server:
+    allowed = f"http://127.0.0.1:{FHIR_PORT}/fhir"
+    with running(["--fhir-server", allowed], tmp_path_factory.mktemp("logs")) as server:
         yield server
 
 
@@ -190,7 +198,7 @@ def test_example_gives_its_expected_response(server, name):
     served = EXAMPLES / f"{name}.fhir-server.json"
     if served.exists():
         token = json.loads(text)["fhirAuthorization"]["access_token"]
-        with serving(served, token) as fhir:
+        with serving(served, token, FHIR_PORT) as fhir:
             response = post(server, expected["service"], text.replace(FAKE_SERVER, fhir.base))
         assert fhir.requests and all(r["authorization"] == f"Bearer {token}" for r in fhir.requests)
         assert any("_page=2" in r["path"] for r in fhir.requests), "the service follows next links"
@@ -323,10 +331,88 @@ def test_an_unknown_service_is_404(server):
 def test_a_fhir_server_refusing_the_token_is_412(server):
     name = "10-prefetch-from-fhir-server"
     text, _ = example(name)
-    with serving(EXAMPLES / f"{name}.fhir-server.json", "another-token") as fhir:
+    with serving(EXAMPLES / f"{name}.fhir-server.json", "another-token", FHIR_PORT) as fhir:
         response = post(server, SIGN, text.replace(FAKE_SERVER, fhir.base))
     assert response.status_code == 412
     assert "answered 401" in response.json()["issue"][0]["diagnostics"]
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["another port", "another path", "a path that climbs out"],
+)
+def test_a_fhir_server_not_allowed_is_refused_412_without_any_request(server, where):
+    """The service was started with --fhir-server for FHIR_PORT's /fhir only: a request naming
+    any other server gets 412 with an OperationOutcome naming fhirServer, and no request
+    reaches the server it named."""
+    name = "10-prefetch-from-fhir-server"
+    text, _ = example(name)
+    token = json.loads(text)["fhirAuthorization"]["access_token"]
+    with serving(EXAMPLES / f"{name}.fhir-server.json", token) as fhir:  # on a free port
+        named = {
+            "another port": fhir.base,
+            "another path": f"http://127.0.0.1:{FHIR_PORT}/fhir-admin",
+            "a path that climbs out": f"http://127.0.0.1:{FHIR_PORT}/fhir/%2e%2e/admin",
+        }[where]
+        response = post(server, SIGN, text.replace(FAKE_SERVER, named))
+    assert response.status_code == 412, response.text
+    issue = response.json()["issue"][0]
+    assert issue["code"] == "forbidden" and issue["expression"] == ["fhirServer"]
+    assert "is not a FHIR server this service may fetch from" in issue["diagnostics"]
+    assert fhir.requests == []
+
+
+BASE = "https://ehr.example.org/fhir"
+
+
+@pytest.mark.parametrize(
+    ("url", "ok"),
+    [
+        (BASE, True),
+        (BASE + "/", True),
+        (BASE + "/r4", True),
+        ("HTTPS://EHR.example.org:443/fhir/r4", True),
+        ("http://ehr.example.org/fhir", False),
+        ("https://ehr.example.org:8443/fhir", False),
+        ("https://ehr.example.org/fhir-admin", False),
+        ("https://ehr.example.org/", False),
+        ("https://ehr.example.org.evil.test/fhir", False),
+        ("https://ehr.example.org@evil.test/fhir", False),
+        ("https://user@ehr.example.org/fhir", False),
+        ("https://ehr.example.org/fhir/../admin", False),
+        ("https://ehr.example.org/fhir/%2E%2e/admin", False),
+        ("https://ehr.example.org/fhir?_format=json", False),
+        ("https://ehr.example.org/fhir#x", False),
+        ("file:///etc/passwd", False),
+        ("not a url", False),
+    ],
+)
+def test_a_fhir_server_is_allowed_only_within_a_base_url(url, ok):
+    assert allowed(url, (BASE,)) is ok
+    assert allowed(url, ()) is False
+
+
+def test_next_links_may_carry_a_query_but_must_stay_within_the_server():
+    assert within(f"{BASE}/Condition?patient=p1&_page=2", BASE, query=True)
+    assert not within(f"{BASE}/../Condition?patient=p1", BASE, query=True)
+    assert not within("https://elsewhere.test/fhir/Condition?patient=p1", BASE, query=True)
+
+
+@pytest.mark.parametrize("url", ["ftp://ehr.example.org/fhir", "https://u:p@ehr.example.org/fhir", "ehr"])
+def test_serve_refuses_a_fhir_server_option_that_is_not_a_base_url(cli, url):
+    result = cli("serve", "--fhir-server", url)
+    assert result.returncode == 2 and "is not a FHIR base URL" in result.stderr
+
+
+def test_without_fhir_server_options_no_fhir_server_is_fetched_from(tmp_path):
+    name = "10-prefetch-from-fhir-server"
+    text, _ = example(name)
+    token = json.loads(text)["fhirAuthorization"]["access_token"]
+    with running([], tmp_path) as bare, serving(EXAMPLES / f"{name}.fhir-server.json", token) as fhir:
+        response = post(bare, SIGN, text.replace(FAKE_SERVER, fhir.base))
+    assert response.status_code == 412, response.text
+    assert response.json()["issue"][0]["code"] == "forbidden"
+    assert fhir.requests == []
 
 
 def test_an_order_whose_codes_name_two_studies_gets_a_warning_and_no_rating(server):
@@ -363,7 +449,8 @@ def _service_over(assessor, graph) -> CdsHooksService:
 def _answer(service: CdsHooksService, name: str) -> dict:
     request = parse_request(example(name)[0].encode(), "order-sign")
     orders = service.procedures.lumbar_orders(request.orders)
-    return service.cards.response(service.assess(gather(request), request), orders, request.hook_instance)
+    data = gather(request, fhir_servers=())
+    return service.cards.response(service.assess(data, request), orders, request.hook_instance)
 
 
 def test_the_urgency_indicator_and_the_ratings_are_read_from_the_ontology(assessor, kb):

@@ -58,7 +58,7 @@ def test_assess_help_shows_the_formats_and_options(cli):
         assert fmt in out
 
 
-@pytest.mark.parametrize("command", ["explain", "validate", "query"])
+@pytest.mark.parametrize("command", ["explain", "validate", "query", "docs"])
 def test_every_command_has_help(cli, command):
     proc = cli(command, "--help")
     assert proc.returncode == 0, proc.stderr

@@ -6,25 +6,23 @@ the case page assesses an example and pasted text and escapes what it echoes; th
 page runs each named query through ``/sparql``; and a screenshot shows a criterion's
 source quote highlighted inside its source document.
 
-Chromium comes from ``scripts/setup.sh``. Without it these tests fail, so that CI (and
-anyone who set up the project) always runs them; outside CI, set
-``LBP_IMAGING_ALLOW_NO_BROWSER=1`` to skip them on a machine that cannot have Chromium.
+Chromium comes from ``scripts/setup.sh`` (see ``headless_browser``: without it these
+tests fail, unless ``LBP_IMAGING_ALLOW_NO_BROWSER=1`` outside CI).
 """
 
 from __future__ import annotations
 
 import base64
 import json
-import os
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 from urllib.parse import urldefrag, urlsplit
 
 import httpx
 import pytest
+from headless_browser import chromium
 from rdflib import OWL, URIRef
 from sparql_server import EXAMPLES, ROOT, running
 
@@ -32,36 +30,9 @@ from reasoner.explain import Vocabulary
 from reasoner.knowledge import LBP
 from reasoner.server.criteria_catalogue import CriteriaCatalogue
 
-CHROMIUM = Path("/usr/bin/chromium")
-ALLOW_ENV = "LBP_IMAGING_ALLOW_NO_BROWSER"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 OWN_PAGES = ("/", "/criteria", "/case", "/query")
 """Paths (and their sub-paths) whose pages the crawler opens in the browser; any other
 internal link (the SPARQL endpoint, the API documentation) is checked by status only."""
-
-
-def _require_browser() -> None:
-    """Fail when Chromium or Playwright is missing, unless skipping is allowed (never in CI)."""
-    missing = [] if CHROMIUM.is_file() else [f"Chromium ({CHROMIUM})"]
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        missing.append("the playwright package")
-    if not missing:
-        return
-    reason = f"{' and '.join(missing)} not installed: run scripts/setup.sh"
-    if os.environ.get("CI") != "true" and os.environ.get(ALLOW_ENV) == "1":
-        pytest.skip(f"{reason} ({ALLOW_ENV}=1 allows skipping the browser tests)")
-    pytest.fail(f"{reason}, or set {ALLOW_ENV}=1 outside CI to skip the browser tests")
 
 
 @pytest.fixture(scope="module")
@@ -72,13 +43,8 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    _require_browser()
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @dataclass

@@ -6,7 +6,9 @@ acknowledged case through ``kill -9`` and a restart."""
 from __future__ import annotations
 
 import json
+import os
 import signal
+import time
 from pathlib import Path
 from urllib.parse import quote
 
@@ -257,3 +259,36 @@ def test_an_acknowledged_case_survives_kill_9_and_a_restart(tmp_path):
         assert refused.status_code == 403 and "read-only" in refused.text
     finally:
         stop(second)
+
+
+def _workers(server) -> list[int]:
+    """The server's case workers: its child processes, but multiprocessing's resource
+    tracker (which spawned workers need)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        try:
+            parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            if parent == server.process.pid and b"resource_tracker" not in (entry / "cmdline").read_bytes():
+                found.append(int(entry.name))
+        except (OSError, ValueError, IndexError):
+            continue  # not a process, or one that ended meanwhile
+    return found
+
+
+def test_cases_are_assessed_in_a_worker_process_which_is_replaced_if_it_dies(tmp_path):
+    body = (EXAMPLES / "30-infection-with-cauda-equina.ttl").read_bytes()
+    with running([], tmp_path) as server:
+        workers = _workers(server)
+        assert len(workers) == 1, "one case worker by default"
+        os.kill(workers[0], signal.SIGKILL)
+        lost = post(server, body, "text/turtle")
+        assert lost.status_code == 503 and "post the case again" in lost.text
+        again = post(server, body, "text/turtle")
+        assert again.status_code == 201, again.text
+        assert _workers(server) and workers[0] not in _workers(server)
+        server.process.send_signal(signal.SIGKILL)
+        server.process.wait()
+        deadline = time.monotonic() + 5
+        while _workers(server) and time.monotonic() < deadline:  # they end with their server
+            time.sleep(0.1)
+        assert not _workers(server)

@@ -13,7 +13,7 @@ import pytest
 from sparql_server import TOKEN, running
 
 from reasoner.server.query import Limits, QueryTimeout, TooManyRows, run_query
-from reasoner.server.sparql_text import scan, with_using
+from reasoner.server.sparql_text import scan, with_row_cap, with_using
 
 ORIGIN = "https://app.example"
 
@@ -193,6 +193,60 @@ def test_more_rows_than_the_cap_is_a_400_with_advice(limits_server, accept):
     assert "limit of 5 rows" in six.text and "LIMIT" in six.text
     five = _query(limits_server, "SELECT ?x { VALUES ?x { 1 2 3 4 5 6 } } LIMIT 5", accept=accept)
     assert five.status_code == 200
+
+
+def test_a_query_the_scanner_cannot_follow_is_still_capped_row_by_row(limits_server):
+    """A \\u escape could hide a bracket from the scanner: no LIMIT is added, the solutions
+    are counted one by one instead."""
+    six = 'SELECT ?x { VALUES ?x { "\\u0031" 2 3 4 5 6 } }'
+    assert with_row_cap(six, 6) is None
+    assert _query(limits_server, six).status_code == 400
+    five = _query(limits_server, six.replace(" 6 }", " }"))
+    assert five.status_code == 200 and len(five.json()["results"]["bindings"]) == 5
+
+
+@pytest.mark.parametrize(
+    ("query", "capped"),
+    [
+        ("SELECT * { ?s ?p ?o }", "SELECT * { ?s ?p ?o }\nLIMIT 11\n"),
+        ("SELECT * { ?s ?p ?o } LIMIT 500", "SELECT * { ?s ?p ?o } LIMIT 11"),
+        ("SELECT * { ?s ?p ?o } LIMIT 3 OFFSET 9", "SELECT * { ?s ?p ?o } LIMIT 3 OFFSET 9"),
+        (
+            "SELECT * { ?s ?p ?o } VALUES ?s { <urn:a> }",
+            "SELECT * { ?s ?p ?o } \nLIMIT 11\nVALUES ?s { <urn:a> }",
+        ),
+        (
+            "PREFIX x: <urn:x#> SELECT ?s { { SELECT ?s { ?s ?p ?o } LIMIT 99 } } ORDER BY ?s # LIMIT 2",
+            "PREFIX x: <urn:x#> SELECT ?s { { SELECT ?s { ?s ?p ?o } LIMIT 99 } } ORDER BY ?s # LIMIT 2"
+            "\nLIMIT 11\n",
+        ),
+        (
+            "SELECT ?s (EXISTS { ?s ?p ?o } AS ?e) { ?s ?p ?o }",
+            "SELECT ?s (EXISTS { ?s ?p ?o } AS ?e) { ?s ?p ?o }\nLIMIT 11\n",
+        ),
+        ("ASK { ?s ?p ?o }", None),
+        ("CONSTRUCT WHERE { ?s ?p ?o }", None),
+        ("SELECT * { ?s ?p ?o ", None),
+        ("SELECT * { ?s <urn:a\\u003E ?o }", None),
+    ],
+)
+def test_the_row_cap_goes_into_the_top_level_of_a_select(query, capped):
+    """One row more than a cap of 10: a top-level LIMIT lowered or added (before VALUES),
+    never into a subquery or a comment; None where the scanner cannot be sure."""
+    assert with_row_cap(query, 11) == capped
+    if capped is not None:
+        ox.Store().query(capped)  # still a valid query
+
+
+def test_solutions_whose_values_look_like_separators_are_counted_exactly():
+    """The quick count of "},{" over-counts values that contain it; near the cap the
+    solutions are counted exactly, so a query within the cap is not refused."""
+    store = ox.Store()
+    store.update('INSERT DATA { <urn:a> <urn:p> "},{", "},{ },{", "x" }')
+    answer = run_query(store, "SELECT ?o { ?s ?p ?o }", None, Limits(time.monotonic() + 60, 3))
+    assert answer.body.count(b'"type":"literal"') == 3
+    with pytest.raises(TooManyRows):
+        run_query(store, "SELECT ?o { ?s ?p ?o }", None, Limits(time.monotonic() + 60, 2))
 
 
 def test_the_row_cap_counts_triples_of_a_construct(limits_server):

@@ -5,11 +5,13 @@ graph holds what; loading the knowledge base), ``case_graphs`` (a case and its
 recommendation in its graph), ``protocol`` (reading a SPARQL Protocol request),
 ``sparql_text`` (keywords found before running), ``auth`` and ``policy`` (who may
 update, what may run), ``negotiation`` (Accept), ``query`` (running a query under the
-limits), ``executor`` (worker threads), ``service_description``, ``sparql_router`` (the
-``/sparql`` endpoint), ``state`` (what routers share), ``app`` (``create_app``) and
-``serve`` (uvicorn). The web pages: ``pages_router`` (routes), ``site`` (what the pages
-need, built once), ``criteria_catalogue`` and ``ontology_header`` (what the criteria
-browser and the landing page show), ``case_form`` (assessing a case from the case page),
-``labels`` (names and ids on the pages) and ``templates/``. Importing this package loads
-none of them.
+limits), ``answer_cache`` (answers kept until the next write), ``executor`` (worker
+threads), ``case_workers`` (posted cases assessed in worker processes),
+``service_description``, ``sparql_router`` (the ``/sparql`` endpoint), ``state`` (what
+routers share), ``app`` (``create_app``) and ``serve`` (uvicorn). The web pages:
+``pages_router`` (routes), ``site`` (what the pages need, built once),
+``criteria_catalogue``, ``codings`` and ``ontology_header`` (what the criteria browser and
+the landing page show, shared with ``lbp-imaging docs``), ``case_form`` (assessing a case
+from the case page), ``labels`` (names and ids on the pages) and ``templates/``.
+Importing this package loads none of them.
 """

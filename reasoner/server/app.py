@@ -19,6 +19,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from .. import DISCLAIMER, __version__
 from ..assess import Assessor
 from ..knowledge import KnowledgeBase
+from .answer_cache import AnswerCache
+from .case_workers import CaseWorkers
 from .cases_router import router as cases_router
 from .cds_hooks_router import router as cds_hooks_router
 from .executor import QueryExecutor
@@ -46,6 +48,9 @@ def create_app(
     """The application over a store holding ``kb`` (graphs as in ``graphs``): in memory by
     default, kept on disk at ``store_path`` with the cases stored in it before."""
     settings = settings or ServerSettings()
+    assessor = Assessor(kb)
+    # Forked first: before this process runs any other thread or opens the store.
+    case_workers = CaseWorkers(assessor, settings.case_workers)
     store = open_store(store_path)
     knowledge_graphs = load_knowledge_base(store, kb)
     executor = QueryExecutor(settings.query_threads)
@@ -54,6 +59,7 @@ def create_app(
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         yield
         executor.shutdown()
+        case_workers.shutdown()
         store.flush()
 
     app = FastAPI(
@@ -64,7 +70,15 @@ def create_app(
         f"ontology's IRIs dereferenced. {DISCLAIMER}",
         lifespan=lifespan,
     )
-    app.state.lbp = ServerState(store, settings, executor, knowledge_graphs, Assessor(kb))
+    app.state.lbp = ServerState(
+        store,
+        settings,
+        executor,
+        knowledge_graphs,
+        assessor,
+        case_workers,
+        AnswerCache(settings.answer_cache_bytes),
+    )
     app.include_router(sparql_router)
     app.include_router(pages_router)
     app.include_router(cases_router)

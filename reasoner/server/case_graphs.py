@@ -48,22 +48,27 @@ def _agents(triples: list[ox.Triple]) -> set[ox.NamedNode | ox.BlankNode]:
     return {t.subject for t in triples if t.predicate == RDF_TYPE and t.object == PROV_SOFTWARE_AGENT}
 
 
-def _replace_graph(store: ox.Store, graph: ox.NamedNode, triples: list[ox.Triple]) -> None:
+def _replace_graph(graph: ox.NamedNode, triples: list[ox.Triple]) -> str:
     body = " ".join(f"{t.subject} {t.predicate} {t.object} ." for t in triples)
-    store.update(f"DROP SILENT GRAPH {graph} ; INSERT DATA {{ GRAPH {graph} {{ {body} }} }}")
+    return f"DROP SILENT GRAPH {graph} ; INSERT DATA {{ GRAPH {graph} {{ {body} }} }}"
 
 
-def put_cases(store: ox.Store, run: AssessmentRun, quads: list[ox.Quad]) -> list[str]:
-    """Store each assessed case of ``run`` (its input ``quads`` among ``quads``) in its graph,
-    and the engine's agent description in the agent's graph. Returns the stored case IRIs."""
+def _stored(result: CaseResult) -> bool:
+    """Whether a case is stored: assessed (valid), and named by an IRI (a blank-node case
+    has none to name its graph)."""
+    return result.status == "assessed" and not result.case.startswith("_:")
+
+
+def case_updates(run: AssessmentRun, quads: list[ox.Quad]) -> list[str]:
+    """The SPARQL updates that store each stored case of ``run`` (its input ``quads`` among
+    ``quads``) in its graph, then the one that stores the engine's agent description in the
+    agent's graph. Text, so that a worker process can make them for the server to apply."""
     submitted: dict[str, list[ox.Triple]] = defaultdict(list)
     for quad in quads:
         submitted[term_key(quad.subject)].append(quad.triple)
-    stored: list[str] = []
+    updates: list[str] = []
     agent_triples: dict[ox.Triple, None] = {}  # ordered set: the same agent for every case
-    for result in run.results:
-        if result.status != "assessed" or result.case.startswith("_:"):
-            continue  # invalid, or a blank-node case (no IRI to name its graph)
+    for result in filter(_stored, run.results):
         case = ox.NamedNode(result.case)
         prov = _prov_triples(run, result)
         agents = _agents(prov)
@@ -74,11 +79,18 @@ def put_cases(store: ox.Store, run: AssessmentRun, quads: list[ox.Quad]) -> list
         ]
         own = [t for t in prov if t.subject not in agents]
         agent_triples.update({t: None for t in prov if t.subject in agents})
-        _replace_graph(store, case, submitted[result.case] + memberships + own)
-        stored.append(result.case)
+        updates.append(_replace_graph(case, submitted[result.case] + memberships + own))
     for agent in _agents(list(agent_triples)):
-        _replace_graph(store, agent, [t for t in agent_triples if t.subject == agent])
-    return stored
+        updates.append(_replace_graph(agent, [t for t in agent_triples if t.subject == agent]))
+    return updates
+
+
+def put_cases(store: ox.Store, run: AssessmentRun, quads: list[ox.Quad]) -> list[str]:
+    """Store each assessed case of ``run`` and the engine's agent description (see
+    ``case_updates``). Returns the stored case IRIs."""
+    for update in case_updates(run, quads):
+        store.update(update)
+    return [r.case for r in run.results if _stored(r)]
 
 
 def assess_into(store: ox.Store, assessor: Assessor, paths: list[Path]) -> tuple[AssessmentRun, list[str]]:

@@ -1,6 +1,7 @@
-"""What the case endpoints do, apart from HTTP: submit a case (read, validate, assess,
-store), read a stored case back, delete one. Each function blocks (the engine, the
-store) and runs on a worker thread, holding ``ServerState.case_lock``.
+"""What the case endpoints do, apart from HTTP and assessing a posted case (a worker
+process does that: ``case_workers``): store an assessed case, read a stored case back,
+delete one. Each function blocks (the engine, the store) and runs on a worker thread,
+holding ``ServerState.case_lock``.
 
 Reading a case back assesses its stored facts again, with the stored run's times, so
 the JSON answer has the schema of ``lbp-imaging assess --format json`` and, with an
@@ -14,65 +15,34 @@ ontology files), the answer carries a warning naming the stored recommendation.
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
-from dataclasses import dataclass
 
 import pyoxigraph as ox
 
 from ..assess import AssessmentRun
 from ..cases import LoadedInput
 from ..explain import CaseResult
-from .case_graphs import put_cases
 from .case_records import Recommendation, is_case, is_reserved, remove, stored_assessment
-from .case_upload import read_body
+from .case_workers import Assessed
 from .protocol import ProtocolError
 from .state import ServerState
 
 
-class InvalidCase(Exception):
-    """The case breaks the case shapes: ``run`` holds its result with the shape messages."""
-
-    def __init__(self, run: AssessmentRun):
-        super().__init__(f"invalid case {run.results[0].case}")
-        self.run = run
-
-
-@dataclass(frozen=True)
-class Submitted:
-    case: str
-    run: AssessmentRun
-    created: bool
-    """False when the case replaced an earlier record of the same case IRI."""
-
-
-def _the_case(run: AssessmentRun) -> CaseResult:
-    if not run.results:
-        raise ProtocolError(422, "the body describes no patient case")
-    if len(run.results) > 1:
-        cases = ", ".join(r.case for r in run.results)
-        raise ProtocolError(422, f"the body describes {len(run.results)} cases ({cases}): post one case")
-    return run.results[0]
-
-
-def submit(state: ServerState, body: bytes, suffix: str, as_of: dt.date) -> Submitted:
-    """Assess the one case in ``body`` (a FHIR Bundle's ages and durations counted to
-    ``as_of``) and store it with its recommendation, durably (the store's buffers are
-    written out before this returns)."""
-    loaded = read_body(body, suffix, dataclasses.replace(state.assessor.inputs, as_of=as_of))
+def store(state: ServerState, assessed: Assessed) -> bool:
+    """Store a valid case a worker assessed, durably (the store's buffers are written out
+    before this returns); 409 when its IRI names a graph or term of the knowledge base.
+    False when it replaced an earlier record of the same case IRI."""
+    assert assessed.valid and assessed.case is not None
+    case = ox.NamedNode(assessed.case)
     with state.case_lock:
-        run = state.assessor.assess_loaded(loaded)
-        result = _the_case(run)
-        if result.status != "assessed":
-            raise InvalidCase(run)
-        case = ox.NamedNode(result.case)
         if is_reserved(state.store, case, state.knowledge_graphs):
             raise ProtocolError(
-                409, f"{result.case} names a graph or term of the knowledge base: give the case its own IRI"
+                409, f"{assessed.case} names a graph or term of the knowledge base: give the case its own IRI"
             )
         created = not is_case(state.store, case)
-        put_cases(state.store, run, loaded.quads)
+        for update in assessed.updates:
+            state.store.update(update)
         state.store.flush()
-    return Submitted(result.case, run, created)
+    return created
 
 
 def _recommendation(result: CaseResult) -> Recommendation:

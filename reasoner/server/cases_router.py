@@ -11,7 +11,9 @@ the command line (422).
 Answers are JSON by default (the document ``lbp-imaging assess --format json`` writes,
 for the one case) or, by ``Accept``, the case's record as RDF: its named graph (the case,
 the defined classes it was found a member of, its recommendation in PROV-O) with the
-engine's agent description. This module only maps HTTP; ``case_service`` does the work.
+engine's agent description. This module only maps HTTP; ``case_workers`` assesses a
+posted case in a worker process and ``case_service`` does the rest. Every route that
+writes goes through ``ServerState.write``, which invalidates the cached query answers.
 """
 
 from __future__ import annotations
@@ -22,22 +24,22 @@ from typing import Annotated
 from urllib.parse import quote
 
 import pyoxigraph as ox
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from ..assess import AssessmentRun
 from ..render import to_json
 from .auth import authorize_update
 from .case_records import is_case, record
-from .case_service import InvalidCase, delete, read, submit
+from .case_service import delete, read, store
 from .case_upload import BODY_SUFFIXES, MAX_BODY_BYTES, body_suffix
+from .case_workers import Assessed
 from .negotiation import GRAPH_FORMATS, choose
 from .protocol import ProtocolError
 from .rdf_output import content_type, serialize
-from .state import ServerState, server_state
+from .state import ServerState, State
 
 router = APIRouter(tags=["cases"])
-State = Annotated[ServerState, Depends(server_state)]
 JSON = "application/json"
 RECORD_FORMATS = [JSON, *GRAPH_FORMATS]
 AsOf = Annotated[
@@ -101,12 +103,10 @@ def _as_of(text: str | None) -> dt.date:
         raise ProtocolError(400, f"as-of {text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def _posted(
-    state: ServerState, body: bytes, suffix: str, as_of: dt.date, media: str
-) -> tuple[int, str, bytes]:
-    submitted = submit(state, body, suffix, as_of)
-    answer = _json(state, submitted.run) if media == JSON else _record(state, submitted.case, media)
-    return 201 if submitted.created else 200, submitted.case, answer
+def _stored(state: ServerState, assessed: Assessed, media: str) -> tuple[int, bytes]:
+    created = store(state, assessed)
+    answer = assessed.answer if media == JSON else _record(state, assessed.case, media)
+    return 201 if created else 200, answer
 
 
 def _fetched(state: ServerState, iri: str, media: str) -> bytes | None:
@@ -157,12 +157,15 @@ async def post_case(request: Request, state: State, as_of: AsOf = None) -> Respo
         day = _as_of(as_of)
         media = _media(request)
         body = await _body(request)
-        status, iri, answer = await state.executor.run(partial(_posted, state, body, suffix, day, media))
-    except InvalidCase as exc:
-        return Response(_json(state, exc.run), 422, media_type=JSON)
+        assessed = await state.case_workers.assess(body, suffix, day)
+        if assessed.error is not None:
+            raise ProtocolError(*assessed.error)
+        if not assessed.valid:
+            return Response(assessed.answer, 422, media_type=JSON)
+        status, answer = await state.write(partial(_stored, state, assessed, media))
     except ProtocolError as exc:
         return _error(exc)
-    headers = {"Location": case_location(iri), "Vary": "Accept"}
+    headers = {"Location": case_location(assessed.case), "Vary": "Accept"}
     return Response(answer, status, headers=headers, media_type=content_type(media))
 
 
@@ -207,7 +210,7 @@ async def delete_case(case_id: str, request: Request, state: State) -> Response:
     try:
         authorize_update(state.settings, request.headers.get("authorization"), "deleting a case")
         iri = _case_iri(case_id)
-        if not await state.executor.run(partial(delete, state, iri)):
+        if not await state.write(partial(delete, state, iri)):
             raise ProtocolError(404, f"no case is stored under {iri}")
     except ProtocolError as exc:
         return _error(exc)

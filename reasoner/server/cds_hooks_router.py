@@ -29,7 +29,9 @@ def cds_service(request: Request) -> CdsHooksService:
     with _building:
         if getattr(app_state, "cds_hooks", None) is None:
             state = server_state(request)
-            app_state.cds_hooks = CdsHooksService(state.assessor, state.case_lock)
+            app_state.cds_hooks = CdsHooksService(
+                state.assessor, state.case_lock, state.settings.fhir_servers
+            )
     return app_state.cds_hooks
 
 

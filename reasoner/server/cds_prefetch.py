@@ -9,9 +9,11 @@ ontology maps: the mapping must see unknown codes to report them, never drop the
 A key the client sent is used as sent (``null`` means the patient has no such data). A
 missing key is fetched from ``fhirServer`` with the ``fhirAuthorization`` bearer token,
 following ``next`` links on that server only, up to ``MAX_PAGES``: data cut short could hide
-a red flag, so a search that does not finish is a failure, not a partial answer. When a key
-can be neither read nor fetched the answer is 412 (CDS Hooks: the service cannot get the
-data it needs); a prefetch value of the wrong kind is the client's error, 400.
+a red flag, so a search that does not finish is a failure, not a partial answer. Only a
+``fhirServer`` within the server's ``--fhir-server`` base URLs is fetched from
+(``fhir_servers``); any other is refused before any request is made. When a key can be
+neither read nor fetched the answer is 412 (CDS Hooks: the service cannot get the data it
+needs); a prefetch value of the wrong kind is the client's error, 400.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from urllib.parse import quote
 import httpx
 
 from .cds_request import HookError, HookRequest
+from .fhir_servers import allowed, within
 
 PATIENT = "patient"
 TEMPLATES = {
@@ -46,18 +49,14 @@ class PatientData:
     fetched: tuple[str, ...]
 
 
-def gather(request: HookRequest) -> PatientData:
-    """The Bundle to assess for ``request``; raises ``HookError`` (400 or 412)."""
+def gather(request: HookRequest, fhir_servers: tuple[str, ...]) -> PatientData:
+    """The Bundle to assess for ``request``, fetching what the prefetch lacks from its
+    ``fhirServer`` only if that is within ``fhir_servers``; raises ``HookError`` (400 or
+    412)."""
     missing = [key for key in TEMPLATES if key not in request.prefetch]
-    if missing and request.fhir_server is None:
-        raise HookError(
-            412,
-            f"the prefetch lacks {', '.join(missing)} and the request gives no fhirServer to fetch them from",
-            "prefetch",
-            code="incomplete",
-        )
     found = {key: request.prefetch[key] for key in TEMPLATES if key in request.prefetch}
     if missing:
+        _check_server(request, missing, fhir_servers)
         with _Fetcher(request) as fetcher:
             found.update({key: fetcher.get(key) for key in missing})
     patient = _patient(found[PATIENT], request.patient_id)
@@ -67,6 +66,23 @@ def gather(request: HookRequest) -> PatientData:
         if key != PATIENT:
             entries += _search_entries(found[key], key, seen)
     return PatientData({"resourceType": "Bundle", "type": "collection", "entry": entries}, tuple(missing))
+
+
+def _check_server(request: HookRequest, missing: list[str], fhir_servers: tuple[str, ...]) -> None:
+    """412 unless the request names a ``fhirServer`` the service may fetch ``missing`` from."""
+    lacks = f"the prefetch lacks {', '.join(missing)}"
+    if request.fhir_server is None:
+        raise HookError(
+            412, f"{lacks} and the request gives no fhirServer to fetch them from", "prefetch", "incomplete"
+        )
+    if not allowed(request.fhir_server, fhir_servers):
+        raise HookError(
+            412,
+            f"{lacks}, and {request.fhir_server} is not a FHIR server this service may fetch from "
+            "(only those it was started with: lbp-imaging serve --fhir-server): send the prefetch",
+            "fhirServer",
+            "forbidden",
+        )
 
 
 def _patient(value: object, patient_id: str) -> dict:
@@ -132,7 +148,7 @@ class _Fetcher:
         bundle = self._json(url, key)
         pages = [bundle]
         while (url := _next_link(pages[-1])) is not None:
-            if not url.startswith(self.base + "/"):
+            if not within(url, self.base, query=True):
                 raise HookError(
                     412, f"the next page {url!r} is not on fhirServer", f"prefetch.{key}", "incomplete"
                 )

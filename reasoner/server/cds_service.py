@@ -33,12 +33,14 @@ SOURCE = "patient data"  # how input warnings and errors name the bundle
 
 class CdsHooksService:
     """Answers hook calls with the application's assessor (one assessment at a time, under
-    the application's case lock: the assessor's caches are not made for concurrent use)."""
+    the application's case lock: the assessor's caches are not made for concurrent use),
+    fetching missing patient data only from a FHIR server within ``fhir_servers``."""
 
-    def __init__(self, assessor: Assessor, lock: threading.Lock):
+    def __init__(self, assessor: Assessor, lock: threading.Lock, fhir_servers: tuple[str, ...] = ()):
         if assessor.inputs.fhir is None:
             raise ValueError("the assessor reads no FHIR: it was built without the ontology's FHIR mapping")
         self.assessor, self.lock, self.mapping = assessor, lock, assessor.inputs.fhir
+        self.fhir_servers = fhir_servers
         self.procedures = ImagingProcedures(assessor.vocab, self.mapping)
         self.cards = CardWriter(
             assessor.vocab, CdsKnowledge.from_ontology(assessor.kb.ontology), self.procedures
@@ -71,7 +73,7 @@ class CdsHooksService:
         orders = self.procedures.lumbar_orders(request.orders)
         if not orders:
             return {"cards": []}
-        result = self.assess(gather(request), request)
+        result = self.assess(gather(request, self.fhir_servers), request)
         return self.cards.response(result, orders, request.hook_instance)
 
     def assess(self, data: PatientData, request: HookRequest) -> CaseResult:

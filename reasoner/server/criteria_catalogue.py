@@ -1,10 +1,12 @@
 """The criteria as the criteria browser shows them, read from the knowledge base once.
 
 Each criterion (every defined class, and every closed-world concept that names the query
-deciding it) with its outcome, its logic in words (``definition_words``), its ACR
-alignment and notes, and its source statements located inside the verbatim source
-documents (``sources.locate``), so that a page can show each quote highlighted where it
-stands. Everything comes from the ontology: nothing here knows a clinical term.
+deciding it) with its outcome and suspected condition (with their codes, ``codings``),
+its logic in words (``definition_words``), its ACR alignment and notes, and its source
+statements located inside the verbatim source documents (``sources.locate``), so that a
+page can show each quote highlighted where it stands. Everything comes from the
+ontology: nothing here knows a clinical term. The server's criteria browser and the
+static documentation site (``authoring.docs_site``) both show it.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..definitions import compile_definitions
 from ..explain import Vocabulary
 from ..knowledge import LBP, KnowledgeBase
 from ..sources import Quote, document_text, locate, read_quotes
+from .codings import Codings, Concept
 from .labels import anchor, local_name, property_label
 
 # The outcome properties shown first, in this order; any other hasValue restriction follows.
@@ -59,6 +62,15 @@ class Statement:
 
 
 @dataclass(frozen=True)
+class Outcome:
+    """One ``owl:hasValue`` restriction of the criterion: the property and its value."""
+
+    property: str
+    property_iri: str
+    value: Concept
+
+
+@dataclass(frozen=True)
 class Term:
     """A class the logic names, with the individuals that belong to it."""
 
@@ -75,7 +87,9 @@ class Criterion:
     kind: str
     groups: list[str]
     definition: str | None
-    outcomes: list[tuple[str, str]]
+    outcomes: list[Outcome]
+    conditions: list[Concept]
+    """What the criterion raises suspicion of (``lbp:suspectedCondition``)."""
     logic: list[Word]
     closed_world_query: str | None
     terms: list[Term]
@@ -106,6 +120,7 @@ class CriteriaCatalogue:
         self.g: Graph = kb.ontology
         self.vocab = vocab
         self.ontology_dir = kb.ontology_dir
+        self.codings = Codings(self.g, vocab)
         formulas = compile_definitions(self.g)
         self.words = DefinitionWords(self.g, formulas, vocab.label)
         self.quotes: dict[str, Quote] = {str(q.statement): q for q in read_quotes(self.g)}
@@ -127,14 +142,11 @@ class CriteriaCatalogue:
     def _texts_of(self, iri: URIRef, prop: URIRef) -> list[str]:
         return [str(o) for o in self.g.objects(iri, prop) if isinstance(o, Literal)]
 
-    def _value(self, term) -> str:
-        return self.vocab.label(str(term)) if isinstance(term, URIRef) else str(term)
-
-    def _outcomes(self, iri: str) -> list[tuple[str, str]]:
+    def _outcomes(self, iri: str) -> list[Outcome]:
         found = self.vocab.restrictions(iri)
         order = [str(p) for p in OUTCOME_ORDER if str(p) in found]
         order += sorted(set(found) - set(order), key=self.vocab.label)
-        return [(self.vocab.label(p), self._value(found[p])) for p in order]
+        return [Outcome(self.vocab.label(p), p, self.codings.concept(found[p])) for p in order]
 
     def _members(self, cls: URIRef) -> tuple[str, ...]:
         classes = set(self.g.transitive_subjects(RDFS.subClassOf, cls))
@@ -165,6 +177,7 @@ class CriteriaCatalogue:
             groups=self._labels(cls, RDFS.subClassOf),
             definition=next(iter(self._texts_of(cls, SKOS.definition)), None),
             outcomes=self._outcomes(iri),
+            conditions=[self.codings.concept(c) for c in sorted(self.g.objects(cls, LBP.suspectedCondition))],
             logic=logic,
             closed_world_query=query,
             terms=self._terms(logic, {str(c) for c in self.words.formulas}),

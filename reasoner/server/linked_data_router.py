@@ -18,10 +18,9 @@ FHIR reader mints such IRIs for patients without one) redirects to the case.
 from __future__ import annotations
 
 from functools import partial
-from typing import Annotated
 
 import pyoxigraph as ox
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import FileResponse, PlainTextResponse, RedirectResponse
 
 from .case_records import is_case
@@ -29,11 +28,10 @@ from .cases_router import case_location
 from .linked_data import NAMESPACE, PATH_PREFIX, Description, describe, is_described, local_path
 from .negotiation import choose
 from .rdf_output import content_type, serialize
-from .state import ServerState, server_state
+from .state import State
 from .term_page import page
 
 router = APIRouter(tags=["linked data"])
-State = Annotated[ServerState, Depends(server_state)]
 HTML = "text/html"
 EXTENSIONS = {
     HTML: ".html",

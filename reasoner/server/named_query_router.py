@@ -8,29 +8,29 @@ Parameters come from the URL's query string and, for POST, from an
 missing required one is refused (400) rather than guessed at. A bound query runs like a
 query sent to ``/sparql``: over the union of all graphs, on a worker thread, under the
 server's timeout and row cap, answered in the results format the client's ``Accept``
-prefers.
+prefers, and its answer is kept until the next write (``answer_cache``), keyed by the
+bound text and ``Accept``.
 """
 
 from __future__ import annotations
 
 import time
 from functools import partial
-from typing import Annotated
 from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from ..knowledge import NamedQuery
+from .answer_cache import UNCACHEABLE
 from .executor import DeadlinePassed
 from .named_query_spec import ApiQuery, api_query
 from .negotiation import GRAPH_FORMATS, RESULTS_FORMATS
 from .protocol import FORM, ProtocolError
 from .query import Answer, Limits, NotAcceptable, QueryTimeout, TooManyRows, run_query
 from .rdf_output import content_type
-from .state import ServerState, server_state
-
-State = Annotated[ServerState, Depends(server_state)]
+from .sparql_text import scan
+from .state import ServerState, State
 
 
 async def _values(request: Request) -> dict[str, str]:
@@ -53,12 +53,13 @@ async def _values(request: Request) -> dict[str, str]:
     return values
 
 
-async def _answer(state: ServerState, text: str, accept: str | None) -> Answer:
+async def _answer(state: ServerState, text: str, accept: str | None, cacheable: bool) -> Answer:
     settings = state.settings
     limits = Limits(time.monotonic() + settings.timeout, settings.max_rows)
     job = partial(run_query, state.store, text, accept, limits, use_default_graph_as_union=True)
+    key = ("api", text, accept) if cacheable else None
     try:
-        return await state.executor.run(job, timeout=settings.timeout)
+        return await state.answers.answer(key, partial(state.executor.run, job, timeout=settings.timeout))
     except NotAcceptable as exc:
         raise ProtocolError(406, str(exc)) from None
     except (QueryTimeout, DeadlinePassed):
@@ -70,10 +71,12 @@ async def _answer(state: ServerState, text: str, accept: str | None) -> Answer:
 
 
 def _endpoint(query: ApiQuery):
+    cacheable = not scan(query.text).has(*UNCACHEABLE)
+
     async def run_named_query(request: Request, state: State) -> Response:
         try:
             text = query.bind(await _values(request))
-            answer = await _answer(state, text, request.headers.get("accept"))
+            answer = await _answer(state, text, request.headers.get("accept"), cacheable)
         except ValueError as exc:
             return PlainTextResponse(str(exc), 400)
         except ProtocolError as exc:

@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 
 import pyoxigraph as ox
 
 from ..knowledge import KnowledgeBaseError, NamedQuery
-from .sparql_text import substitute, variables
+from .sparql_text import Template, variables
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 XSD_DATATYPES = frozenset(
@@ -202,7 +203,12 @@ class ApiQuery:
         missing = [p.name for p in self.parameters if p.required and p.name not in values]
         if missing:
             raise ValueError(f"missing required parameter(s): {', '.join(missing)}")
-        return substitute(self.text, {known[n].variable: known[n].term(v) for n, v in values.items()})
+        return self.template.fill({known[n].variable: known[n].term(v) for n, v in values.items()})
+
+    @cached_property
+    def template(self) -> Template:
+        """The text with its variables found, once: it is bound on every request."""
+        return Template.of(self.text)
 
 
 def _fail(named: NamedQuery, problem: str) -> KnowledgeBaseError:

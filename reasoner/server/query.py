@@ -7,9 +7,13 @@ ends the evaluation. A query that computes for a long time before its first solu
 (a big aggregate or sort) is not stopped this way: the caller answers at the deadline
 anyway (see ``executor``), and the thread finishes in the background.
 
-Solutions are written as SPARQL JSON here, one at a time, because pyoxigraph's results
-serializer consumes the whole iterator with no chance to check between solutions; the
-other results formats are pyoxigraph's own serializers, converting that JSON.
+Solutions are written as SPARQL JSON by pyoxigraph's own serializer, which works without
+holding the GIL, when the row cap can be put into the query itself (``with_row_cap``:
+the query asks for one solution more than the cap, so that an answer too large is still
+recognised); the serializer writes into ``_Output``, which checks the deadline at each
+chunk. Otherwise (a query the scanner cannot follow) they are written here one at a
+time, checking before each. The other results formats are pyoxigraph's serializers,
+converting that JSON.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import orjson
 import pyoxigraph as ox
 
 from .negotiation import BOOLEAN_FORMATS, GRAPH_FORMATS, RESULTS_FORMATS, choose
+from .sparql_text import with_row_cap
 
 XSD_STRING = ox.NamedNode("http://www.w3.org/2001/XMLSchema#string")
 
@@ -114,6 +119,42 @@ def _solutions_json(solutions: ox.QuerySolutions, limits: Limits) -> bytes:
     return orjson.dumps({"head": {"vars": names}, "results": {"bindings": bindings}})
 
 
+class _Output:
+    """Where pyoxigraph writes a JSON answer: the chunks, with the deadline checked at each
+    (raising from ``write`` stops the serializer, and so the evaluation)."""
+
+    def __init__(self, limits: Limits):
+        self.limits = limits
+        self.chunks: list[bytes] = []
+
+    def write(self, chunk: bytes) -> int:
+        self.limits.check(0)
+        self.chunks.append(bytes(chunk))
+        return len(chunk)
+
+    def flush(self) -> None:
+        """Nothing to do: the chunks are joined once the serializer is done."""
+
+
+def _rows_at_most(body: bytes, rows: int) -> bool:
+    """Whether the SPARQL JSON ``body`` holds at most ``rows`` solutions. pyoxigraph writes
+    ``},{`` between two solutions and nowhere else but inside string values, so one more
+    than its count is an upper bound, exact enough unless the answer is near the cap; there
+    the bindings are counted."""
+    if body.count(b"},{") + 1 <= rows:
+        return True
+    return len(orjson.loads(body)["results"]["bindings"]) <= rows
+
+
+def _native_json(solutions: ox.QuerySolutions, limits: Limits) -> bytes:
+    output = _Output(limits)
+    solutions.serialize(output, format=ox.QueryResultsFormat.JSON)
+    body = b"".join(output.chunks)
+    if not _rows_at_most(body, limits.max_rows):
+        raise TooManyRows
+    return body
+
+
 def _triples(triples: ox.QueryTriples, limits: Limits) -> Iterator[ox.Triple]:
     for count, triple in enumerate(triples, start=1):
         limits.check(count)
@@ -132,13 +173,19 @@ def run_query(store: ox.Store, text: str, accept: str | None, limits: Limits, **
     answer in the format the client prefers. Raises ``SyntaxError`` for a malformed query,
     ``NotAcceptable``, ``QueryTimeout`` or ``TooManyRows``."""
     limits.check(0)  # the deadline may have passed while the query waited for a thread
-    result = store.query(text, **options)
+    capped = with_row_cap(text, limits.max_rows + 1)
+    try:
+        result = store.query(capped or text, **options)
+    except SyntaxError:
+        if capped is None:
+            raise
+        capped, result = None, store.query(text, **options)  # the error as the client wrote it
     if isinstance(result, ox.QueryBoolean):
         media = _choose(accept, BOOLEAN_FORMATS)
         return Answer(result.serialize(format=BOOLEAN_FORMATS[media]), media)
     if isinstance(result, ox.QuerySolutions):
         media = _choose(accept, RESULTS_FORMATS)
-        body = _solutions_json(result, limits)
+        body = _solutions_json(result, limits) if capped is None else _native_json(result, limits)
         if RESULTS_FORMATS[media] != ox.QueryResultsFormat.JSON:
             parsed = ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
             body = parsed.serialize(format=RESULTS_FORMATS[media])

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .fhir_servers import base_url_problem
+
 TOKEN_ENV = "LBP_IMAGING_TOKEN"
 
 
@@ -33,8 +35,15 @@ class ServerSettings:
     """Let updates ``LOAD`` a URL or file (the server fetches or reads it)."""
     cors_origins: tuple[str, ...] = ()
     """Origins whose browser scripts may call the server (``*`` for any)."""
+    fhir_servers: tuple[str, ...] = ()
+    """Base URLs of the FHIR servers the CDS Hooks service may fetch patient data from
+    (``fhir_servers``); none by default, so that no caller can make it send requests."""
     query_threads: int = 4
     """Queries evaluated at once; more wait (their wait counts towards ``timeout``)."""
+    case_workers: int = 1
+    """Processes that assess posted cases (off the server's GIL); more posts wait."""
+    answer_cache_bytes: int = 64 * 1024 * 1024
+    """Most bytes of query answers kept until the next write (0: none kept)."""
 
     def __post_init__(self) -> None:
         if self.allow_update and not self.token:
@@ -45,3 +54,10 @@ class ServerSettings:
             raise SettingsError("the row cap must be at least 1")
         if self.query_threads < 1:
             raise SettingsError("at least one query thread is needed")
+        if self.case_workers < 1:
+            raise SettingsError("at least one case worker is needed")
+        if self.answer_cache_bytes < 0:
+            raise SettingsError("the answer cache size cannot be negative")
+        for url in self.fhir_servers:
+            if problem := base_url_problem(url):
+                raise SettingsError(problem)

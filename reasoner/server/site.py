@@ -60,10 +60,22 @@ class Site:
         """The page ``template`` with ``context``; templates reach this object as ``site``."""
         return self.templates.get_template(template).render(site=self, **context)
 
+    # -- links, as the templates shared with the documentation site ask for them ----------
+    criteria_href = "/criteria"
+
     def criterion_href(self, iri: str | None) -> str | None:
         """The criteria-browser page of a criterion IRI, or None if it is not one."""
         criterion = self.criteria.by_iri.get(iri or "")
         return f"/criteria/{quote(criterion.name, safe='')}" if criterion else None
+
+    def query_href(self, name: str) -> str:
+        """The query page with the named query loaded."""
+        return f"/query?name={quote(name, safe='')}"
+
+    def term_href(self, iri: str | None) -> None:
+        """No page of its own for other terms: their IRIs dereference to plain term pages,
+        which the criteria browser does not link (the documentation site does)."""
+        return None
 
     def linked_tree(self, node: Node, context: str | None = None) -> LinkedNode:
         """``node`` with links: a criterion to its page, a source statement to its quote

@@ -2,20 +2,21 @@
 
 This module only routes: reading the request (``protocol``), who may update (``auth``),
 what an operation may do (``policy``), running it off the event loop (``executor``)
-under the limits (``query``), and turning each failure into its status with a text/plain
-message. Methods other than GET and POST get 405 from the router itself.
+under the limits (``query``), keeping answers until the next write (``answer_cache``),
+and turning each failure into its status with a text/plain message. Methods other than
+GET and POST get 405 from the router itself.
 """
 
 from __future__ import annotations
 
 import time
 from functools import partial
-from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from . import service_description
+from .answer_cache import UNCACHEABLE
 from .auth import authorize_update
 from .executor import DeadlinePassed
 from .negotiation import GRAPH_FORMATS, choose
@@ -23,10 +24,9 @@ from .policy import check_operation
 from .protocol import Operation, ProtocolError, read_operation
 from .query import Answer, Limits, NotAcceptable, QueryTimeout, TooManyRows, dataset_arguments, run_query
 from .sparql_text import scan, with_using
-from .state import ServerState, server_state
+from .state import ServerState, State
 
 router = APIRouter(tags=["SPARQL"])
-State = Annotated[ServerState, Depends(server_state)]
 
 
 def _response(answer: Answer) -> Response:
@@ -58,17 +58,14 @@ async def _query(operation: Operation, request: Request, state: ServerState, end
     options = dataset_arguments(
         list(operation.default_graphs), list(operation.named_graphs), names_own_dataset=found.has("FROM")
     )
-    job = partial(
-        run_query,
-        state.store,
-        operation.text,
-        request.headers.get("accept"),
-        limits,
-        base_iri=endpoint,
-        **options,
-    )
+    accept = request.headers.get("accept")
+    job = partial(run_query, state.store, operation.text, accept, limits, base_iri=endpoint, **options)
+    key = None
+    if not found.has(*UNCACHEABLE):
+        key = ("sparql", operation.text, operation.default_graphs, operation.named_graphs, endpoint, accept)
     try:
-        return _response(await state.executor.run(job, timeout=settings.timeout))
+        answer = await state.answers.answer(key, partial(state.executor.run, job, timeout=settings.timeout))
+        return _response(answer)
     except SyntaxError as exc:
         raise ProtocolError(400, f"malformed query: {exc}") from None
     except NotAcceptable as exc:
@@ -94,7 +91,7 @@ async def _update(operation: Operation, request: Request, state: ServerState, en
     # No timeout: an update cannot be abandoned without leaving the client unsure whether
     # it was applied (it may still commit after the answer).
     try:
-        await state.executor.run(partial(state.store.update, text, base_iri=endpoint))
+        await state.write(partial(state.store.update, text, base_iri=endpoint))
     except SyntaxError as exc:
         raise ProtocolError(400, f"malformed update: {exc}") from None
     except OSError as exc:
