@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
+from outcomes import local, observed
 from rdflib import OWL
 
 from reasoner.assess import Assessor
-from reasoner.knowledge import LBP
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cases"
 
@@ -28,23 +28,6 @@ def _expected() -> dict[str, dict]:
 EXPECTED = _expected()
 
 
-def _local(iri: str | None) -> str | None:
-    return iri[len(str(LBP)) :] if iri and iri.startswith(str(LBP)) else iri
-
-
-def _observed(result) -> dict:
-    d = result.to_dict()
-    rec = d["recommendation"]
-    return {
-        "outcome": _local(d["outcome"]["iri"]),
-        "procedure": _local((rec["procedure"] or {}).get("iri")),
-        "urgency": _local((rec["urgency"] or {}).get("iri")),
-        "criteria": sorted(_local(c["iri"]) for c in d["criteria"] if c["kind"] != "closed-world"),
-        "alternatives": sorted(_local(a["iri"]) for a in rec["alternatives"]),
-        "unassessedRedFlags": len(d["redFlags"]["unassessed"]),
-    }
-
-
 def _expected_view(entry: dict) -> dict:
     return {
         k: sorted(entry[k]) if isinstance(entry[k], list) else entry[k]
@@ -55,7 +38,7 @@ def _expected_view(entry: dict) -> dict:
 def test_there_are_at_least_30_examples_covering_every_criterion(kb):
     assert len(EXPECTED) >= 30
     covered = {c for e in EXPECTED.values() for c in e["criteria"]}
-    criteria = {_local(str(c)) for c in kb.ontology.subjects(OWL.equivalentClass, None)}
+    criteria = {local(str(c)) for c in kb.ontology.subjects(OWL.equivalentClass, None)}
     assert criteria <= covered, f"criteria no example exercises: {sorted(criteria - covered)}"
     outcomes = {e["outcome"] for e in EXPECTED.values()}
     assert outcomes == {
@@ -87,13 +70,13 @@ def hermit_results(kb):
 
 @pytest.mark.parametrize("case", sorted(EXPECTED), ids=lambda c: c.rsplit("/", 1)[-1])
 def test_fast_engine_gives_the_expected_outcome(fast_results, case):
-    assert _observed(fast_results[case]) == _expected_view(EXPECTED[case]), EXPECTED[case]["note"]
+    assert observed(fast_results[case].to_dict()) == _expected_view(EXPECTED[case]), EXPECTED[case]["note"]
 
 
 @pytest.mark.hermit
 @pytest.mark.parametrize("case", sorted(EXPECTED), ids=lambda c: c.rsplit("/", 1)[-1])
 def test_hermit_engine_gives_the_expected_outcome(hermit_results, case):
-    assert _observed(hermit_results[case]) == _expected_view(EXPECTED[case]), EXPECTED[case]["note"]
+    assert observed(hermit_results[case].to_dict()) == _expected_view(EXPECTED[case]), EXPECTED[case]["note"]
 
 
 def test_every_imaging_recommendation_is_explained_with_facts_and_verbatim_sources(fast_run, fast_results):

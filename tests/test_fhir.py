@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.codesystem import CodeSystem
+from outcomes import local, observed
 from rdflib import OWL, URIRef
 from rdflib.namespace import SKOS
 
@@ -78,26 +79,9 @@ def example_run(assessor, example_cases, tmp_path_factory):
     return run
 
 
-def _local(iri: str | None) -> str | None:
-    return iri[len(str(LBP)) :] if iri and iri.startswith(str(LBP)) else iri
-
-
-def _observed(result) -> dict:
-    d = result.to_dict()
-    rec = d["recommendation"]
-    return {
-        "outcome": _local(d["outcome"]["iri"]),
-        "procedure": _local((rec["procedure"] or {}).get("iri")),
-        "urgency": _local((rec["urgency"] or {}).get("iri")),
-        "criteria": sorted(_local(c["iri"]) for c in d["criteria"] if c["kind"] != "closed-world"),
-        "alternatives": sorted(_local(a["iri"]) for a in rec["alternatives"]),
-        "unassessedRedFlags": len(d["redFlags"]["unassessed"]),
-    }
-
-
 def _triples(case: FhirCase) -> set[tuple[str, str]]:
     """(property local name, object) pairs of the case: a term's local name, a literal's text."""
-    return {(_name(q.predicate.value), _local(q.object.value)) for q in case.quads()}
+    return {(_name(q.predicate.value), local(q.object.value)) for q in case.quads()}
 
 
 def _name(iri: str) -> str:
@@ -108,7 +92,7 @@ def _name(iri: str) -> str:
 def test_examples_cover_every_criterion_every_outcome_and_bundle_type(kb):
     assert len(EXPECTED) >= 15
     covered = {c for e in EXPECTED.values() for c in e["criteria"]}
-    defined = {_local(str(c)) for c in kb.ontology.subjects(OWL.equivalentClass, None)}
+    defined = {local(str(c)) for c in kb.ontology.subjects(OWL.equivalentClass, None)}
     assert defined <= covered, f"criteria no FHIR example exercises: {sorted(defined - covered)}"
     assert {e["outcome"] for e in EXPECTED.values()} == {
         "OutcomeImagingIndicated",
@@ -125,8 +109,12 @@ def test_every_example_bundle_gives_its_expected_outcome(example_run, example_ca
     expected = EXPECTED[name]
     assert example_cases[name].case_iri == expected["case"]
     result = next(r for r in example_run.results if r.case == expected["case"])
-    view = {k: sorted(v) if isinstance(v, list) else v for k, v in expected.items() if k in _observed(result)}
-    assert _observed(result) == view, expected["note"]
+    view = {
+        k: sorted(v) if isinstance(v, list) else v
+        for k, v in expected.items()
+        if k in observed(result.to_dict())
+    }
+    assert observed(result.to_dict()) == view, expected["note"]
 
 
 def test_examples_warn_only_where_they_say_so(example_cases):
@@ -450,7 +438,7 @@ def test_age_boundary_decides_the_weight_loss_criterion(assessor, mapping, tmp_p
     at_50 = _read(mapping, weight_loss, birth="1976-11-23")
     at_51 = _read(mapping, weight_loss, birth="1975-11-23", url=PATIENT_URL + "-51")
     run = _assess(assessor, [at_50, at_51], tmp_path)
-    outcomes = {r.case: _observed(r) for r in run.results}
+    outcomes = {r.case: observed(r.to_dict()) for r in run.results}
     assert outcomes[PATIENT_URL]["criteria"] == []
     assert "MalignancyRiskFactorsFirstLineTests" in outcomes[PATIENT_URL + "-51"]["criteria"]
     assert age_on(date(1976, 11, 23), AS_OF) == 50

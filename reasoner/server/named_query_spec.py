@@ -34,6 +34,7 @@ from functools import cached_property
 
 import pyoxigraph as ox
 
+from ..definitions import INTEGER_FAMILY
 from ..knowledge import KnowledgeBaseError, NamedQuery
 from .sparql_text import Template, variables
 
@@ -81,23 +82,7 @@ XSD_DATATYPES = frozenset(
         "NCName",
     ]
 )
-INTEGER_TYPES = frozenset(
-    [
-        "integer",
-        "byte",
-        "short",
-        "int",
-        "long",
-        "unsignedByte",
-        "unsignedShort",
-        "unsignedInt",
-        "unsignedLong",
-        "positiveInteger",
-        "nonNegativeInteger",
-        "negativeInteger",
-        "nonPositiveInteger",
-    ]
-)
+INTEGER_TYPES = frozenset(str(t).rsplit("#", 1)[1] for t in INTEGER_FAMILY)
 DECORATORS = ("summary", "description", "method", "tags")
 GRLC_ONLY = ("endpoint", "pagination", "enumerate", "defaults", "mime", "transform", "endpoint_in_url")
 METHODS = ("GET", "POST")
