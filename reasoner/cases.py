@@ -18,8 +18,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from itertools import groupby
+from operator import itemgetter, methodcaller
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import pyoxigraph as ox
 import rdflib
@@ -242,9 +244,9 @@ def load(paths: list[Path], options: InputOptions | None = None) -> LoadedInput:
     for path in files:
         lines = nt_lines_by_subject(path) if path.suffix == ".nt" else None
         if lines:
-            by_subject, line_errors = parse_cases(lines, dict.fromkeys(lines, str(path)))
+            batch, line_errors = parse_cases(LineBatch.of(lines), dict.fromkeys(lines, str(path)))
             errors += line_errors
-            result: list[ox.Quad] | InputError = [q for quads in by_subject.values() for q in quads]
+            result: list[ox.Quad] | InputError = batch.all_quads()
         else:
             result = _read_one(path, options, list, fhir_cases)
         if isinstance(result, InputError):
@@ -262,56 +264,178 @@ def load(paths: list[Path], options: InputOptions | None = None) -> LoadedInput:
     return loaded
 
 
-def nt_lines_by_subject(path: Path) -> dict[str, list[str]] | None:
+def _nt_blocks(path: Path, size: int = 1 << 23) -> Iterator[list[str]]:
+    """An N-Triples file as blocks of whole lines, so that lines are cut by ``str.split``
+    rather than one by one (a block ends at a newline byte, which is never inside a UTF-8
+    sequence). CR LF and CR end lines too, as N-Triples says."""
+    rest = b""
+    with open(path, "rb") as f:
+        while block := f.read(size):
+            data = rest + block
+            cut = data.rfind(b"\n") + 1
+            rest = data[cut:]
+            if cut:
+                yield _lines(data[:cut])
+    if rest:
+        yield _lines(rest + b"\n")
+
+
+def _lines(data: bytes) -> list[str]:
+    """Whole lines of UTF-8 text ending with a newline, without their line ends."""
+    text = data.decode("utf-8")
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    lines = text.split("\n")
+    lines.pop()
+    return lines
+
+
+def _subject_key(token: str, lines: list[str]) -> str | None:
+    """The key of a run of lines that start with ``token``: an IRI's value, a blank
+    node's label, "" for blank or comment lines (skipped), None when the lines must be
+    parsed instead (escapes, tabs, no space after the subject, leading whitespace)."""
+    if token.startswith("<") and token.endswith(">") and token.count(">") == 1 and "\\" not in token:
+        return token[1:-1]
+    if token.startswith("_:") and not any(c in token for c in '\t<"\\'):
+        return token
+    if token.startswith("#") or (not token and not any(line.strip() for line in lines)):
+        return ""
+    return None
+
+
+def nt_lines_by_subject(path: Path, block_size: int = 1 << 23) -> dict[str, list[str]] | None:
     """An N-Triples file's lines grouped by subject without parsing them (N-Triples is
     line-based and a line's subject is its first term), keyed as ``term_key`` keys them.
-    None when a subject is written with escapes: then the file must be parsed instead.
-    The lines are parsed later, case by case (``parse_cases``)."""
+    Lines are grouped in runs of the same first token, so the work per line is done by
+    ``str`` methods and ``itertools.groupby``, not Python code; a subject whose lines are
+    not contiguous is still gathered in one group. None when a subject is written in a way
+    this cannot key (escapes, tabs): then the file must be parsed instead. The lines are
+    parsed later, case by case (``parse_cases``)."""
     found: dict[str, list[str]] = {}
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            head = line.split(None, 1)
-            if not head or head[0].startswith("#"):
-                continue
-            token = head[0]
-            if "\\" in token:
+    try:
+        blocks = list(_nt_blocks(path, block_size))
+    except UnicodeDecodeError:
+        return None  # parsed instead, which reports where the file is not UTF-8
+    for lines in blocks:
+        start = 0
+        for token, run in groupby(map(itemgetter(0), map(methodcaller("partition", " "), lines))):
+            count = len(list(run))
+            group = lines[start : start + count]
+            start += count
+            key = _subject_key(token, group)
+            if key is None:
                 return None
-            key = token[1:-1] if token.startswith("<") and token.endswith(">") else token
-            lines = found.get(key)
-            if lines is None:
-                found[key] = [line.rstrip("\n")]
+            if not key:
+                continue
+            known = found.get(key)
+            if known is None:
+                found[key] = group
             else:
-                lines.append(line.rstrip("\n"))
+                known += group
     return found
 
 
-def parse_cases(
-    lines: dict[str, list[str]], source_of: dict[str, str]
-) -> tuple[dict[str, list[ox.Quad]], list[InputError]]:
-    """Parse N-Triples lines grouped by subject into each subject's quads. A malformed
-    line loses only its own case, which is reported with the file and the parse error."""
-    text = "\n".join(line for group in lines.values() for line in group)
+@dataclass
+class LineBatch:
+    """Whole cases as N-Triples lines joined into one text (one string is parsed, and
+    pickled to a worker, far faster than many), with each case's key and line count."""
+
+    text: str
+    keys: list[str]
+    counts: list[int]
+
+    @classmethod
+    def of(cls, groups: dict[str, list[str]]) -> LineBatch:
+        return cls(
+            "\n".join(line for group in groups.values() for line in group),
+            list(groups),
+            [len(group) for group in groups.values()],
+        )
+
+    def groups(self) -> Iterator[tuple[str, list[str]]]:
+        """Each case's key and lines again."""
+        lines, start = self.text.split("\n"), 0
+        for key, count in zip(self.keys, self.counts, strict=True):
+            yield key, lines[start : start + count]
+            start += count
+
+
+class Fact(NamedTuple):
+    """One patient fact: the subject has ``value`` for ``prop``."""
+
+    prop: str
+    value: ox.NamedNode | ox.Literal | ox.BlankNode
+
+
+@dataclass
+class CaseBatch:
+    """The subjects of one batch: each one's quads (for the store) and facts (for the
+    engines and explanations), in input order. Equal facts are one shared object within
+    a batch, so that a fact is tested and rendered once however many cases have it."""
+
+    quads: dict[str, list[ox.Quad]]
+    facts: dict[str, list[Fact]]
+
+    @classmethod
+    def from_quads(cls, quads: dict[str, list[ox.Quad]]) -> CaseBatch:
+        shared: dict[tuple[str, object], Fact] = {}
+        facts = {}
+        for key, subject_quads in quads.items():
+            found = facts[key] = []
+            for q in subject_quads:
+                fact = Fact(q.predicate.value, q.object)
+                found.append(shared.setdefault(fact, fact))
+        return cls(quads, facts)
+
+    def all_quads(self) -> list[ox.Quad]:
+        return [q for subject_quads in self.quads.values() for q in subject_quads]
+
+
+def _facts_by_line_text(lines: LineBatch) -> dict[str, list[Fact]] | None:
+    """Each subject's facts, parsing each distinct predicate-object text once: a batch
+    repeats few of them (the same findings and types in every case), and a ``Fact`` made
+    from the parser's terms costs more than the parse. None when a line's text after its
+    subject is not exactly one triple's predicate and object."""
+    tails = list(map(itemgetter(2), map(methodcaller("partition", " "), lines.text.split("\n"))))
+    distinct = list(dict.fromkeys(tails))
     try:
-        quads = list(ox.parse(text.encode("utf-8"), format=ox.RdfFormat.N_TRIPLES))
+        parsed = list(ox.parse("".join(f"<urn:x> {t}\n" for t in distinct), format=ox.RdfFormat.N_TRIPLES))
+    except SyntaxError:
+        return None
+    if len(parsed) != len(distinct):
+        return None
+    fact_of = {t: Fact(q.predicate.value, q.object) for t, q in zip(distinct, parsed, strict=True)}
+    facts, start = {}, 0
+    for key, count in zip(lines.keys, lines.counts, strict=True):
+        facts[key] = list(map(fact_of.__getitem__, tails[start : start + count]))
+        start += count
+    return facts
+
+
+def parse_cases(lines: LineBatch, source_of: dict[str, str]) -> tuple[CaseBatch, list[InputError]]:
+    """Parse N-Triples lines grouped by subject into each subject's quads and facts. A
+    malformed line loses only its own case, which is reported with the file and the
+    parse error."""
+    try:
+        quads = list(ox.parse(lines.text, format=ox.RdfFormat.N_TRIPLES))
     except SyntaxError:
         quads = None  # find the case(s) the error is in; the others still go on
-    if quads is not None and len(quads) == sum(map(len, lines.values())):
+    if quads is not None and len(quads) == sum(lines.counts):
         # One triple per line, in the order of the lines: cut the quads by line counts
         # instead of keying each quad by its subject again.
         by_key, start = {}, 0
-        for key, group in lines.items():
-            by_key[key] = quads[start : start + len(group)]
-            start += len(group)
-        return by_key, []
+        for key, count in zip(lines.keys, lines.counts, strict=True):
+            by_key[key] = quads[start : start + count]
+            start += count
+        facts = _facts_by_line_text(lines)
+        return (CaseBatch(by_key, facts) if facts is not None else CaseBatch.from_quads(by_key)), []
     if quads is not None:  # a line with no triple (a comment): key each quad by subject
-        return group_by_subject(iter(quads)), []
-    batch: dict[str, list[ox.Quad]] = {}
+        return CaseBatch.from_quads(group_by_subject(iter(quads))), []
+    found: dict[str, list[ox.Quad]] = {}
     errors = []
-    for key, group in lines.items():
+    for key, group in lines.groups():
         try:
-            batch.update(
-                group_by_subject(ox.parse("\n".join(group).encode("utf-8"), format=ox.RdfFormat.N_TRIPLES))
-            )
+            found.update(group_by_subject(ox.parse("\n".join(group), format=ox.RdfFormat.N_TRIPLES)))
         except SyntaxError as exc:
             line = group[exc.lineno - 1].strip() if exc.lineno and exc.lineno <= len(group) else ""
             errors.append(
@@ -321,7 +445,7 @@ def parse_cases(
                     "the case is skipped",
                 )
             )
-    return batch, errors
+    return CaseBatch.from_quads(found), errors
 
 
 def group_by_subject(quads: Iterator[ox.Quad]) -> dict[str, list[ox.Quad]]:
@@ -383,6 +507,9 @@ def load_grouped(paths: list[Path], options: InputOptions | None = None) -> Grou
             grouped.errors.append(by_subject)
             continue
         grouped.files.append(str(path))
+        if not grouped.lines:  # the first file (often the only one): take its groups
+            grouped.lines, grouped.source_of = by_subject, dict.fromkeys(by_subject, str(path))
+            continue
         for key, lines in by_subject.items():
             grouped.source_of.setdefault(key, str(path))
             grouped.lines.setdefault(key, []).extend(lines)

@@ -21,12 +21,11 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import NamedTuple
 
 import pyoxigraph as ox
 from rdflib import RDF, RDFS, XSD, Graph, Literal, URIRef
 
-from .cases import term_key
+from .cases import Fact, term_key
 from .definitions import DECIMAL_FAMILY, INTEGER_FAMILY, And, Formula, Leaf, UnsupportedConstruct, leaves
 
 RDF_TYPE = str(RDF.type)
@@ -44,13 +43,6 @@ _OPERATORS = {
     "<=": Decimal.__le__,
     "<": Decimal.__lt__,
 }
-
-
-class Fact(NamedTuple):
-    """One patient fact: the case has ``value`` for ``prop``."""
-
-    prop: str
-    value: ox.NamedNode | ox.Literal | ox.BlankNode
 
 
 def _number(term) -> Decimal | None:
@@ -116,13 +108,14 @@ class Taxonomy:
             types[str(node)].add(str(cls_))
         return cls(dict(edges), dict(types))
 
-    def with_batch(self, quads: Iterable[ox.Quad]) -> Taxonomy:
-        """This taxonomy plus the types and subclass edges stated in a batch."""
+    def with_batch(self, stated: Iterable[tuple[str, Fact]]) -> Taxonomy:
+        """This taxonomy plus the types and subclass edges stated in a batch (subject
+        and fact)."""
         batch_types: dict[str, set[str]] = defaultdict(set)
         batch_edges: dict[str, set[str]] = defaultdict(set)
-        for q in quads:
-            target = batch_edges if q.predicate.value == SUBCLASS else batch_types
-            target[term_key(q.subject)].add(term_key(q.object))
+        for subject, fact in stated:
+            target = batch_edges if fact.prop == SUBCLASS else batch_types
+            target[subject].add(term_key(fact.value))
         if not batch_edges:  # the same hierarchy: share the memoised superclasses
             return Taxonomy(self.edges, self.types, batch_types, self._supers)
         edges = {k: set(v) for k, v in self.edges.items()}
@@ -239,32 +232,28 @@ class FastClassifier:
                 for prop in leaf.properties:
                     self.by_property[str(prop)].append((i, test))
 
-    def classify(self, batch: Mapping[str, list[ox.Quad]], cases: Iterable[str]) -> dict[str, Membership]:
+    def classify(self, batch: Mapping[str, list[Fact]], cases: Iterable[str]) -> dict[str, Membership]:
         """Membership of each case in every defined class, with the facts behind it.
-        ``batch`` holds the quads of every subject in the batch, by subject key."""
+        ``batch`` holds the facts of every subject in the batch, by subject key."""
         wanted = list(cases)
-        stated = [q for quads in batch.values() for q in quads if q.predicate.value in (RDF_TYPE, SUBCLASS)]
+        stated = [(s, f) for s, facts in batch.items() for f in facts if f.prop in (RDF_TYPE, SUBCLASS)]
         taxonomy = self.taxonomy.with_batch(stated)
         holding: list[set[str]] = [set() for _ in self.leaves]
         facts: list[dict[str, list[Fact]]] = [{} for _ in self.leaves]
-        tested: dict[tuple[str, object], list[int]] = {}  # (property, value) -> leaves it meets
+        # The leaves each fact meets. Keyed by identity: equal facts of a batch are one
+        # object (``cases.CaseBatch``), so this tests each distinct fact once without
+        # hashing its term; a fact that is not shared is merely tested again.
+        tested: dict[int, list[int]] = {}
         by_property = self.by_property
         for case in wanted:
-            for quad in batch.get(case, ()):
-                prop = quad.predicate.value
-                tests = by_property.get(prop)
-                if tests is None:
-                    continue
-                value = quad.object
-                key = (prop, value)
-                met = tested.get(key)
+            for fact in batch.get(case, ()):
+                met = tested.get(id(fact))
                 if met is None:
-                    met = tested[key] = [i for i, t in tests if t.holds(value, taxonomy)]
-                if met:
-                    fact = Fact(prop, value)
-                    for i in met:
-                        holding[i].add(case)
-                        facts[i].setdefault(case, []).append(fact)
+                    tests = by_property.get(fact.prop, ())
+                    met = tested[id(fact)] = [i for i, t in tests if t.holds(fact.value, taxonomy)]
+                for i in met:
+                    holding[i].add(case)
+                    facts[i].setdefault(case, []).append(fact)
             for i, cls in self.type_leaves:
                 if taxonomy.is_a(case, cls):
                     holding[i].add(case)

@@ -16,7 +16,7 @@ from rdflib import OWL, RDF, RDFS, BNode, Graph, URIRef
 from rdflib.namespace import PROV, SKOS
 
 from . import DISCLAIMER
-from .classify_fast import Fact
+from .cases import Fact
 from .definitions import INTEGER_FAMILY
 from .knowledge import LBP
 from .select import Selection

@@ -24,9 +24,10 @@ from typing import BinaryIO
 
 from . import render
 from .assess import Assessor, with_input_warnings
-from .cases import GroupedInput, InputError, parse_cases
+from .cases import GroupedInput, InputError, LineBatch, parse_cases
 from .explain import cited_by
 from .knowledge import KnowledgeBase
+from .malloc import keep_freed_memory
 
 STREAM_FORMATS = ("json", "csv")
 
@@ -46,26 +47,16 @@ class BatchOutput:
 
 @dataclass
 class Payload:
-    """One batch of whole cases for a worker: their N-Triples lines joined into one text
-    (one string pickles far faster than many), with each case's key and line count."""
+    """One batch of whole cases for a worker, with their source files and the warnings
+    their input gave."""
 
-    text: str
-    keys: list[str]
-    counts: list[int]
+    lines: LineBatch
     source_of: dict[str, str]
     warnings: dict[str, list[str]]
 
-    def lines(self) -> dict[str, list[str]]:
-        """Each case's lines again."""
-        lines, found, start = self.text.split("\n"), {}, 0
-        for key, count in zip(self.keys, self.counts, strict=True):
-            found[key] = lines[start : start + count]
-            start += count
-        return found
-
 
 def _render(assessor: Assessor, payload: Payload, fmt: str) -> BatchOutput:
-    batch, input_errors = parse_cases(payload.lines(), payload.source_of)
+    batch, input_errors = parse_cases(payload.lines, payload.source_of)
     results = with_input_warnings(assessor._assess_batch(batch, payload.source_of), payload.warnings)
     data = render.json_results(results) if fmt == "json" else render.csv_rows(results).encode("utf-8")
     out = BatchOutput(data, cases=len(results), input_errors=input_errors)
@@ -82,6 +73,7 @@ _WORKER: Assessor | None = None
 
 def _init_worker(kb_root: str, engine: str, batch_size: int) -> None:
     global _WORKER
+    keep_freed_memory()
     if _WORKER is None:  # a spawned worker compiles the knowledge base; a forked one has it
         _WORKER = Assessor(KnowledgeBase.load(Path(kb_root)), engine, batch_size)
 
@@ -101,6 +93,7 @@ def worker_pool(assessor: Assessor, workers: int) -> Iterator[ProcessPoolExecuto
     where the platform can fork (they share its memory, copy on write), otherwise spawned
     and compiling it as soon as they start, while the main process reads the input."""
     global _WORKER
+    keep_freed_memory()
     forking = "fork" in multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if forking else "spawn")
     _WORKER = assessor if forking else None
@@ -150,11 +143,8 @@ def _payloads(grouped: GroupedInput, size: int) -> Iterator[Payload]:
     warnings = {iri: case.warnings for iri, case in grouped.fhir_cases.items() if case.warnings}
     for i in range(0, len(keys), size):
         chunk = keys[i : i + size]
-        groups = [grouped.lines.pop(k) for k in chunk]
         yield Payload(
-            "\n".join(line for group in groups for line in group),
-            chunk,
-            [len(group) for group in groups],
+            LineBatch.of({k: grouped.lines.pop(k) for k in chunk}),
             {k: grouped.source_of.get(k) for k in chunk},
             {k: warnings[k] for k in chunk if k in warnings},
         )
@@ -174,6 +164,7 @@ def assess_to(
     given (already started) worker pool, in a new one of ``workers`` processes, or here."""
     if fmt not in STREAM_FORMATS:
         raise ValueError(f"streaming supports {', '.join(STREAM_FORMATS)}, not {fmt}")
+    keep_freed_memory()
     started = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
     n_batches = -(-len(grouped.lines) // assessor.batch_size)
     payloads = _payloads(grouped, assessor.batch_size)

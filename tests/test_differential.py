@@ -12,7 +12,7 @@ import pytest
 from rdflib import Graph, URIRef
 
 from reasoner import classify_fast, classify_hermit
-from reasoner.cases import group_by_subject, to_rdflib
+from reasoner.cases import CaseBatch, group_by_subject, to_rdflib
 from reasoner.definitions import compile_definitions
 from reasoner.explain import Vocabulary
 from reasoner.knowledge import LBP
@@ -36,7 +36,7 @@ def test_fast_engine_matches_hermit_on_2000_generated_cases(kb):
     ntriples = CaseGenerator(kb, seed=2026).ntriples(N_CASES)
     cases = [f"{CASE_NS}{i}" for i in range(N_CASES)]
     formulas = compile_definitions(kb.ontology)
-    batch = group_by_subject(ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES))
+    batch = CaseBatch.from_quads(group_by_subject(ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES))).facts
     fast = classify_fast.FastClassifier(formulas, kb.ontology).classify(batch, cases)
 
     graph = Graph().parse(data=ntriples, format="nt")
