@@ -30,10 +30,11 @@ from .validate import SH, FastValidator, ShapeResult, validate_reference
 ENGINES = ("fast", "hermit")
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 # Cases per batch for the fast engine. Measured with `lbp-imaging assess` on 100,000
-# generated cases on the 2-core machine: batches of 500 were the fastest of 250 to 10,000
-# (13.4-14.6 s, against 17.7-19.9 s for 5,000 and 20-23 s for 10,000). A smaller batch's
-# store, indexes and objects stay in cache and its memory is reused; below 500 the
-# per-batch cost (a new store with the knowledge base, the queries) takes over.
+# generated cases on the 2-core machine, two workers, alternating runs: batches of 500
+# took 13.4-15.5 s; 250, 16.6-16.9 s; 1,000, 15.9-16.5 s; 2,000, 15.3-17.8 s; 5,000,
+# 17.7-19.9 s; 10,000, 20.1-22.6 s. A smaller batch's store, indexes and objects stay
+# in cache and its memory is reused; below 500 the per-batch cost (a new store with the
+# knowledge base, the queries) takes over.
 BATCH = 500
 HERMIT_BATCH = 150  # HermiT slows superlinearly with batch size here (nominals): see README
 
