@@ -93,7 +93,6 @@ def worker_pool(assessor: Assessor, workers: int) -> Iterator[ProcessPoolExecuto
     where the platform can fork (they share its memory, copy on write), otherwise spawned
     and compiling it as soon as they start, while the main process reads the input."""
     global _WORKER
-    keep_freed_memory()
     forking = "fork" in multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if forking else "spawn")
     _WORKER = assessor if forking else None

@@ -61,3 +61,12 @@ def cli() -> Callable[..., subprocess.CompletedProcess]:
         )
 
     return run
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium for the page tests (skipped where it is not installed)."""
+    from headless_browser import chromium  # playwright only for the tests that use it
+
+    with chromium() as browser:
+        yield browser

@@ -25,7 +25,6 @@ from urllib.parse import unquote, urldefrag, urlsplit
 from xml.etree import ElementTree
 
 import pytest
-from headless_browser import chromium
 from rdflib import OWL, RDF, RDFS, URIRef
 from rdflib.namespace import DCTERMS
 
@@ -59,12 +58,6 @@ def site(cli, tmp_path_factory) -> Site:
 @pytest.fixture(scope="module")
 def data(kb: KnowledgeBase):
     return read_site(kb)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @dataclass

@@ -22,7 +22,6 @@ from urllib.parse import urldefrag, urlsplit
 
 import httpx
 import pytest
-from headless_browser import chromium
 from rdflib import OWL, URIRef
 from sparql_server import EXAMPLES, ROOT, running
 
@@ -39,12 +38,6 @@ internal link (the SPARQL endpoint, the API documentation) is checked by status 
 def server(tmp_path_factory):
     with running(["--cases", str(EXAMPLES)], tmp_path_factory.mktemp("logs")) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with chromium() as browser:
-        yield browser
 
 
 @dataclass
