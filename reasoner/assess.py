@@ -24,11 +24,14 @@ from .classify_fast import FastClassifier
 from .definitions import UnsupportedConstruct, compile_definitions
 from .explain import CaseResult, Vocabulary, cited_by, explain
 from .knowledge import KnowledgeBase
+from .questions import questions
 from .select import add_memberships, select
+from .three_valued import UNDETERMINED, CaseStates, ThreeValuedEvaluator
 from .validate import SH, FastValidator, ShapeResult, validate_reference
 
 ENGINES = ("fast", "hermit")
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
+SUBCLASS = "http://www.w3.org/2000/01/rdf-schema#subClassOf"
 # Cases per batch for the fast engine. Measured with `lbp-imaging assess` on 100,000
 # generated cases on the 2-core machine, two workers, alternating runs: batches of 500
 # took 13.4-15.5 s; 250, 16.6-16.9 s; 1,000, 15.9-16.5 s; 2,000, 15.3-17.8 s; 5,000,
@@ -86,14 +89,16 @@ class Assessor:
         )
         self.inputs = case_input.InputOptions.for_knowledge_base(kb)
         try:
-            self.classifier: FastClassifier | None = FastClassifier(
-                compile_definitions(kb.ontology), kb.ontology
+            formulas = compile_definitions(kb.ontology)
+            self.classifier: FastClassifier | None = FastClassifier(formulas, kb.ontology)
+            self.evaluator: ThreeValuedEvaluator | None = ThreeValuedEvaluator(
+                formulas, kb.ontology, self.classifier.taxonomy
             )
             self.compile_error: str | None = None
         except UnsupportedConstruct as exc:
             if engine == "fast":
                 raise
-            self.classifier, self.compile_error = None, str(exc)
+            self.classifier, self.evaluator, self.compile_error = None, None, str(exc)
         self.defined = {
             str(c) for c in kb.ontology.subjects(OWL.equivalentClass, None) if isinstance(c, URIRef)
         }
@@ -171,6 +176,31 @@ class Assessor:
             memberships[case] = {cls: known.get(cls, []) for cls in classes}
         return memberships, failed
 
+    def _states(
+        self, batch: CaseBatch, cases: list[str], memberships: dict[str, dict[str, list[Fact]]]
+    ) -> dict[str, CaseStates]:
+        """Three-valued states of every defined class. Without compiled formulas (HermiT
+        on a construct the compiler refuses) every class not met is undetermined, with no
+        question that could settle it."""
+        if self.evaluator is not None:
+            return self.evaluator.evaluate(
+                batch.facts,
+                cases,
+                memberships,
+                self.classifier.taxonomy.with_batch(
+                    (s, f)
+                    for s, facts in batch.facts.items()
+                    for f in facts
+                    if f.prop in (RDF_TYPE, SUBCLASS)
+                ),
+            )
+        return {
+            c: CaseStates(
+                {d: "met" if d in memberships[c] else UNDETERMINED for d in sorted(self.defined)}, {}
+            )
+            for c in cases
+        }
+
     def _invalid(self, case: str, source: str | None, results: list[ShapeResult]) -> CaseResult:
         errors = []
         for r in results:
@@ -208,7 +238,10 @@ class Assessor:
         valid = [c for c in cases if c not in invalid]
         memberships, failed = self._classify(batch, quads, valid)
         valid = [c for c in valid if c not in failed]
-        add_memberships(store, {c: set(memberships[c]) for c in valid})
+        states = self._states(batch, valid, memberships)
+        add_memberships(
+            store, {c: set(memberships[c]) for c in valid}, {c: states[c].undetermined() for c in valid}
+        )
         selections = select(self.kb, store, valid)
         results = [self._invalid(c, source_of.get(c), by_case[c]) for c in sorted(invalid)]
         results += [
@@ -237,6 +270,8 @@ class Assessor:
                 source_of.get(c),
                 self.engine,
                 [f for f in batch.facts[c] if f.prop != RDF_TYPE],
+                states[c].states,
+                questions(self.vocab, states[c].questions, selections[c].open_criteria),
             )
             for c in valid
         ]

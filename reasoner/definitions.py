@@ -71,10 +71,13 @@ class Leaf:
     kind: ``type`` (told rdf:type, through rdfs:subClassOf), ``value`` (the property has
     this value), ``some`` (a value of the property is in ``cls``), ``facets`` (a numeric
     value of the property within the facets), ``any`` (the property has some value).
+    ``on`` is the property the restriction names; ``properties`` adds its sub- and
+    equivalent properties, whose values are values of it too.
     """
 
     kind: str
     properties: tuple[URIRef, ...] = ()
+    on: URIRef | None = None
     cls: URIRef | None = None
     value: URIRef | Literal | None = None
     datatype: URIRef | None = None
@@ -237,31 +240,31 @@ class DefinitionCompiler:
             raise UnsupportedConstruct(f"{_name(g, owner)}: a class expression of unknown form")
         props = self._properties(prop, owner)
         if (value := g.value(node, OWL.hasValue)) is not None:
-            return Leaf("value", props, value=value)
+            return Leaf("value", props, prop, value=value)
         filler = g.value(node, OWL.someValuesFrom)
         if filler is None:
             raise UnsupportedConstruct(
                 f"{_name(g, owner)}: a restriction on {_name(g, prop)} of unsupported kind"
             )
         if filler in (OWL.Thing, RDFS.Literal):
-            return Leaf("any", props)
+            return Leaf("any", props, prop)
         if (prop, RDF.type, OWL.DatatypeProperty) in g or (filler, RDF.type, RDFS.Datatype) in g:
-            return self._data_filler(props, filler, owner)
+            return self._data_filler(props, prop, filler, owner)
         if isinstance(filler, URIRef):
             if filler in self.defined:
                 raise UnsupportedConstruct(
                     f"{_name(g, owner)}: someValuesFrom a defined class ({_name(g, filler)}) "
                     f"on {_name(g, prop)}"
                 )
-            return Leaf("some", props, cls=filler)
+            return Leaf("some", props, prop, cls=filler)
         raise UnsupportedConstruct(
             f"{_name(g, owner)}: someValuesFrom a complex class expression on {_name(g, prop)}"
         )
 
-    def _data_filler(self, props: tuple[URIRef, ...], filler, owner: URIRef) -> Leaf:
+    def _data_filler(self, props: tuple[URIRef, ...], prop: URIRef, filler, owner: URIRef) -> Leaf:
         g = self.g
         if isinstance(filler, URIRef):
-            return Leaf("facets", props, datatype=filler)
+            return Leaf("facets", props, prop, datatype=filler)
         datatype = g.value(filler, OWL.onDatatype)
         restrictions = g.value(filler, OWL.withRestrictions)
         if datatype is None or restrictions is None:
@@ -279,7 +282,7 @@ class DefinitionCompiler:
                     raise UnsupportedConstruct(
                         f"{_name(g, owner)}: a non-numeric facet value {value}"
                     ) from None
-        return Leaf("facets", props, datatype=datatype, facets=tuple(facets))
+        return Leaf("facets", props, prop, datatype=datatype, facets=tuple(facets))
 
 
 def compile_definitions(ontology: Graph) -> dict[URIRef, Formula]:

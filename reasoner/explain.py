@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import pyoxigraph as ox
-from rdflib import OWL, RDF, RDFS, BNode, Graph, URIRef
+from rdflib import OWL, RDF, RDFS, BNode, Graph, Literal, URIRef
 from rdflib.namespace import PROV, SKOS
 
 from . import DISCLAIMER
@@ -43,6 +43,10 @@ class Vocabulary:
         self.sources = cache(self._sources)
         self.class_entry = cache(self._class_entry)
         self.caveats = cache(self._caveats)
+        self.rank_of = cache(self._rank_of)
+        self.effect_label = cache(self._effect_label)
+        self.condition_of = cache(self._condition_of)
+        self.functional = {str(p) for p in self.g.subjects(RDF.type, OWL.FunctionalProperty)}
         self.facts: dict = {}  # (property, term) -> fact dict, shared between cases
 
     def _label(self, iri: str) -> str:
@@ -101,6 +105,59 @@ class Vocabulary:
     def _caveats(self, iri: str) -> tuple[str, ...]:
         return tuple(str(c) for c in self.g.objects(URIRef(iri), LBP.caveat))
 
+    def is_functional(self, prop: str) -> bool:
+        return prop in self.functional
+
+    def unit(self, prop: str) -> str | None:
+        """The UCUM unit a numeric case property is recorded in, if the ontology gives one."""
+        value = self.g.value(URIRef(prop), LBP.ucumUnit)
+        return str(value) if value is not None else None
+
+    def _effect_label(self, notation: str) -> str:
+        """The label of a question effect, from its notation."""
+        for node in self.g.subjects(SKOS.notation, Literal(notation)):
+            return self.label(str(node))
+        return notation
+
+    def notation(self, iri: str) -> str:
+        value = self.g.value(URIRef(iri), SKOS.notation)
+        return str(value) if value is not None else iri
+
+    def suspected(self, criterion: str) -> str:
+        """What a criterion raises suspicion of, or the criterion itself if it names nothing."""
+        value = self.g.value(URIRef(criterion), LBP.suspectedCondition)
+        return str(value) if value is not None else criterion
+
+    def _rank_of(self, iri: str) -> int:
+        """The urgency rank of a criterion (0 for a rule or a class without urgency)."""
+        urgency = self.restrictions(iri).get(str(LBP.hasUrgency))
+        rank = self.g.value(urgency, LBP.urgencyRank) if urgency is not None else None
+        return int(rank) if rank is not None else 0
+
+    def _told_types(self, iri: str) -> list[URIRef]:
+        return [
+            t
+            for t in self.g.objects(URIRef(iri), RDF.type)
+            if isinstance(t, URIRef) and t != OWL.NamedIndividual
+        ]
+
+    def _condition_of(self, iri: str) -> str | None:
+        """What a finding raises suspicion of (``lbp:suspectedCondition``, its own or one
+        of its categories'), if the ontology says."""
+        own = self.g.value(URIRef(iri), LBP.suspectedCondition)
+        if own is not None:
+            return str(own)
+        for cls in self._told_types(iri):
+            for sup in self.g.transitive_objects(cls, RDFS.subClassOf):
+                if (condition := self.g.value(sup, LBP.suspectedCondition)) is not None:
+                    return str(condition)
+        return None
+
+    def category_of(self, iri: str) -> str | None:
+        """A finding's most specific told category."""
+        told = self._told_types(iri)
+        return str(told[0]) if told else None
+
     def _restrictions(self, iri: str) -> dict[str, str]:
         """The owl:hasValue restrictions a class is a subclass of, by property IRI."""
         found = {}
@@ -139,6 +196,17 @@ class Vocabulary:
 
 _XSD = "http://www.w3.org/2001/XMLSchema#"
 _INTEGERS = {str(t) for t in INTEGER_FAMILY}
+
+
+def python_value(literal: Literal) -> bool | int | float | str:
+    """A JSON-native value for an rdflib literal of the knowledge base."""
+    value = literal.toPython()
+    if isinstance(value, bool | int | float | str):
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(literal)
 
 
 def _python(literal: ox.Literal) -> bool | int | float | str:
@@ -194,6 +262,8 @@ class CaseResult:
     recommendation: dict | None = None
     criteria: list[dict] = field(default_factory=list)
     red_flags: dict = field(default_factory=dict)
+    criterion_states: dict[str, str] = field(default_factory=dict)
+    questions: list[dict] = field(default_factory=list)
     sources: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
@@ -219,6 +289,8 @@ class CaseResult:
             "outcome": self.outcome,
             "recommendation": self.recommendation,
             "criteria": [{k: c[k] for k in CASE_CRITERION_KEYS} for c in self.criteria],
+            "criterionStates": self.criterion_states,
+            "questions": self.questions,
             "redFlags": self.red_flags,
             "sources": self.sources,
             "warnings": self.warnings,
@@ -239,6 +311,26 @@ def cited_by(results: list[CaseResult]) -> tuple[list[str], list[str]]:
     return list(statements), list(criteria)
 
 
+def question_warnings(vocab: Vocabulary, asked: list[dict]) -> list[str]:
+    """One warning per undetermined criterion that matters, most urgent first: what it
+    could do to the decision, and what to ask (unknown is not absent)."""
+    about: dict[str, list[str]] = {}
+    effect: dict[str, str] = {}
+    for question in asked:
+        for c in question["criteria"]:
+            about.setdefault(c["iri"], []).append(question["about"]["label"])
+            effect[c["iri"]] = c["effect"]
+    lines = []
+    for criterion in sorted(about, key=lambda c: (-vocab.rank_of(c), vocab.label(c))):
+        entry = vocab.class_entry(criterion)
+        urgency = f" ({entry['urgency']['label']})" if entry["urgency"] else ""
+        lines.append(
+            f"Undetermined (unknown is not absent): {entry['label']}{urgency} "
+            f"{vocab.effect_label(effect[criterion])}; ask about: {'; '.join(about[criterion])}."
+        )
+    return lines
+
+
 def explain(
     vocab: Vocabulary,
     selection: Selection,
@@ -246,9 +338,12 @@ def explain(
     source: str | None,
     engine: str,
     case_facts: list[Fact],
+    states: dict[str, str] | None = None,
+    asked: list[dict] | None = None,
 ) -> CaseResult:
     """The full, explained result for one assessed case (statements by IRI: the run lists
-    each statement's quote and document once)."""
+    each statement's quote and document once). ``states`` is every defined class's
+    three-valued state, ``asked`` the questions that could change the decision."""
     result = CaseResult(selection.case, source, engine, "assessed")
     result.facts = [_fact(vocab, f) for f in case_facts]
     outcome = selection.outcome
@@ -309,14 +404,14 @@ def explain(
             cited.update(dict.fromkeys(entry["sources"]))
     if result.outcome:
         cited.update(dict.fromkeys(result.outcome["sources"]))
-    present = [vocab.ref(f) for f in selection.present_red_flags]
-    unassessed = [vocab.ref(f) for f in selection.unassessed_red_flags]
-    result.red_flags = {"present": present, "unassessed": unassessed, "screeningComplete": not unassessed}
-    if unassessed:
-        result.warnings.append(
-            f"{len(unassessed)} red flag(s) not assessed (unknown is not absent): "
-            + "; ".join(f["label"] for f in unassessed)
-            + "."
-        )
+    result.criterion_states = dict(
+        sorted((states or {}).items(), key=lambda kv: (-vocab.rank_of(kv[0]), vocab.label(kv[0])))
+    )
+    result.questions = asked or []
+    result.warnings += question_warnings(vocab, result.questions)
+    result.red_flags = {
+        "present": [vocab.ref(f) for f in selection.present_red_flags],
+        "unassessed": [vocab.ref(f) for f in selection.unassessed_red_flags],
+    }
     result.sources = list(cited)
     return result

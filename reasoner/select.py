@@ -1,8 +1,10 @@
 """Select each case's recommendation with the closed-world SPARQL steps in ``queries/``.
 
-The store holds the knowledge base, the cases and the class memberships an engine
-inferred. The queries decide everything clinical (precedence, contrast, substitution,
-no imaging, unassessed red flags); this module only runs them and groups rows by case.
+The store holds the knowledge base, the cases, the class memberships an engine inferred
+and the criteria that three-valued evaluation left undetermined. The queries decide
+everything clinical (precedence, contrast, substitution, no imaging, which undetermined
+criteria could change the decision, red flags); this module only runs them and groups
+rows by case.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pyoxigraph as ox
 from .knowledge import KnowledgeBase
 
 RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+UNDETERMINED = ox.NamedNode("https://w3id.org/lbp-imaging/undeterminedCriterion")
 
 
 @dataclass
@@ -33,6 +36,9 @@ class Selection:
     closed_world_concepts: list[str] = field(default_factory=list)
     present_red_flags: list[str] = field(default_factory=list)
     unassessed_red_flags: list[str] = field(default_factory=list)
+    open_criteria: dict[str, str] = field(default_factory=dict)
+    """Undetermined criteria whose questions could change the decision, with the effect
+    (an IRI) that answering them could have."""
 
 
 def _values(store: ox.Store, query: str, *names: str) -> Iterator[tuple[str | None, ...]]:
@@ -52,11 +58,19 @@ def _add(items: list[str], value: str | None) -> None:
         items.append(value)
 
 
-def add_memberships(store: ox.Store, memberships: dict[str, set[str]]) -> None:
-    """Assert each case's inferred class memberships, for the selection queries."""
+def add_memberships(
+    store: ox.Store, memberships: dict[str, set[str]], undetermined: dict[str, list[str]] | None = None
+) -> None:
+    """Assert each case's inferred class memberships and its undetermined criteria
+    (``lbp:undeterminedCriterion``), for the selection queries."""
     store.extend(
         ox.Quad(ox.NamedNode(case), RDF_TYPE, ox.NamedNode(cls))
         for case, classes in memberships.items()
+        for cls in classes
+    )
+    store.extend(
+        ox.Quad(ox.NamedNode(case), UNDETERMINED, ox.NamedNode(cls))
+        for case, classes in (undetermined or {}).items()
         for cls in classes
     )
 
@@ -106,6 +120,11 @@ def select(kb: KnowledgeBase, store: ox.Store, cases: list[str]) -> dict[str, Se
         ):
             if len(items) > 1:
                 items.sort()
+    for case, criterion, effect in _values(
+        store, kb.query("open-criteria").text, "case", "criterion", "effect"
+    ):
+        if case in selections and criterion is not None and effect is not None:
+            selections[case].open_criteria.setdefault(criterion, effect)
     for name, attribute in (
         ("present-red-flags", "present_red_flags"),
         ("unassessed-red-flags", "unassessed_red_flags"),

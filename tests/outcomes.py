@@ -1,6 +1,6 @@
 """The view of a result that example expectations record (``*.expected.json``): outcome,
-procedure, urgency, criteria, alternatives and the number of unassessed red flags, with
-the project's IRIs shortened to local names."""
+procedure, urgency, criteria met, alternatives, the criteria and rules left undetermined,
+and what the questions ask about, with the project's IRIs shortened to local names."""
 
 from __future__ import annotations
 
@@ -20,5 +20,6 @@ def observed(result: dict) -> dict:
         "urgency": local((rec["urgency"] or {}).get("iri")),
         "criteria": sorted(local(c["iri"]) for c in result["criteria"] if c["kind"] != "closed-world"),
         "alternatives": sorted(local(a["iri"]) for a in rec["alternatives"]),
-        "unassessedRedFlags": len(result["redFlags"]["unassessed"]),
+        "undetermined": sorted(local(c) for c, s in result["criterionStates"].items() if s == "undetermined"),
+        "questions": sorted(local(q["about"]["iri"]) for q in result["questions"]),
     }

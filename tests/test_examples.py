@@ -31,7 +31,7 @@ EXPECTED = _expected()
 def _expected_view(entry: dict) -> dict:
     return {
         k: sorted(entry[k]) if isinstance(entry[k], list) else entry[k]
-        for k in ("outcome", "procedure", "urgency", "criteria", "alternatives", "unassessedRedFlags")
+        for k in ("outcome", "procedure", "urgency", "criteria", "alternatives", "undetermined", "questions")
     }
 
 
@@ -44,7 +44,7 @@ def test_there_are_at_least_30_examples_covering_every_criterion(kb):
     assert outcomes == {
         "OutcomeImagingIndicated",
         "OutcomeNoImaging",
-        "OutcomeScreeningIncomplete",
+        "OutcomeMoreInformationNeeded",
         "OutcomeRedFlagWithoutCriterion",
     }
 

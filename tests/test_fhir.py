@@ -97,7 +97,7 @@ def test_examples_cover_every_criterion_every_outcome_and_bundle_type(kb):
     assert {e["outcome"] for e in EXPECTED.values()} == {
         "OutcomeImagingIndicated",
         "OutcomeNoImaging",
-        "OutcomeScreeningIncomplete",
+        "OutcomeMoreInformationNeeded",
         "OutcomeRedFlagWithoutCriterion",
     }
     types = {json.loads((EXAMPLES / f"{n}.json").read_text())["type"] for n in EXPECTED}

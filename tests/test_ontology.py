@@ -264,6 +264,7 @@ VIGNETTES = {
         {
             "hasFinding": ["MyotomalWeakness"],
             "conservativeTreatmentWeeks": 6.0,
+            "symptomDurationWeeks": 8.0,
             "interventionCandidate": True,
         },
         {"PersistentRadiculopathyInCandidate"},
@@ -272,6 +273,7 @@ VIGNETTES = {
         {
             "hasFinding": ["MyotomalWeakness"],
             "conservativeTreatmentWeeks": 5.0,
+            "symptomDurationWeeks": 8.0,
             "interventionCandidate": True,
         },
         set(),

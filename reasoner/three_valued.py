@@ -1,0 +1,369 @@
+"""Three-valued criteria: met, not met or undetermined, and the facts that could settle them.
+
+Unknown is not absent. OWL classification (HermiT, or the fast engine's formulas) says
+which criteria the recorded facts *meet*; it cannot say which they *fail*, because a fact
+that is not recorded may still hold. This module evaluates every compiled definition in
+Kleene's strong three-valued logic over the case's leaves:
+
+* a leaf is *true* when a recorded fact satisfies it (the fast engine's test);
+* it is *false* only when the ontology lets the recorded facts exclude it: a finding
+  recorded on a property declared ``owl:propertyDisjointWith`` the one the leaf reads
+  (``hasAbsentFinding`` against ``hasFinding``), or another value of an
+  ``owl:FunctionalProperty`` (a number outside the facets, the other boolean, an
+  individual declared different);
+* otherwise it is *unknown*.
+
+A leaf ``some`` over a class that the ontology closes with an ``owl:oneOf`` superclass
+(the closure axiom "every member of this category is one of these findings") is read as
+the disjunction of its members, so that a category is false once every member is
+recorded absent. Nothing clinical is named here: properties, closures and members are
+read from the ontology.
+
+The definition is put in disjunctive normal form once per knowledge base. Conjunctions
+that no case can satisfy (two conditions on one single-valued property that cannot both
+hold, a value on two disjoint properties, an empty range) are dropped, so that a
+criterion is undetermined only when some completion of the unknown facts meets it. The
+*questions* of an undetermined criterion are the unknown leaves of the minimal
+conjunctions still open for the case: exactly the unknown facts whose answer could make
+it met. Met stays the two-valued classification (HermiT is its reference); this module
+decides not met and undetermined, and the test suite checks both against HermiT on
+completions of generated cases.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from itertools import product
+
+import pyoxigraph as ox
+from rdflib import OWL, RDF, RDFS, XSD, Graph, Literal, URIRef
+from rdflib.collection import Collection
+
+from .cases import Fact
+from .classify_fast import (
+    _BOOLEAN_VALUES,
+    _DECIMALS,
+    _INTEGERS,
+    _OPERATORS,
+    Taxonomy,
+    _number,
+    _same_value,
+    _Test,
+)
+from .definitions import Formula, Leaf, Or, UnsupportedConstruct
+
+MET, NOT_MET, UNDETERMINED = "met", "notMet", "undetermined"
+# A definition whose disjunctive normal form grows past this many conjunctions is refused
+# (by name) rather than evaluated slowly; the criteria of this project need about a dozen.
+MAX_CONJUNCTIONS = 4096
+
+Conjunction = frozenset[Leaf]
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """What the ontology says about case facts in general: which properties are
+    single-valued, which are disjoint, which individuals are different, and which
+    classes are closed by an enumeration of their members."""
+
+    functional: frozenset[str]
+    disjoint: Mapping[str, frozenset[str]]
+    different: frozenset[frozenset[str]]
+    closed: Mapping[str, tuple[URIRef, ...]]
+
+    @classmethod
+    def from_ontology(cls, g: Graph, taxonomy: Taxonomy) -> CaseFacts:
+        functional = frozenset(str(p) for p in g.subjects(RDF.type, OWL.FunctionalProperty))
+        disjoint: dict[str, set[str]] = {}
+        for p, q in g.subject_objects(OWL.propertyDisjointWith):
+            disjoint.setdefault(str(p), set()).add(str(q))
+            disjoint.setdefault(str(q), set()).add(str(p))
+        different = {frozenset((str(a), str(b))) for a, b in g.subject_objects(OWL.differentFrom)}
+        for group in g.subjects(RDF.type, OWL.AllDifferent):
+            members = g.value(group, OWL.distinctMembers) or g.value(group, OWL.members)
+            names = [str(m) for m in Collection(g, members)] if members is not None else []
+            different |= {frozenset((a, b)) for a in names for b in names if a != b}
+        closed: dict[str, tuple[URIRef, ...]] = {}
+        for cls_, sup in g.subject_objects(RDFS.subClassOf):
+            if isinstance(cls_, URIRef) and (members := g.value(sup, OWL.oneOf)) is not None:
+                closed[str(cls_)] = tuple(m for m in Collection(g, members) if isinstance(m, URIRef))
+        # A closed class's members: the enumeration, plus any individual typed with it (or a
+        # subclass) that the enumeration forgot, so that nothing is ruled out unseen.
+        for name, members in list(closed.items()):
+            told = sorted(
+                URIRef(node)
+                for node, types in taxonomy.types.items()
+                if any(name in taxonomy.supers(t) for t in types)
+            )
+            closed[name] = tuple(dict.fromkeys([*members, *told]))
+        return cls(
+            functional,
+            {p: frozenset(qs) for p, qs in disjoint.items()},
+            frozenset(different),
+            closed,
+        )
+
+
+# -- compiling definitions into conjunctions -------------------------------------------------
+def _expand(formula: Formula, facts: CaseFacts) -> Formula:
+    """The formula with ``some`` over a closed class read as the disjunction of its members."""
+    if isinstance(formula, Leaf):
+        members = facts.closed.get(str(formula.cls)) if formula.kind == "some" else None
+        if members is None:
+            return formula
+        return Or(tuple(Leaf("value", formula.properties, formula.on, value=m) for m in members))
+    return type(formula)(tuple(_expand(p, facts) for p in formula.parts))
+
+
+def _dnf(formula: Formula, owner: str) -> list[Conjunction]:
+    if isinstance(formula, Leaf):
+        return [frozenset((formula,))]
+    parts = [_dnf(p, owner) for p in formula.parts]
+    if isinstance(formula, Or):
+        return [c for part in parts for c in part]
+    size = 1
+    for part in parts:
+        size *= len(part)
+    if size > MAX_CONJUNCTIONS:
+        raise UnsupportedConstruct(
+            f"{owner}: its definition has more than {MAX_CONJUNCTIONS} conjunctions in disjunctive "
+            "normal form, too many for three-valued evaluation"
+        )
+    return [frozenset().union(*combo) for combo in product(*parts)]
+
+
+def _minimal(conjunctions: Iterable[Conjunction]) -> list[Conjunction]:
+    """Drop duplicates and every conjunction that contains another (absorption)."""
+    unique = sorted(set(conjunctions), key=lambda c: (len(c), sorted(map(repr, c))))
+    kept: list[Conjunction] = []
+    for c in unique:
+        if not any(k <= c for k in kept):
+            kept.append(c)
+    return kept
+
+
+def _interval_empty(facets: list[tuple[str, Decimal]], integer: bool) -> bool:
+    """Whether no number (no whole number, for an integer datatype) meets all the facets."""
+    lows = [(v, op == ">") for op, v in facets if op in (">", ">=")]
+    highs = [(v, op == "<") for op, v in facets if op in ("<", "<=")]
+    if not lows or not highs:
+        return False
+    lo, lo_open = max(lows, key=lambda b: (b[0], b[1]))
+    hi, hi_open = min(highs, key=lambda b: (b[0], not b[1]))
+    if integer:
+        first = lo.to_integral_value(ROUND_FLOOR) + 1 if lo_open else lo.to_integral_value(ROUND_CEILING)
+        last = hi.to_integral_value(ROUND_CEILING) - 1 if hi_open else hi.to_integral_value(ROUND_FLOOR)
+        return first > last
+    return lo > hi or (lo == hi and (lo_open or hi_open))
+
+
+def _literal_number(value: object) -> Decimal | None:
+    """The number of a hasValue literal in the xsd:decimal family, else None."""
+    if isinstance(value, Literal) and value.datatype is not None and str(value.datatype) in _DECIMALS:
+        return Decimal(str(value))
+    return None
+
+
+def _satisfiable(conjunction: Conjunction, facts: CaseFacts) -> bool:
+    """Whether some case can meet every leaf of the conjunction at once."""
+    values: dict[str, set] = {}
+    ranges: dict[str, list[Leaf]] = {}
+    for leaf in conjunction:
+        if leaf.kind == "facets" and _interval_empty(list(leaf.facets), str(leaf.datatype) in _INTEGERS):
+            return False
+        if leaf.on is None:
+            continue
+        on = str(leaf.on)
+        if leaf.kind == "value":
+            for other in facts.disjoint.get(on, ()):
+                clash = (x for x in conjunction if x.kind == "value" and str(x.on) == other)
+                if any(x.value == leaf.value for x in clash):
+                    return False
+        if on not in facts.functional:
+            continue
+        if leaf.kind == "value":
+            values.setdefault(on, set()).add(leaf.value)
+        elif leaf.kind == "facets" and leaf.facets:
+            ranges.setdefault(on, []).append(leaf)
+    for on, found in values.items():
+        if len(found) > 1:
+            return False
+        number = _literal_number(next(iter(found)))
+        for leaf in ranges.get(on, ()):
+            if number is None or not all(_OPERATORS[op](number, bound) for op, bound in leaf.facets):
+                return False
+    for leaves_on in ranges.values():
+        combined = [f for leaf in leaves_on for f in leaf.facets]
+        if _interval_empty(combined, any(str(leaf.datatype) in _INTEGERS for leaf in leaves_on)):
+            return False
+    return True
+
+
+# -- refuting a leaf from one fact -----------------------------------------------------------
+class _Refutation:
+    """Whether one recorded fact makes a leaf false, from the ontology's axioms alone."""
+
+    def __init__(self, leaf: Leaf, facts: CaseFacts):
+        self.leaf = leaf
+        on = str(leaf.on) if leaf.on is not None else None
+        self.disjoint = facts.disjoint.get(on, frozenset()) if on else frozenset()
+        self.functional = on in facts.functional if on else False
+        self.own = frozenset(str(p) for p in leaf.properties)
+        self.different = facts.different
+        self.test = _Test.of(leaf) if leaf.kind in ("value", "facets") else None
+
+    @property
+    def properties(self) -> frozenset[str]:
+        """The properties whose facts can refute the leaf."""
+        if self.test is None:
+            return frozenset()
+        return self.disjoint | (self.own if self.functional else frozenset())
+
+    def refutes(self, fact: Fact, taxonomy: Taxonomy) -> bool:
+        leaf, value = self.leaf, fact.value
+        if fact.prop in self.disjoint and leaf.kind == "value":
+            return self._equal(value)
+        if not (self.functional and fact.prop in self.own):
+            return False
+        if self.test is None or self.test.holds(value, taxonomy):
+            return False
+        # The only value of a single-valued property fails the leaf: false, provided the
+        # value is readable (an ill-formed literal says nothing).
+        if leaf.kind == "facets":
+            return (
+                _number(value) is not None
+                if str(leaf.datatype) in _DECIMALS
+                else isinstance(value, ox.Literal)
+            )
+        if isinstance(leaf.value, URIRef):  # individuals differ only where declared different
+            return isinstance(value, ox.NamedNode) and (
+                frozenset((value.value, str(leaf.value))) in self.different
+            )
+        return _readable_like(value, leaf.value)
+
+    def _equal(self, value) -> bool:
+        if isinstance(self.leaf.value, URIRef):
+            return isinstance(value, ox.NamedNode) and value.value == str(self.leaf.value)
+        return _same_value(value, self.leaf.value)
+
+
+def _readable_like(value, wanted: Literal) -> bool:
+    """Whether a fact's value is a readable literal of the kind a hasValue literal compares
+    with, so that being unequal to it means being another value."""
+    if not isinstance(value, ox.Literal):
+        return False
+    if _literal_number(wanted) is not None:
+        return _number(value) is not None
+    if wanted.datatype == XSD.boolean:
+        return value.datatype.value == str(XSD.boolean) and value.value in _BOOLEAN_VALUES
+    return value.datatype.value == str(wanted.datatype or XSD.string)
+
+
+# -- evaluation ------------------------------------------------------------------------------
+@dataclass
+class CaseStates:
+    """Each defined class's state for one case, and for the undetermined ones the leaves
+    whose answer could meet them (their questions), in a stable order."""
+
+    states: dict[str, str]
+    questions: dict[str, tuple[Leaf, ...]]
+
+    def undetermined(self) -> list[str]:
+        return [c for c, s in self.states.items() if s == UNDETERMINED]
+
+
+class ThreeValuedEvaluator:
+    """The definitions of a knowledge base in disjunctive normal form, ready to evaluate."""
+
+    def __init__(self, formulas: Mapping[URIRef, Formula], ontology: Graph, taxonomy: Taxonomy):
+        self.taxonomy = taxonomy
+        self.facts = CaseFacts.from_ontology(ontology, taxonomy)
+        self.classes = [str(c) for c in formulas]
+        self.conjunctions: dict[str, list[Conjunction]] = {}
+        for cls, formula in formulas.items():
+            expanded = _expand(formula, self.facts)
+            kept = [c for c in _dnf(expanded, str(cls)) if _satisfiable(c, self.facts)]
+            self.conjunctions[str(cls)] = _minimal(kept)
+        atoms = sorted({leaf for cs in self.conjunctions.values() for c in cs for leaf in c}, key=repr)
+        self.atoms = atoms
+        self.index = {leaf: i for i, leaf in enumerate(atoms)}
+        self.true_by_property: dict[str, list[tuple[int, _Test]]] = {}
+        self.false_by_property: dict[str, list[tuple[int, _Refutation]]] = {}
+        self.type_atoms = [(i, str(a.cls)) for i, a in enumerate(atoms) if a.kind == "type"]
+        for i, atom in enumerate(atoms):
+            if atom.kind != "type":
+                test = _Test.of(atom)
+                for prop in atom.properties:
+                    self.true_by_property.setdefault(str(prop), []).append((i, test))
+            refutation = _Refutation(atom, self.facts)
+            for prop in refutation.properties:
+                self.false_by_property.setdefault(prop, []).append((i, refutation))
+        self.order = {atom: i for i, atom in enumerate(atoms)}
+
+    def evaluate(
+        self,
+        batch: Mapping[str, list[Fact]],
+        cases: Iterable[str],
+        met: Mapping[str, Iterable[str]],
+        taxonomy: Taxonomy | None = None,
+    ) -> dict[str, CaseStates]:
+        """States of every defined class for each case. ``met`` gives each case's
+        classes from the two-valued classification, which stays the authority on met."""
+        taxonomy = taxonomy or self.taxonomy
+        wanted = list(cases)
+        true: list[set[str]] = [set() for _ in self.atoms]
+        false: list[set[str]] = [set() for _ in self.atoms]
+        memo: dict[int, tuple[list[int], list[int]]] = {}
+        for case in wanted:
+            for fact in batch.get(case, ()):
+                found = memo.get(id(fact))
+                if found is None:
+                    holds = [
+                        i
+                        for i, t in self.true_by_property.get(fact.prop, ())
+                        if t.holds(fact.value, taxonomy)
+                    ]
+                    refuted = [
+                        i for i, r in self.false_by_property.get(fact.prop, ()) if r.refutes(fact, taxonomy)
+                    ]
+                    found = memo[id(fact)] = (holds, refuted)
+                for i in found[0]:
+                    true[i].add(case)
+                for i in found[1]:
+                    false[i].add(case)
+            for i, cls in self.type_atoms:
+                if taxonomy.is_a(case, cls):
+                    true[i].add(case)
+        results = {case: CaseStates({}, {}) for case in wanted}
+        everyone = set(wanted)
+        for cls in self.classes:
+            conjunctions = self.conjunctions[cls]
+            members = {case for case in wanted if cls in met.get(case, ())}
+            refuted = set(everyone)
+            for conjunction in conjunctions:
+                refuted &= set().union(*(false[self.index[a]] for a in conjunction))
+                if not refuted:
+                    break
+            for case in wanted:
+                if case in members:
+                    results[case].states[cls] = MET
+                elif case in refuted:
+                    results[case].states[cls] = NOT_MET
+                else:
+                    results[case].states[cls] = UNDETERMINED
+                    results[case].questions[cls] = self._questions(cls, case, true, false)
+        return results
+
+    def _questions(
+        self, cls: str, case: str, true: list[set[str]], false: list[set[str]]
+    ) -> tuple[Leaf, ...]:
+        """The unknown leaves of the minimal conjunctions still open for the case."""
+        open_parts = []
+        for conjunction in self.conjunctions[cls]:
+            if any(case in false[self.index[a]] for a in conjunction):
+                continue
+            open_parts.append(frozenset(a for a in conjunction if case not in true[self.index[a]]))
+        found = {a for part in _minimal(open_parts) for a in part}
+        return tuple(sorted(found, key=self.order.__getitem__))
