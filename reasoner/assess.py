@@ -271,7 +271,7 @@ class Assessor:
                 self.engine,
                 [f for f in batch.facts[c] if f.prop != RDF_TYPE],
                 states[c].states,
-                questions(self.vocab, states[c].questions, selections[c].open_criteria),
+                questions(self.vocab, states[c].open_parts, selections[c].open_criteria),
             )
             for c in valid
         ]

@@ -274,13 +274,14 @@ def explain(
     from .tree import explanation_tree
 
     kb = _load_kb(kb_dir)
-    run, _ = _run(_assessor(kb, engine, as_of), [path], quiet=True)
+    assessor = _assessor(kb, engine, as_of)
+    run, _ = _run(assessor, [path], quiet=True)
     chosen = [r for r in run.results if case is None or r.case == case]
     if not chosen:
         raise _fail(f"no case {case} in {path}" if case else f"no case in {path}", 1)
     console = Console()
     for r in chosen:
-        console.print(explanation_tree(r, run.statements))
+        console.print(explanation_tree(r, run.statements, assessor.vocab.effect_label))
     for e in run.input_errors:
         typer.echo(f"lbp-imaging: {e}", err=True)
     raise typer.Exit(1 if any(r.status != "assessed" for r in chosen) or run.input_errors else 0)
@@ -357,6 +358,7 @@ def query(
     from . import cases as case_input
     from .knowledge import KnowledgeBaseError
     from .render import to_prov
+    from .select import add_memberships
 
     kb = _load_kb(kb_dir)
     path = Path(name)
@@ -375,6 +377,18 @@ def query(
         _warn(loaded.warnings())
         run = assessor.assess_loaded(loaded)
         store.bulk_extend(loaded.quads)
+        # What the engine concluded about each case, as the selection steps read it (the
+        # classes it meets, those it leaves undetermined), so the closed-world queries of
+        # queries/ run here as over a batch or the server.
+        assessed = [r for r in run.results if r.status == "assessed"]
+        add_memberships(
+            store,
+            {r.case: {c["iri"] for c in r.criteria if c["kind"] != "closed-world"} for r in assessed},
+            {
+                r.case: [c for c, state in r.criterion_states.items() if state == "undetermined"]
+                for r in assessed
+            },
+        )
         store.bulk_extend(
             ox.parse(to_prov(run).serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES)
         )

@@ -63,6 +63,7 @@ class FhirMapping:
     sexes: dict[str, str]
     labels: dict[str, str]
     codings: dict[str, tuple[dict, ...]] = field(default_factory=dict)
+    own_system: str | None = None  # the FHIR system of the project's own CodeSystem
 
     @classmethod
     def from_ontology(cls, graph: Graph) -> FhirMapping:
@@ -91,10 +92,17 @@ class FhirMapping:
             sexes=_sexes(graph),
             labels={iri: _label(graph, URIRef(iri)) for iri in used | set(properties) | findings},
             codings={k: tuple(v) for k, v in codings.items()},
+            own_system=next((s.fhir_system for s in _own(systems)), None),
         )
 
     def label(self, iri: str) -> str:
         return self.labels.get(iri) or iri.rsplit("/", 1)[-1]
+
+    def read_codings(self, term: str) -> tuple[dict, ...]:
+        """Every coding the input reads as ``term`` (its exact, close and narrow matches):
+        what a request for data about the term filters on, so that any resource the input
+        would read as the term is found (FHIR output's data requirements)."""
+        return tuple({"system": s, "code": c} for (s, c), terms in self.terms.items() if term in terms)
 
     def onset_properties(self, term: str) -> list[CaseProperty]:
         """The duration properties measured from the onset of ``term``."""
@@ -153,9 +161,14 @@ def _sexes(graph: Graph) -> dict[str, str]:
 
 
 # -- the project CodeSystem resource ------------------------------------------------------
+def _own(systems: list[CodeSystemInfo]) -> list[CodeSystemInfo]:
+    """The code systems whose concepts live in the project namespace: the project's own."""
+    return [s for s in systems if s.prefix.startswith(str(LBP))]
+
+
 def project_code_system(graph: Graph) -> CodeSystemInfo:
     """The code system whose concepts live in the project namespace: the project's own."""
-    own = [s for s in code_systems(graph) if s.prefix.startswith(str(LBP))]
+    own = _own(code_systems(graph))
     if len(own) != 1:
         raise ValueError(f"expected one lbp:CodeSystem with concepts under {LBP}, found {len(own)}")
     return own[0]

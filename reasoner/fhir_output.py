@@ -1,20 +1,26 @@
 """Assessment results as FHIR R4: a collection Bundle with, per case, a GuidanceResponse.
 
 Why a GuidanceResponse: it is FHIR's resource for "the result of evaluating a decision
-support module for a subject", with a status that can say "data-required" (red-flag
-screening incomplete, and the unassessed red flags as ``dataRequirement``), evaluation
-messages, output parameters and a proposed result. The proposal itself is a RequestGroup
-(R4's name for R5's RequestOrchestration) whose actions hold draft ServiceRequests with
-the procedure codes and cite the verbatim source statements as ``documentation``; a
-CarePlan would claim a plan of care, which decision support does not make.
+support module for a subject", and its status says the three-valued decision as FHIR
+means it: ``data-required`` when no criterion is met and answers are needed to decide
+(more information needed), ``data-requested`` when a decision was made that answers could
+still change (a more urgent criterion, another procedure), ``success`` when nothing could
+change it, ``failure`` for an invalid case. Each question is one ``dataRequirement``,
+typed by the resource that would carry the answer as the FHIR input reads it and filtered
+on every code the input reads for the fact asked about. The proposal itself is a
+RequestGroup (R4's name for R5's RequestOrchestration) whose actions hold draft
+ServiceRequests with the procedure codes and cite the verbatim source statements as
+``documentation``; a CarePlan would claim a plan of care, which decision support does not
+make.
 
 Per assessed case the bundle holds: the Patient (when the case came from a FHIR bundle),
 the GuidanceResponse, a Parameters resource with everything the JSON output says
-(outcome, criteria with their facts, red flags, sources with their quotes, warnings,
-the disclaimer), an OperationOutcome with the warnings, and, when imaging is indicated,
-the RequestGroup and its ServiceRequests. An invalid case gets a GuidanceResponse with
-status ``failure`` and an OperationOutcome with its errors. The resources are valid
-against the ``fhir.resources`` R4B models (tested); see docs/fhir-mapping.md.
+(outcome, criteria with their facts, the state of every criterion, the questions, red
+flags, sources with their quotes, warnings, the disclaimer), an OperationOutcome with the
+warnings, and, when imaging is indicated, the RequestGroup and its ServiceRequests. An
+invalid case gets a GuidanceResponse with status ``failure`` and an OperationOutcome with
+its errors. The resources are valid against the ``fhir.resources`` R4B models (tested);
+see docs/fhir-mapping.md.
 """
 
 from __future__ import annotations
@@ -30,7 +36,16 @@ from .fhir_mapping import FhirMapping
 from .knowledge import LBP
 
 URI_SYSTEM = "urn:ietf:rfc:3986"  # identifier system for a value that is a URI
+UCUM_SYSTEM = "http://unitsofmeasure.org"
 MODULE = str(LBP) + "ontology"
+# The outcome of the closed-world step when no criterion is met and some imaging
+# criterion is undetermined: the decision needs the answers (GuidanceResponse data-required).
+MORE_INFORMATION_NEEDED = str(LBP.OutcomeMoreInformationNeeded)
+PRESENCE = "presence"  # a question's "asks": is the finding present? (else "value")
+# Where the FHIR input reads an answer either way, and the element that says which
+# (fhir_input: a Condition is present unless refuted; an Observation's valueBoolean
+# true or false, or its valueQuantity in the property's unit).
+ANSWER_ELEMENT = {"Condition": "verificationStatus", "Observation": "value"}
 
 
 def to_fhir(
@@ -116,6 +131,49 @@ def _named(name: str, ref: dict) -> dict:
     }
 
 
+def _parts(ref: dict) -> list[dict]:
+    """An ontology term as parts: its IRI, and its label when there is one."""
+    parts = [{"name": "iri", "valueUri": ref["iri"]}]
+    return parts + ([{"name": "label", "valueString": ref["label"]}] if ref.get("label") else [])
+
+
+def answer_resource(mapping: FhirMapping, question: dict) -> str:
+    """The FHIR resource type that would carry the answer to ``question``, as the FHIR
+    input reads it. Every answer must be expressible in it, present or absent, true or
+    false, or a value, so Procedure and Device (which record only that something exists)
+    are never given. A value is read from an Observation's value. A finding coded in a
+    standard terminology is asked as a Condition, where records keep such findings (a
+    refuted one is absent); a finding with only the project's code is a case fact that
+    is recorded in answer to a question, as an Observation with valueBoolean (as the
+    example bundles do)."""
+    about = question["about"]["iri"]
+    standard = any(c["system"] != mapping.own_system for c in mapping.read_codings(about))
+    return (
+        "Condition"
+        if question["asks"] == PRESENCE and about in mapping.findings and standard
+        else "Observation"
+    )
+
+
+def _needs(needs: dict, unit: str | None) -> list[dict]:
+    """What a criterion needs of the answer, as typed parts (see docs/fhir-mapping.md): a
+    bound of a range is a Quantity with its comparator and the question's UCUM unit."""
+    if "range" in needs:
+        return [
+            {"name": "range", "valueQuantity": _quantity(bound["value"], unit, bound["op"])}
+            for bound in needs["range"]
+        ]
+    ((kind, value),) = needs.items()
+    if isinstance(value, dict):
+        return [{"name": kind, "valueUri": value["iri"]}]
+    return [{"name": kind, **_value({"value": value})}]
+
+
+def _quantity(value: float, unit: str | None, comparator: str) -> dict:
+    quantity = {"value": value, "comparator": comparator}
+    return quantity | ({"unit": unit, "system": UCUM_SYSTEM, "code": unit} if unit else {})
+
+
 class _CaseEntries:
     """The bundle entries for one case."""
 
@@ -181,39 +239,40 @@ class _CaseEntries:
             resource["reasonCode"] = reasons
         if r.outcome:
             resource["note"].insert(0, {"text": self.summary()})
-        requirements = [self.requirement(flag) for flag in r.red_flags.get("unassessed", [])]
-        if requirements:
-            resource["dataRequirement"] = requirements
+        if r.questions:
+            resource["dataRequirement"] = [self.requirement(q) for q in r.questions]
         return resource
 
     def status(self) -> str:
-        """``failure`` for an invalid case; ``data-required`` when nothing is recommended and
-        red flags are unassessed (asking about them could change the answer)."""
+        """``failure`` for an invalid case; ``data-required`` when the outcome is more
+        information needed (no criterion met, answers needed to decide); ``data-requested``
+        when a decision was made but questions could still change it (a more urgent
+        criterion, another procedure); ``success`` when nothing could."""
         if self.r.status != "assessed":
             return "failure"
-        procedure = (self.r.recommendation or {}).get("procedure")
-        return (
-            "data-required"
-            if procedure is None and not self.r.red_flags.get("screeningComplete")
-            else "success"
-        )
+        if (self.r.outcome or {}).get("iri") == MORE_INFORMATION_NEEDED:
+            return "data-required"
+        return "data-requested" if self.r.questions else "success"
 
     def summary(self) -> str:
-        """The outcome, and the procedure and urgency when there is one."""
+        """The outcome, the procedure and urgency when there is one, and how many questions
+        there are to ask."""
         rec = self.r.recommendation or {}
         details = [rec[k]["label"] for k in ("procedure", "urgency") if rec.get(k)]
-        return self.r.outcome["label"] + (f": {', '.join(details)}" if details else "")
+        text = self.r.outcome["label"] + (f": {', '.join(details)}" if details else "")
+        n = len(self.r.questions)
+        return text + (f"; {n} question{'s' if n > 1 else ''} to ask" if n else "")
 
-    def requirement(self, flag: dict) -> dict:
-        """An unassessed red flag as the data that would answer it: an Observation (a
-        Condition answers too; see docs) coded with the flag's codes. Its label is in the
-        output parameters (``unassessedRedFlag``)."""
-        codes = [
-            {"system": c["system"], "code": c["code"]} for c in self.mapping.codings.get(flag["iri"], ())
-        ]
-        requirement: dict = {"type": "Observation"}
+    def requirement(self, question: dict) -> dict:
+        """A question as the data that would answer it: the resource type the FHIR input
+        reads the answer from, the element that says it, and every code the input reads as
+        the fact asked about. What the answer must be is in the output parameters
+        (``question``, in the same order)."""
+        kind = answer_resource(self.mapping, question)
+        requirement: dict = {"type": kind, "mustSupport": [ANSWER_ELEMENT[kind]]}
+        codes = self.mapping.read_codings(question["about"]["iri"])
         if codes:
-            requirement["codeFilter"] = [{"path": "code", "code": codes}]
+            requirement["codeFilter"] = [{"path": "code", "code": list(codes)}]
         return requirement
 
     def messages(self) -> list[dict]:
@@ -235,9 +294,18 @@ class _CaseEntries:
         params += [self.criterion(c) for c in r.criteria]
         params += [_named("presentRedFlag", f) for f in r.red_flags.get("present", [])]
         params += [_named("unassessedRedFlag", f) for f in r.red_flags.get("unassessed", [])]
-        params.append(
-            {"name": "screeningComplete", "valueBoolean": bool(r.red_flags.get("screeningComplete"))}
-        )
+        labels = self.criterion_labels()
+        params += [
+            {
+                "name": "criterionState",
+                "part": [
+                    *_parts({"iri": iri, "label": labels.get(iri)}),
+                    {"name": "state", "valueCode": state},
+                ],
+            }
+            for iri, state in r.criterion_states.items()
+        ]
+        params += [self.question(q) for q in r.questions]
         params += [{"name": "source", "valueRelatedArtifact": self.artifact(s)} for s in r.sources]
         params += [{"name": "warning", "valueString": w} for w in r.warnings]
         params.append({"name": "disclaimer", "valueString": DISCLAIMER})
@@ -262,6 +330,35 @@ class _CaseEntries:
             )
         parts += [{"name": "source", "valueUri": s} for s in c["sources"]]
         return {"name": "criterion", "part": parts}
+
+    def criterion_labels(self) -> dict[str, str]:
+        """The labels of the criteria the result names (met, or met by a question's answer);
+        the states of the others are given by IRI, as in the JSON output."""
+        named = [*self.r.criteria, *(c for q in self.r.questions for c in q["criteria"])]
+        return {c["iri"]: c["label"] for c in named}
+
+    def question(self, q: dict) -> dict:
+        """A question as the JSON output gives it: what it asks, about which fact (with the
+        codes that record it), the property and unit, what it suggests, and per criterion
+        the effect an answer could have and what the criterion needs of it."""
+        about = _parts(q["about"]) + [
+            {"name": "code", "valueCoding": {"system": c["system"], "code": c["code"]}}
+            for c in q["about"]["codes"]
+        ]
+        parts = [{"name": "asks", "valueCode": q["asks"]}, {"name": "about", "part": about}]
+        if q["property"]:
+            parts.append({"name": "property", "part": _parts(q["property"])})
+        if q["unit"]:
+            parts.append({"name": "unit", "valueCode": q["unit"]})
+        parts.append({"name": "suggests", "part": _parts(q["suggests"])})
+        for c in q["criteria"]:
+            criterion = _parts(c)
+            if c["urgency"]:
+                criterion.append({"name": "urgency", "part": _parts(c["urgency"])})
+            criterion.append({"name": "effect", "valueCode": c["effect"]})
+            criterion.append({"name": "needs", "part": _needs(c["needs"], q["unit"])})
+            parts.append({"name": "criterion", "part": criterion})
+        return {"name": "question", "part": parts}
 
     def artifact(self, iri: str) -> dict:
         """A source statement as a RelatedArtifact: its IRI, verbatim quote and document."""

@@ -20,6 +20,7 @@ from rdflib import URIRef
 
 from .definitions import Leaf
 from .explain import Vocabulary, python_value
+from .three_valued import Conjunction, relevant
 
 PRESENCE, VALUE = "presence", "value"
 
@@ -51,15 +52,34 @@ def _subject(vocab: Vocabulary, leaf: Leaf) -> tuple[tuple[str, ...], str, str, 
     return (on,), VALUE, on, on
 
 
+def _asked(open_parts: Mapping[str, list[Conjunction]], effects: Mapping[str, str]) -> dict[str, set[Leaf]]:
+    """Per criterion, its unknown leaves that are worth asking: those that could change
+    whether any criterion with the same effect is met. When no criterion is met, what is
+    at stake is whether imaging is indicated at all: a fact that matters only together with
+    another that would already meet a criterion (an ESR that matters only once night pain
+    is present) is asked once that other fact is known, as a question that could raise the
+    urgency; the facts asked are the fewest that settle the effect."""
+    by_effect: dict[str, list[Conjunction]] = {}
+    for criterion, effect in effects.items():
+        by_effect.setdefault(effect, []).extend(open_parts.get(criterion, ()))
+    worth = {effect: set(relevant(parts)) for effect, parts in by_effect.items()}
+    return {
+        criterion: {leaf for part in open_parts.get(criterion, ()) for leaf in part} & worth[effect]
+        for criterion, effect in effects.items()
+    }
+
+
 def questions(
-    vocab: Vocabulary, leaves_of: Mapping[str, tuple[Leaf, ...]], effects: Mapping[str, str]
+    vocab: Vocabulary, open_parts: Mapping[str, list[Conjunction]], effects: Mapping[str, str]
 ) -> list[dict]:
     """The questions of the undetermined criteria in ``effects`` (criterion -> effect IRI),
-    from their unknown leaves (``leaves_of``), grouped and ordered most urgent first."""
+    from the minimal sets of unknown leaves that would meet them (``open_parts``), grouped
+    and ordered most urgent first."""
     found: dict[tuple[str, ...], dict] = {}
+    asked = _asked(open_parts, effects)
     for criterion, effect in effects.items():
         entry = vocab.class_entry(criterion)
-        for leaf in leaves_of.get(criterion, ()):
+        for leaf in sorted(asked[criterion], key=repr):
             key, asks, about, prop = _subject(vocab, leaf)
             question = found.get(key)
             if question is None:
@@ -77,6 +97,7 @@ def questions(
                     "label": entry["label"],
                     "urgency": entry["urgency"],
                     "effect": vocab.notation(effect),
+                    "effectIri": effect,
                     "needs": {"present": True}
                     if asks == PRESENCE and leaf.kind == "value"
                     else _need(vocab, leaf),

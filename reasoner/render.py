@@ -105,7 +105,18 @@ CSV_COLUMNS = (
     "warnings",
     "errors",
     "disclaimer",
+    # Added after the first release: appended, so that every earlier column keeps its position.
+    "undetermined_criteria",
+    "questions",
 )
+
+
+def open_criteria(r: CaseResult) -> list[dict]:
+    """The undetermined criteria and rules that matter to the decision (those a question
+    could meet), most urgent first, each as its entry in the questions (with its label
+    and urgency): a result carries labels, not a vocabulary."""
+    entries = {c["iri"]: c for q in r.questions for c in q["criteria"]}
+    return [entries[iri] for iri in r.criterion_states if iri in entries]
 
 
 def csv_rows(results: list[CaseResult], input_errors: list = (), header: bool = False) -> str:
@@ -139,6 +150,8 @@ def csv_rows(results: list[CaseResult], input_errors: list = (), header: bool = 
                 "warnings": " | ".join(r.warnings),
                 "errors": " | ".join(f"{e['field'] or 'case'}: {e['message']}" for e in r.errors),
                 "disclaimer": DISCLAIMER,
+                "undetermined_criteria": " | ".join(c["label"] for c in open_criteria(r)),
+                "questions": " | ".join(q["about"]["label"] for q in r.questions),
             }
         )
     for e in input_errors:
@@ -222,7 +235,30 @@ def to_prov(run: AssessmentRun) -> Graph:
             g.add((rec, LBP.presentRedFlag, URIRef(flag["iri"])))
         for w in r.warnings:
             g.add((rec, LBP.warning, Literal(w, lang="en")))
+        _add_states(g, rec, r)
     return g
+
+
+STATE_PROPERTIES = {"undetermined": LBP.undeterminedCriterion, "notMet": LBP.notMetCriterion}
+
+
+def _add_states(g: Graph, rec: URIRef, r: CaseResult) -> None:
+    """The criteria the case leaves undetermined or rules out (met ones are the criterion
+    matches), and one ``lbp:Question`` per question with the criteria it could meet and
+    what that could do to the decision."""
+    for criterion, state in r.criterion_states.items():
+        if state in STATE_PROPERTIES:
+            g.add((rec, STATE_PROPERTIES[state], URIRef(criterion)))
+    for q in r.questions:
+        node = BNode()
+        g.add((rec, LBP.hasQuestion, node))
+        g.add((node, RDF.type, LBP.Question))
+        g.add((node, LBP.asksAbout, URIRef(q["about"]["iri"])))
+        if q["property"]:
+            g.add((node, LBP.factProperty, URIRef(q["property"]["iri"])))
+        for c in q["criteria"]:
+            g.add((node, LBP.couldMeet, URIRef(c["iri"])))
+            g.add((node, LBP.effect, URIRef(c["effectIri"])))
 
 
 def _short(iri: str) -> str:
@@ -244,15 +280,23 @@ def _table_rows(results: list[CaseResult]):
             continue
         rec = r.recommendation or {}
         selected = ", ".join(c["label"] for c in r.criteria if c["selected"] and c["kind"] != "rule")
-        unassessed = len(r.red_flags.get("unassessed", []))
+        asked = len(r.questions)
         yield (
             _short(r.case),
             _label(r.outcome),
-            _label(rec.get("procedure")) or "no imaging",
+            _label(rec.get("procedure")) or _without_procedure(r),
             _label(rec.get("urgency")),
             selected,
-            str(unassessed) if unassessed else "",
+            str(asked) if asked else "",
         )
+
+
+def _without_procedure(r: CaseResult) -> str:
+    """The recommendation column of a case without a procedure: its outcome, never "no
+    imaging" unless that is the outcome; with the number of questions that could settle it."""
+    asked = len(r.questions)
+    count = f" ({asked} question{'s' if asked != 1 else ''})" if asked else ""
+    return _label(r.outcome) + count
 
 
 def print_table(run: AssessmentRun, console) -> None:
@@ -265,7 +309,7 @@ def print_table(run: AssessmentRun, console) -> None:
         "recommendation",
         "urgency",
         "criteria",
-        "red flags not assessed",
+        "questions",
     ):
         table.add_column(column, overflow="fold")
     for row in _table_rows(run.results):

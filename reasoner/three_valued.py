@@ -25,9 +25,10 @@ hold, a value on two disjoint properties, an empty range) are dropped, so that a
 criterion is undetermined only when some completion of the unknown facts meets it. The
 *questions* of an undetermined criterion are the unknown leaves of the minimal
 conjunctions still open for the case: exactly the unknown facts whose answer could make
-it met. Met stays the two-valued classification (HermiT is its reference); this module
-decides not met and undetermined, and the test suite checks both against HermiT on
-completions of generated cases.
+it met (``relevant``; taken over several criteria at once, it gives the facts that could
+change whether any of them is met). Met stays the two-valued classification (HermiT is
+its reference); this module decides not met and undetermined, and the test suite checks
+both against HermiT on completions of generated cases.
 """
 
 from __future__ import annotations
@@ -264,14 +265,22 @@ def _readable_like(value, wanted: Literal) -> bool:
 # -- evaluation ------------------------------------------------------------------------------
 @dataclass
 class CaseStates:
-    """Each defined class's state for one case, and for the undetermined ones the leaves
-    whose answer could meet them (their questions), in a stable order."""
+    """Each defined class's state for one case, and for the undetermined ones the minimal
+    sets of unknown leaves whose answers would together meet them (each set: a conjunction
+    of the definition still open for the case, less its leaves already true)."""
 
     states: dict[str, str]
-    questions: dict[str, tuple[Leaf, ...]]
+    open_parts: dict[str, list[Conjunction]]
 
     def undetermined(self) -> list[str]:
         return [c for c, s in self.states.items() if s == UNDETERMINED]
+
+
+def relevant(parts: Iterable[Conjunction], order: Mapping[Leaf, int] | None = None) -> tuple[Leaf, ...]:
+    """The leaves whose answer could change whether any of ``parts`` is met: those of the
+    minimal parts (a leaf only in a part that contains another part cannot matter)."""
+    found = {leaf for part in _minimal(parts) for leaf in part}
+    return tuple(sorted(found, key=(order.__getitem__ if order else repr)))
 
 
 class ThreeValuedEvaluator:
@@ -353,17 +362,16 @@ class ThreeValuedEvaluator:
                     results[case].states[cls] = NOT_MET
                 else:
                     results[case].states[cls] = UNDETERMINED
-                    results[case].questions[cls] = self._questions(cls, case, true, false)
+                    results[case].open_parts[cls] = self._open_parts(cls, case, true, false)
         return results
 
-    def _questions(
+    def _open_parts(
         self, cls: str, case: str, true: list[set[str]], false: list[set[str]]
-    ) -> tuple[Leaf, ...]:
-        """The unknown leaves of the minimal conjunctions still open for the case."""
+    ) -> list[Conjunction]:
+        """The unknown leaves of each conjunction still open for the case, minimal sets only."""
         open_parts = []
         for conjunction in self.conjunctions[cls]:
             if any(case in false[self.index[a]] for a in conjunction):
                 continue
             open_parts.append(frozenset(a for a in conjunction if case not in true[self.index[a]]))
-        found = {a for part in _minimal(open_parts) for a in part}
-        return tuple(sorted(found, key=self.order.__getitem__))
+        return _minimal(open_parts)

@@ -29,6 +29,7 @@ from sparql_server import ROOT, free_port, running
 
 from reasoner.knowledge import LBP
 from reasoner.server.cds_cards import CardWriter
+from reasoner.server.cds_detail import md
 from reasoner.server.cds_knowledge import CdsKnowledge
 from reasoner.server.cds_prefetch import gather
 from reasoner.server.cds_request import parse_request
@@ -456,8 +457,101 @@ def _answer(service: CdsHooksService, name: str) -> dict:
 def test_the_urgency_indicator_and_the_ratings_are_read_from_the_ontology(assessor, kb):
     graph = kb.ontology + Graph()
     graph.set((LBP.Routine, LBP.cdsHooksIndicator, Literal("critical")))
-    graph.remove((LBP.OutcomeScreeningIncomplete, LBP.pamaRatingForOtherOrder, None))
+    graph.set((LBP.Prompt, LBP.cdsHooksIndicator, Literal("critical")))
+    graph.remove((LBP.OutcomeRedFlagWithoutCriterion, LBP.pamaRatingForOtherOrder, None))
     service = _service_over(assessor, graph)
     assert _answer(service, "01-matching-order-radiculopathy")["cards"][0]["indicator"] == "critical"
-    incomplete = _answer(service, "07-screening-incomplete")
-    assert incomplete["cards"][0]["indicator"] == "warning" and "systemActions" not in incomplete
+    # an undetermined order follows its most urgent open criterion's urgency (prompt here)
+    assert _answer(service, "07-more-information-needed")["cards"][0]["indicator"] == "critical"
+    # an outcome without a rating gives no rating, whatever the verdict
+    unrated = _answer(service, "08-red-flag-without-criterion")
+    assert unrated["cards"][0]["indicator"] == "warning" and "systemActions" not in unrated
+
+
+# -- partial information: undetermined orders, and questions on an indicated order ----------
+def _result(assessor, name: str):
+    """The engine's result for an example's patient data, as the service assesses it."""
+    text = example(name)[0]
+    request = parse_request(text.encode(), json.loads(text)["hook"])
+    return CdsHooksService(assessor, threading.Lock()).assess(gather(request, fhir_servers=()), request)
+
+
+def _asked(result, effect: str | None = None) -> list[str]:
+    """The labels of the result's questions (those that could have ``effect``), as Markdown."""
+    return [
+        md(q["about"]["label"])
+        for q in result.questions
+        if effect is None or any(c["effect"] == effect for c in q["criteria"])
+    ]
+
+
+@pytest.mark.parametrize(
+    ("name", "indicator"),
+    [("07-more-information-needed", "warning"), ("14-more-information-cauda-equina-unknown", "critical")],
+)
+def test_an_undetermined_order_gets_a_card_listing_every_question_and_no_rating(
+    server, assessor, name, indicator
+):
+    """More information needed: no criterion met, some undetermined. The card says so with
+    the number of questions, lists each under what it suggests, is a warning raised to the
+    most urgent open criterion's indicator (an undetermined cauda equina criterion makes it
+    critical), and the order is not rated: no systemAction, no suggestion, no PAMA extension."""
+    result = _result(assessor, name)
+    assert result.outcome["iri"] == str(LBP.OutcomeMoreInformationNeeded) and result.questions
+    text, expected = example(name)
+    response = post(server, expected["service"], text)
+    assert response.status_code == 200
+    body = response.json()
+    assert response_problems(body) == [] and "systemActions" not in body
+    assert PAMA_RATING not in response.text
+    asked = len(result.questions)
+    for card in body["cards"]:
+        assert card["indicator"] == indicator and "suggestions" not in card
+        assert card["summary"].startswith(f"More information needed: {asked} questions")
+        detail = card["detail"]
+        assert f"**To settle this, ask** ({asked} questions; unknown is not absent)" in detail
+        section = detail[detail.index("**To settle this, ask**") : detail.index("**Red flags present**")]
+        assert all(f"  - {label}: if " in section for label in _asked(result))
+        groups = [f"- **{md(g)}**" for g in dict.fromkeys(q["suggests"]["label"] for q in result.questions)]
+        assert [section.index(g) for g in groups] == sorted(section.index(g) for g in groups)
+        assert "not assessed" not in detail and "no imaging indicated" not in detail
+
+
+def test_an_imaging_indicated_order_lists_the_questions_that_could_raise_the_urgency_or_change_the_study(
+    server, assessor
+):
+    """Imaging indicated (known cancer, prompt) with the cauda equina signs not asked: the
+    order matches and is rated as without questions, and the detail says that the urgency
+    could rise and the study could change, with what to ask for each."""
+    name = "15-urgency-could-rise-known-cancer"
+    result = _result(assessor, name)
+    raise_urgency, change_procedure = _asked(result, "raise-urgency"), _asked(result, "change-procedure")
+    assert raise_urgency and change_procedure
+    text, expected = example(name)
+    body = post(server, expected["service"], text).json()
+    assert response_problems(body) == []
+    card = body["cards"][0]
+    assert card["indicator"] == "info" and card["summary"].endswith("this order matches")
+    assert [
+        a["resource"]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"]
+        for a in body["systemActions"]
+    ] == ["appropriate"]
+    lines = card["detail"].splitlines()
+    urgency = next(line for line in lines if line.startswith("- **Could raise the urgency**"))
+    study = next(line for line in lines if line.startswith("- **Could change the procedure**"))
+    assert urgency.endswith(f"ask about: {'; '.join(raise_urgency)}.")
+    assert study.endswith(f"ask about: {'; '.join(change_procedure)}.")
+    assert "*suspected cauda equina syndrome* (emergent) is undetermined" in urgency
+
+
+def test_a_determined_order_has_no_questions_section_and_names_the_red_flags_present(server):
+    """No imaging, and a red flag without a criterion: nothing unknown could change the
+    decision, so there is nothing to ask; the unassessed red flags are not listed."""
+    for name, present in [
+        ("02-no-indication-screened-negative", "none recorded"),
+        ("08-red-flag-without-criterion", "unexplained weight loss"),
+    ]:
+        text, expected = example(name)
+        detail = post(server, expected["service"], text).json()["cards"][0]["detail"]
+        assert "To settle this, ask" not in detail and "not assessed" not in detail
+        assert f"**Red flags present**: {present}" in detail

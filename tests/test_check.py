@@ -57,6 +57,16 @@ UNCITED_STATEMENT = """stmt:art-70 a owl:NamedIndividual , lbp:CaveatStatement ;
     oa:hasSource src:clinic-article ;
     oa:hasSelector [ a oa:TextQuoteSelector ; oa:exact "Sometimes, but not always immediately." ] .
 """
+PROBE_SIGN = """lbp:ProbeSign a owl:NamedIndividual , {category} ;
+    rdfs:label "probe sign"@en ; skos:altLabel "test sign"@en ;
+    skos:definition "A sign added in a test."@en ; prov:wasDerivedFrom stmt:sum-08 .
+"""
+PROBE_SUBCATEGORY = """lbp:ProbeSubcategory a owl:Class ; rdfs:subClassOf lbp:CaudaEquinaSign ;
+    rdfs:label "probe subcategory"@en ; skos:definition "A subcategory added in a test."@en .
+"""
+OPEN_CATEGORY_CRITERION = PROBE_CRITERION.replace(
+    "owl:hasValue lbp:SexualDysfunction", "owl:someValuesFrom lbp:RadicularFinding"
+)
 INVALID_CASE = """@prefix lbp: <https://w3id.org/lbp-imaging/> .
 <https://example.org/case/99-no-age> a lbp:PatientCase ; lbp:hasFinding lbp:Fever .
 """
@@ -155,6 +165,46 @@ BREAKS: dict[str, tuple[Callable[[Path], None], str, str, str, Level]] = {
         "refers to the deprecated term lbp:SevereNeurologicDeficitSign (in owl:someValuesFrom)",
         Level.ERROR,
     ),
+    "closure-missing-member": (
+        lambda r: append(r, "ontology/findings.ttl", PROBE_SIGN.format(category="lbp:CaudaEquinaSign")),
+        "closure_missing_member",
+        "lbp:ProbeSign",
+        "is typed lbp:CaudaEquinaSign, whose owl:oneOf closure omits it: add it to the list. HermiT would "
+        "infer it is the same individual as one of the listed ones",
+        Level.ERROR,
+    ),
+    "closure-missing-member-of-subclass": (
+        lambda r: append(
+            r,
+            "ontology/findings.ttl",
+            PROBE_SUBCATEGORY + PROBE_SIGN.format(category="lbp:ProbeSubcategory"),
+        ),
+        "closure_missing_member",
+        "lbp:ProbeSign",
+        "is typed lbp:ProbeSubcategory, a subclass of lbp:CaudaEquinaSign, whose owl:oneOf closure omits it",
+        Level.ERROR,
+    ),
+    "closure-member-untyped": (
+        lambda r: edit(
+            r,
+            "ontology/findings.ttl",
+            "owl:oneOf ( lbp:NewUrinaryDysfunction",
+            "owl:oneOf ( lbp:MinorTrauma lbp:NewUrinaryDysfunction",
+        ),
+        "closure_member_untyped",
+        "lbp:MinorTrauma",
+        "is in the owl:oneOf closure of lbp:CaudaEquinaSign but not typed with it (or a subclass)",
+        Level.ERROR,
+    ),
+    "open-category": (
+        lambda r: append(r, "ontology/criteria.ttl", OPEN_CATEGORY_CRITERION),
+        "open_category",
+        "lbp:ProbeCriterion",
+        "lbp:hasFinding some lbp:RadicularFinding: lbp:RadicularFinding has no owl:oneOf closure, so "
+        "this condition is never ruled out: the criterion stays undetermined until some member is "
+        "recorded present",
+        Level.WARN,
+    ),
     "two-definitions": (
         lambda r: append(
             r,
@@ -243,12 +293,15 @@ def test_check_passes_on_the_knowledge_base_as_shipped():
     report = run_check(ROOT, hermit=False)
     assert report.passed, report.to_text()
     assert {r.rule for r in report.results} <= {"shared_label"}
+    (closures,) = [s for s in report.steps if s.name == "closures"]
+    assert closures.summary.endswith(" members, 0 open categories named by criteria")
     assert [s.name for s in report.steps] == [
         "files",
         "hermit",
         "shapes",
         "sources",
         "hygiene",
+        "closures",
         "guideline",
         "examples",
         "versions",
@@ -272,7 +325,7 @@ def test_a_file_that_does_not_parse_stops_the_steps_that_need_it(tmp_path):
     root = copy_kb(tmp_path)
     BREAKS["ontology-parse"][0](root)
     report = run_check(root, hermit=False)
-    assert [s.summary for s in report.steps[1:]] == ["skipped: the ontology does not load"] * 7
+    assert [s.summary for s in report.steps[1:]] == ["skipped: the ontology does not load"] * 8
     assert report.exit_code == 1
 
 

@@ -204,6 +204,44 @@ def test_explain_prints_criterion_source_quote_and_recommendation(cli):
     assert "not diagnosis" in out
 
 
+EXAMPLES = Path("examples/cases")
+
+
+def test_explain_asks_what_would_settle_a_more_information_needed_case(cli):
+    path = EXAMPLES / "40-screening-incomplete.ttl"
+    expected = json.loads(path.with_suffix(".expected.json").read_text())
+    proc = cli("explain", path)
+    assert proc.returncode == 0, proc.stderr
+    out = flat(proc.stdout)
+    assert "recommendation: more information needed" in out
+    assert "no imaging" not in out.split("recommendation:")[1].split("criteria undetermined")[0]
+    assert "criteria undetermined" in out and "suspected spinal infection (prompt)" in out
+    asked = out.split("to settle this, ask")[1].split("red flags")[0]
+    # Grouped by what the questions suggest, each with the answer it needs.
+    assert asked.index("spinal infection") < asked.index("general weakness: present")
+    assert asked.index("vertebral fracture") < asked.index("osteoporosis: present")
+    assert asked.count(": present") + asked.count(": >=") >= len(expected["questions"])
+
+
+def test_explain_of_a_screened_negative_case_asks_nothing(cli):
+    proc = cli("explain", EXAMPLES / "39-screened-negative.ttl")
+    assert proc.returncode == 0, proc.stderr
+    out = flat(proc.stdout)
+    assert "recommendation: no imaging indicated" in out
+    assert "to settle this, ask" not in out
+
+
+def test_assess_table_counts_the_questions_instead_of_saying_no_imaging(cli):
+    path = EXAMPLES / "40-screening-incomplete.ttl"
+    expected = json.loads(path.with_suffix(".expected.json").read_text())
+    proc = cli("assess", path)
+    assert proc.returncode == 0, proc.stderr
+    out = flat(proc.stdout)
+    assert f"more information needed ({len(expected['questions'])} questions)" in out
+    assert "no imaging" not in out
+    assert "questions" in out and "red flags not assessed" not in out
+
+
 def test_explain_unknown_case_exits_1(cli):
     proc = cli("explain", CES_FILE, "--case", "https://example.org/case/nobody")
     assert proc.returncode == 1

@@ -28,6 +28,7 @@ import pytest
 from rdflib import OWL, RDF, RDFS, URIRef
 from rdflib.namespace import DCTERMS
 
+from reasoner.authoring.closure import closures
 from reasoner.authoring.docs_site import MARKER, DocsError, build_site, read_site
 from reasoner.authoring.layered_svg import Arrow, Box, Diagram, LegendEntry, render_svg
 from reasoner.knowledge import LBP, KnowledgeBase
@@ -218,6 +219,13 @@ def test_findings_procedures_and_queries_are_listed_with_their_codes(site, data,
         assert concept.label in findings
         assert all(code.code in findings for code in concept.codes), concept.label
         assert concept.status is None or concept.status in findings
+    # A category a closure axiom closes says so, under its own heading; the others do not.
+    closed = {c.category for c in closures(onto)}
+    assert closed and {URIRef(c.iri) for c in data.findings if c.closed} == closed
+    for category in data.findings:
+        heading = findings.index(f'id="{category.anchor}"')
+        body = findings[heading : findings.find("</section>", heading)]
+        assert ("Closed: its findings are exactly" in body) is category.closed, category.label
     for procedure in data.procedures.procedures:
         assert procedure.concept.label in procedures
         assert all(v.label in procedures for v in procedure.summary)

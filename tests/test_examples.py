@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 from outcomes import local, observed
-from rdflib import OWL
+from rdflib import OWL, RDFS
 
 from reasoner.assess import Assessor
+from reasoner.knowledge import LBP
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cases"
 
@@ -90,11 +91,34 @@ def test_every_imaging_recommendation_is_explained_with_facts_and_verbatim_sourc
             assert selected and all(c["facts"] for c in selected), d["case"]
 
 
-def test_unknown_is_not_absent_no_imaging_only_with_complete_negative_screening(fast_results):
+def test_no_example_gets_no_imaging_while_an_imaging_criterion_is_undetermined(kb, fast_results):
+    imaging = {
+        str(c)
+        for c in kb.ontology.subjects(OWL.equivalentClass, None)
+        if (c, RDFS.subClassOf * "+", LBP.ImagingCriterion) in kb.ontology
+    }
     for result in fast_results.values():
         d = result.to_dict()
-        if d["outcome"]["iri"].endswith("OutcomeNoImaging"):
-            assert d["redFlags"]["screeningComplete"] and not d["redFlags"]["present"]
-        if d["redFlags"]["unassessed"]:
-            assert not d["outcome"]["iri"].endswith("OutcomeNoImaging")
-            assert any("not assessed" in w for w in d["warnings"])
+        open_imaging = {c for c, s in d["criterionStates"].items() if s == "undetermined"} & imaging
+        outcome = d["outcome"]["iri"]
+        if outcome.endswith(("OutcomeNoImaging", "OutcomeRedFlagWithoutCriterion")):
+            assert not open_imaging, d["case"]
+            assert not d["questions"], d["case"]
+        if outcome.endswith("OutcomeNoImaging"):
+            assert not d["redFlags"]["present"], d["case"]
+        if outcome.endswith("OutcomeMoreInformationNeeded"):
+            assert open_imaging and d["questions"], d["case"]
+            assert all(c["iri"] in open_imaging for q in d["questions"] for c in q["criteria"])
+            assert any(w.startswith("Undetermined (unknown is not absent)") for w in d["warnings"])
+
+
+def test_a_finding_that_cannot_change_any_criterion_is_never_asked(fast_results):
+    """Minor trauma counts only together with osteoporosis, which alone already meets the
+    fracture criterion; unexplained weight loss counts only over 50."""
+    for result in fast_results.values():
+        d = result.to_dict()
+        asked = {q["about"]["iri"] for q in d["questions"]}
+        assert str(LBP.MinorTrauma) not in asked, d["case"]
+        age = next(f["value"]["value"] for f in d["facts"] if f["property"]["iri"] == str(LBP.ageInYears))
+        if age <= 50:
+            assert str(LBP.UnexplainedWeightLoss) not in asked, d["case"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 from datetime import date
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +30,7 @@ from reasoner.fhir_input import (
     read_bundles,
 )
 from reasoner.fhir_mapping import CODE_SYSTEM_FILE, FhirMapping, code_system_resource, project_code_system
-from reasoner.fhir_output import to_fhir
+from reasoner.fhir_output import answer_resource, to_fhir
 from reasoner.knowledge import LBP
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -506,12 +507,18 @@ def test_one_guidance_response_per_case_as_documented(fhir_output, example_run):
         assert guidance["subject"]["reference"] == r.case  # the Patient, included in the bundle
         assert entries[r.case]["resourceType"] == "Patient"
         assert DISCLAIMER in [n["text"] for n in guidance["note"]]
+        more_information = r.outcome["iri"] == str(LBP.OutcomeMoreInformationNeeded)
         expected_status = (
-            "success" if rec["procedure"] or r.red_flags["screeningComplete"] else "data-required"
+            "data-required" if more_information else "data-requested" if r.questions else "success"
         )
         assert guidance["status"] == expected_status
-        assert len(guidance.get("dataRequirement", [])) == len(r.red_flags["unassessed"])
+        assert len(guidance.get("dataRequirement", [])) == len(r.questions)
         parameters = entries[guidance["outputParameters"]["reference"]]["parameter"]
+        states = [p for p in parameters if p["name"] == "criterionState"]
+        assert {_part(s, "iri") for s in states} == set(r.criterion_states)
+        assert all(_part(s, "state") == r.criterion_states[_part(s, "iri")] for s in states)
+        asked = [_part(_part(q, "about"), "iri") for q in parameters if q["name"] == "question"]
+        assert asked == [q["about"]["iri"] for q in r.questions]
         sources = [p["valueRelatedArtifact"] for p in parameters if p["name"] == "source"]
         assert [s["url"] for s in sources] == r.sources and all(
             s["citation"].startswith("\u201c") for s in sources
@@ -530,6 +537,176 @@ def test_one_guidance_response_per_case_as_documented(fhir_output, example_run):
         assert request["code"].get("coding", []) == codes
         assert f"Urgency: {rec['urgency']['label']}." in [n["text"] for n in request["note"]]
         assert [d["url"] for d in primary["documentation"]] == r.sources
+
+
+def _part(parameter: dict, name: str):
+    """The value (or, for a part with parts, the part) named ``name`` of a parameter."""
+    (found,) = [p for p in parameter["part"] if p["name"] == name]
+    values = [v for k, v in found.items() if k.startswith("value")]
+    return values[0] if values else found
+
+
+def _guidance(bundle: dict, name: str) -> tuple[dict, list[dict]]:
+    """The GuidanceResponse of an example case and its output parameters."""
+    case = EXPECTED[name]["case"]
+    (guidance,) = [g for g in _resources(bundle, "GuidanceResponse") if g["identifier"][0]["value"] == case]
+    entries = {e["fullUrl"]: e["resource"] for e in bundle["entry"]}
+    return guidance, entries[guidance["outputParameters"]["reference"]]["parameter"]
+
+
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("15-screening-incomplete", "data-required"),  # more information needed
+        ("16-refuted-and-entered-in-error", "data-required"),
+        ("14-screened-negative", "success"),  # no imaging: nothing could change it
+        ("18-weight-loss-birthday-50", "success"),  # red flag without criterion, nothing to ask
+        ("13-infection-with-cauda-equina", "data-requested"),  # decided; the procedure could change
+        ("01-cauda-equina-urinary-saddle", "data-requested"),
+    ],
+)
+def test_guidance_status_says_the_three_valued_decision(fhir_output, name, status):
+    guidance, _ = _guidance(fhir_output, name)
+    assert guidance["status"] == status
+    assert ("dataRequirement" in guidance) == (status != "success")
+    if status == "data-requested":
+        assert "result" in guidance  # a decision was made: the proposal is there
+
+
+def _requirements(bundle: dict, name: str) -> dict[str, dict]:
+    """The data requirements of an example case, by the IRI its question asks about, checked
+    to be one per question in the questions' order."""
+    guidance, parameters = _guidance(bundle, name)
+    asked = [_part(_part(q, "about"), "iri") for q in parameters if q["name"] == "question"]
+    assert len(guidance["dataRequirement"]) == len(asked) == len(set(asked))
+    return dict(zip(asked, guidance["dataRequirement"], strict=True))
+
+
+def test_one_data_requirement_per_question_typed_by_the_resource_that_carries_the_answer(fhir_output):
+    required = _requirements(fhir_output, "15-screening-incomplete")
+    assert set(required) == {str(LBP[q]) for q in EXPECTED["15-screening-incomplete"]["questions"]}
+    # a finding with a SNOMED CT code: a Condition, refuted when absent
+    assert required[str(LBP.Immunosuppression)] == {
+        "type": "Condition",
+        "mustSupport": ["verificationStatus"],
+        "codeFilter": [{"path": "code", "code": [{"system": SCT, "code": "38013005"}]}],
+    }
+    # a finding with only the project's code: an Observation with valueBoolean
+    assert required[str(LBP.GeneralWeakness)] == {
+        "type": "Observation",
+        "mustSupport": ["value"],
+        "codeFilter": [{"path": "code", "code": [{"system": OWN, "code": "general-weakness"}]}],
+    }
+    # a laboratory value: an Observation, with every LOINC code the input reads for it (asked
+    # once night pain puts the case on the first-line pathway: it could raise the urgency)
+    esr = _requirements(fhir_output, "05-night-pain-first-line")[str(LBP.esrMmPerHour)]
+    assert esr["type"] == "Observation" and esr["mustSupport"] == ["value"]
+    assert {c["code"] for c in esr["codeFilter"][0]["code"]} == {"30341-2", "4537-7"}
+    # a yes/no case property: an Observation (a Procedure could not say "no")
+    surgery = _requirements(fhir_output, "01-cauda-equina-urinary-saddle")[str(LBP.priorLumbarSurgery)]
+    assert surgery == {
+        "type": "Observation",
+        "mustSupport": ["value"],
+        "codeFilter": [{"path": "code", "code": [{"system": OWN, "code": "lumbar-spine-surgery"}]}],
+    }
+
+
+def test_each_question_is_a_parameter_with_its_unit_criteria_effects_and_needs(fhir_output):
+    _, first_line = _guidance(fhir_output, "05-night-pain-first-line")
+    asked = {_part(_part(q, "about"), "iri"): q for q in first_line if q["name"] == "question"}
+    esr = asked[str(LBP.esrMmPerHour)]
+    assert _part(esr, "asks") == "value" and _part(esr, "unit") == "mm/h"
+    criterion = _part(esr, "criterion")
+    assert _part(criterion, "iri") == str(LBP.MalignancyRiskFactorsWithAbnormalFirstLineTest)
+    assert _part(criterion, "effect") == "raise-urgency"
+    (bound,) = _part(criterion, "needs")["part"]
+    assert bound["name"] == "range"
+    assert {k: bound["valueQuantity"][k] for k in ("comparator", "system", "code")} == {
+        "comparator": ">=",
+        "system": UCUM,
+        "code": "mm/h",
+    }
+    _, parameters = _guidance(fhir_output, "15-screening-incomplete")
+    questions = {_part(_part(q, "about"), "iri"): q for q in parameters if q["name"] == "question"}
+    finding = questions[str(LBP.Immunosuppression)]
+    assert _part(finding, "asks") == "presence" and _part(_part(finding, "property"), "iri") == str(
+        LBP.hasFinding
+    )
+    assert _part(_part(finding, "criterion"), "needs")["part"] == [{"name": "present", "valueBoolean": True}]
+    assert _part(_part(finding, "criterion"), "urgency")["part"][0]["valueUri"] == str(LBP.Prompt)
+
+
+def test_a_data_requirement_is_what_the_fhir_input_reads_as_the_answer(fhir_output, mapping):
+    """Answer each question of the examples with a resource of the required type and its
+    first code: the input reads it as the fact asked about, either way (present and absent,
+    true and false, a value in the question's unit). The output asks for what the input
+    reads."""
+    answered = {}
+    for name in EXPECTED:
+        guidance, parameters = _guidance(fhir_output, name)
+        questions = [q for q in parameters if q["name"] == "question"]
+        answered.update(zip(_questions_about(questions), guidance.get("dataRequirement", []), strict=True))
+    assert len(answered) >= 30
+    for (about, unit), requirement in answered.items():
+        coding = requirement["codeFilter"][0]["code"][0]
+        for answer, fact in _answers(requirement["type"], about, unit, mapping):
+            resource = {
+                "resourceType": requirement["type"],
+                "id": "a",
+                "code": {"coding": [coding]},
+                **answer,
+            }
+            case = _read(mapping, resource)
+            assert case.warnings == [] and fact in _triples(case), (about, requirement, answer)
+
+
+def _questions_about(questions: list[dict]) -> list[tuple[str, str | None]]:
+    """(IRI asked about, unit) of each question parameter."""
+    units = [[p["valueCode"] for p in q["part"] if p["name"] == "unit"] for q in questions]
+    return [
+        (_part(_part(q, "about"), "iri"), (u or [None])[0]) for q, u in zip(questions, units, strict=True)
+    ]
+
+
+def _answers(kind: str, about: str, unit: str | None, mapping) -> list[tuple[dict, tuple[str, str]]]:
+    """Two answers of a resource type to a question about ``about``, with the fact each gives."""
+    name = _name(about)
+    if kind == "Condition":
+        return [
+            ({"verificationStatus": _coding(VER, "confirmed")}, ("hasFinding", name)),
+            ({"verificationStatus": _coding(VER, "refuted")}, ("hasAbsentFinding", name)),
+        ]
+    assert kind == "Observation"
+    base = {"status": "final"}
+    if about in mapping.findings:
+        return [
+            ({**base, "valueBoolean": True}, ("hasFinding", name)),
+            ({**base, "valueBoolean": False}, ("hasAbsentFinding", name)),
+        ]
+    if unit:
+        quantity = {"value": 7, "system": UCUM, "code": unit}
+        return [({**base, "valueQuantity": quantity}, (name, "7"))]
+    return [({**base, "valueBoolean": b}, (name, str(b).lower())) for b in (True, False)]
+
+
+def test_the_mapping_document_tables_the_resource_type_of_every_fact_as_the_code_derives_it(mapping):
+    """docs/fhir-mapping.md lists which resource type each fact is asked as: every finding and
+    every coded case property, each in the row of the type ``answer_resource`` gives."""
+    text = (ROOT / "docs" / "fhir-mapping.md").read_text(encoding="utf-8")
+    rows = text.split("| asked | `type` | `mustSupport` |", 1)[1].split("\n\n", 1)[0].splitlines()[2:]
+    listed: dict[str, str] = {}
+    for row in rows:
+        _, _, kind, _, facts, _ = row.split("|")
+        listed.update(dict.fromkeys(re.findall(r"`(\w+)`", facts), kind.strip(" `")))
+    coded = {p for p in mapping.properties if mapping.read_codings(p)}
+    assert set(listed) == {_name(t) for t in mapping.findings | coded}
+    for term in mapping.findings | coded:
+        asks = "presence" if term in mapping.findings else "value"
+        assert listed[_name(term)] == answer_resource(mapping, {"asks": asks, "about": {"iri": term}}), term
+
+
+def test_no_screening_complete_anywhere_in_the_fhir_output(fhir_output):
+    assert "screeningComplete" not in json.dumps(fhir_output)
 
 
 def test_unknown_code_warnings_travel_into_the_output(fhir_output):

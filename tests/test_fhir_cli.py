@@ -67,13 +67,49 @@ def test_streamed_csv_reads_bundles_too(cli):
     assert len(proc.stdout.strip().splitlines()) == len(EXPECTED) + 1
 
 
-def test_fhir_output_is_a_valid_bundle_with_one_guidance_response_per_case(cli):
+@pytest.fixture(scope="module")
+def examples_fhir(cli) -> dict:
     proc = cli("assess", EXAMPLES, "--format", "fhir", "--as-of", AS_OF)
     assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
-    Bundle.model_validate(out)
-    kinds = [e["resource"]["resourceType"] for e in out["entry"]]
+    return json.loads(proc.stdout)
+
+
+def test_fhir_output_is_a_valid_bundle_with_one_guidance_response_per_case(examples_fhir):
+    Bundle.model_validate(examples_fhir)
+    kinds = [e["resource"]["resourceType"] for e in examples_fhir["entry"]]
     assert kinds.count("GuidanceResponse") == len(EXPECTED)
+    assert "screeningComplete" not in json.dumps(examples_fhir)
+
+
+def test_fhir_status_and_data_requirements_say_what_the_json_result_says(examples_fhir, examples_json):
+    """Per case, the GuidanceResponse status follows the outcome and the questions, and there
+    is one data requirement per question, filtered on the codes of the fact it asks about."""
+    by_case = {r["case"]: r for r in examples_json[0]["results"]}
+    statuses = set()
+    for entry in examples_fhir["entry"]:
+        guidance = entry["resource"]
+        if guidance["resourceType"] != "GuidanceResponse":
+            continue
+        result = by_case[guidance["identifier"][0]["value"]]
+        questions = result["questions"]
+        expected = (
+            "data-required"
+            if local(result["outcome"]["iri"]) == "OutcomeMoreInformationNeeded"
+            else "data-requested"
+            if questions
+            else "success"
+        )
+        assert guidance["status"] == expected, result["case"]
+        statuses.add(expected)
+        requirements = guidance.get("dataRequirement", [])
+        assert len(requirements) == len(questions)
+        for question, requirement in zip(questions, requirements, strict=True):
+            filtered = {(c["system"], c["code"]) for c in requirement["codeFilter"][0]["code"]}
+            read = {
+                (c["system"], c["code"]) for c in question["about"]["codes"] if c["match"] != "broadMatch"
+            }
+            assert read <= filtered
+    assert statuses == {"data-required", "data-requested", "success"}
 
 
 def test_the_reference_date_changes_the_age_read_from_birth_date(cli):

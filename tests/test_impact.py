@@ -34,6 +34,8 @@ INFECTION = (
     "[ a owl:Restriction ; owl:onProperty lbp:hasFinding ; owl:someValuesFrom lbp:InfectionRiskFactor ]"
 )
 CONTRAST_RULE = "ContrastForSuspectedInfectionMalignancyOrInflammation"
+# A new member of a closed category goes into its owl:oneOf list as well.
+NEW_SIGN = "lbp:AuthorAddedSign lbp:NewUrinaryDysfunction"
 
 
 def copy_kb(dest: Path) -> Path:
@@ -90,7 +92,7 @@ def test_reordered_operands_are_not_a_change(tmp_path, base, cli):
         f"owl:intersectionOf (\n        {INFECTION} lbp:PatientCase )",
     )
     done = cli("impact", "--kb", work, "--base", base)
-    assert (done.returncode, done.stdout) == (0, "0 of 42 cases change decision; 0 axioms added, 0 removed\n")
+    assert (done.returncode, done.stdout) == (0, "0 of 47 cases change decision; 0 axioms added, 0 removed\n")
 
 
 def test_changed_cases_are_listed_with_their_causes(tmp_path, base, cli):
@@ -101,6 +103,7 @@ def test_changed_cases_are_listed_with_their_causes(tmp_path, base, cli):
     i, j = text.index(start), text.index("lbp:SuspectedSpinalInfection a owl:Class")
     emergent = text[i:j].replace("owl:hasValue lbp:Prompt", "owl:hasValue lbp:Emergent")
     (work / "ontology" / "criteria.ttl").write_text(text[:i] + emergent + text[j:], encoding="utf-8")
+    edit(work, "ontology/findings.ttl", "owl:oneOf ( lbp:NewUrinaryDysfunction", f"owl:oneOf ( {NEW_SIGN}")
     with (work / "ontology" / "findings.ttl").open("a", encoding="utf-8") as f:
         f.write(
             "\nlbp:AuthorAddedSign a owl:NamedIndividual , lbp:CaudaEquinaSign ;\n"
@@ -113,24 +116,49 @@ def test_changed_cases_are_listed_with_their_causes(tmp_path, base, cli):
     assert done.returncode == 1, done.stderr
     data = json.loads(done.stdout)
     changed = {c["case"].rsplit("/", 1)[1]: c for c in data["changed"]}
-    assert changed["11-night-pain-esr-20"]["changes"] == [
+    # The decision first, then the details: at routine urgency, every more urgent criterion
+    # still undetermined could raise it, and MRI safety no longer matters.
+    decision, (undetermined, questions) = (
+        changed["11-night-pain-esr-20"]["changes"][:4],
+        changed["11-night-pain-esr-20"]["changes"][4:],
+    )
+    assert decision == [
         "procedure: MRILumbarSpineWithoutAndWithContrast -> LumbarSpineRadiography",
         "urgency: Prompt -> Routine",
         "criteria: -MalignancyRiskFactorsWithAbnormalFirstLineTest",
         "alternatives: +ESRTest",
     ]
+    assert undetermined == "undetermined: +MalignancyRiskFactorsWithAbnormalFirstLineTest"
+    assert questions.startswith("questions: -MRIIncompatibleDevice -SignificantMetalArtefact +Abnormal")
     assert changed["11-night-pain-esr-20"]["causes"] == [
         "MalignancyRiskFactorsWithAbnormalFirstLineTest no longer met: its definition changed"
     ]
     assert changed["extra-esr-22"]["changes"][0].startswith("procedure: MRILumbarSpineWithoutAndWithContrast")
-    assert changed["03-progressive-leg-weakness"]["changes"] == ["urgency: Prompt -> Emergent"]
+    # Case 03 recorded the seven listed cauda equina signs absent, not the new one.
+    assert changed["03-progressive-leg-weakness"]["changes"] == [
+        "urgency: Prompt -> Emergent",
+        "undetermined: +SuspectedCaudaEquinaSyndrome",
+    ]
     assert changed["03-progressive-leg-weakness"]["causes"] == [
         "SevereOrProgressiveNeurologicDeficit: its outcome axioms changed"
+    ]
+    # No criterion met or left: the outcome moved because the new sign reopened one.
+    assert changed["39-screened-negative"]["changes"] == [
+        "outcome: OutcomeNoImaging -> OutcomeMoreInformationNeeded",
+        "undetermined: +SuspectedCaudaEquinaSyndrome",
+        "questions: +AuthorAddedSign",
+    ]
+    assert changed["39-screened-negative"]["causes"] == [
+        "SuspectedCaudaEquinaSyndrome now undetermined: changed axioms on CaudaEquinaSign"
     ]
     # Invalid under the base (an unknown finding), assessed under the working version.
     assert changed["extra-new-sign"]["changes"][0].startswith("status: invalid (")
     assert "+ AuthorAddedSign Types: CaudaEquinaSign" in [f"+ {a}" for a in data["axioms"]["added"]]
-    assert data["detailOnly"] == {"unassessedRedFlags": data["cases"] - len(data["changed"])}
+    # Cases whose decision holds but whose questions (or undetermined criteria) moved are
+    # counted, not listed: most now ask about the new sign.
+    unchanged = data["cases"] - len(data["changed"])
+    assert set(data["detailOnly"]) == {"questions", "undetermined"}
+    assert unchanged // 2 < data["detailOnly"]["questions"] <= unchanged
 
 
 def test_a_finding_moved_into_a_category_is_named_as_the_cause(tmp_path, base):
@@ -142,6 +170,12 @@ def test_a_finding_moved_into_a_category_is_named_as_the_cause(tmp_path, base):
         "lbp:ElevatedInflammatoryMarkers a owl:NamedIndividual , lbp:TestResultFinding ;",
         "lbp:ElevatedInflammatoryMarkers a owl:NamedIndividual , lbp:InfectionRiskFactor ;",
     )
+    edit(
+        work,
+        "ontology/findings.ttl",
+        "owl:oneOf ( lbp:Fever",
+        "owl:oneOf ( lbp:ElevatedInflammatoryMarkers lbp:Fever",
+    )
     found = impact(KnowledgeBase.load(base), KnowledgeBase.load(work), [work / "examples" / "cases"])
     changed = {c.case.rsplit("/", 1)[1]: c for c in found.changed}
     assert changed["38-elevated-esr-without-risk-factors"].causes == (
@@ -149,6 +183,24 @@ def test_a_finding_moved_into_a_category_is_named_as_the_cause(tmp_path, base):
         "SuspectedSpinalInfection now met: changed axioms on InfectionRiskFactor",
     )
     assert found.exit_code == 1
+
+
+def test_criteria_ruled_out_by_a_new_axiom_are_named_as_the_cause(tmp_path):
+    # Without the disjointness of present and absent findings, a finding recorded absent
+    # rules nothing out; with it, the screened-negative case is known to meet no criterion.
+    without = copy_kb(tmp_path / "kb")
+    edit(
+        without,
+        "ontology/core.ttl",
+        "rdfs:range lbp:ClinicalFinding ;\n    owl:propertyDisjointWith lbp:hasAbsentFinding .",
+        "rdfs:range lbp:ClinicalFinding .",
+    )
+    found = impact(KnowledgeBase.load(without), KnowledgeBase.load(ROOT), [ROOT / "examples" / "cases"])
+    assert [a.text for a in found.axioms.added] == ["hasFinding DisjointWith: hasAbsentFinding"]
+    changed = {c.case.rsplit("/", 1)[1]: c for c in found.changed}
+    screened = changed["39-screened-negative"]
+    assert screened.changes[0] == "outcome: OutcomeMoreInformationNeeded -> OutcomeNoImaging"
+    assert "SuspectedCaudaEquinaSyndrome now ruled out: changed axioms on hasFinding" in screened.causes
 
 
 def test_a_git_revision_is_exported_without_touching_the_working_tree(tmp_path, cli):
@@ -173,7 +225,7 @@ def test_a_git_revision_is_exported_without_touching_the_working_tree(tmp_path, 
     status = git("status", "--porcelain")
     done = cli("impact", "--kb", repo, "--base", "HEAD", "--format", "md")
     assert done.returncode == 1, done.stderr
-    assert done.stdout.startswith("1 of 42 cases change decision; 1 axiom added, 1 removed")
+    assert done.stdout.startswith("1 of 47 cases change decision; 1 axiom added, 1 removed")
     assert "| 11-night-pain-esr-20 | procedure: MRILumbarSpineWithoutAndWithContrast -> Lumbar" in done.stdout
     assert "```diff\n- MalignancyRiskFactorsWithAbnormalFirstLineTest EquivalentTo:" in done.stdout
     assert git("status", "--porcelain") == status

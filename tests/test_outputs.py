@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 from pyshacl import validate
-from rdflib import RDF, XSD, BNode, Graph, Literal, Namespace, URIRef
+from rdflib import RDF, RDFS, XSD, BNode, Graph, Literal, Namespace, URIRef
 from rdflib.compare import isomorphic
-from rdflib.namespace import PROV, SH
+from rdflib.namespace import PROV, SH, SKOS
 from rich.console import Console
 
 from reasoner import DISCLAIMER, render
@@ -71,6 +71,8 @@ ASSESSED_KEYS = {
     "outcome",
     "recommendation",
     "criteria",
+    "criterionStates",
+    "questions",
     "redFlags",
     "sources",
     "warnings",
@@ -92,6 +94,39 @@ CONCEPT_KEYS = {"iri", "label", "codes"}
 CODE_KEYS = {"system", "code", "match"}
 STATEMENT_KEYS = {"iri", "quote", "kind", "document"}
 ERROR_KEYS = {"field", "path", "value", "message", "constraint"}
+QUESTION_KEYS = {"asks", "about", "property", "unit", "suggests", "criteria"}
+QUESTION_CRITERION_KEYS = {"iri", "label", "urgency", "effect", "effectIri", "needs"}
+NEEDS_FORMS = {"present", "equals", "range", "inClass", "isA", "any"}
+STATES = {"met", "notMet", "undetermined"}
+OUTCOMES = {
+    LBP.OutcomeImagingIndicated,
+    LBP.OutcomeMoreInformationNeeded,
+    LBP.OutcomeNoImaging,
+    LBP.OutcomeRedFlagWithoutCriterion,
+}
+CASE_40 = "https://example.org/case/40-screening-incomplete"
+CASE_39 = "https://example.org/case/39-screened-negative"
+CASE_46 = "https://example.org/case/46-infection-cauda-equina-not-asked"
+ORIGINAL_CSV_COLUMNS = [
+    "case",
+    "source",
+    "engine",
+    "status",
+    "outcome",
+    "procedure",
+    "procedure_codes",
+    "urgency",
+    "appropriateness",
+    "selected_criteria",
+    "all_criteria",
+    "alternatives",
+    "present_red_flags",
+    "unassessed_red_flags",
+    "source_statements",
+    "warnings",
+    "errors",
+    "disclaimer",
+]
 
 
 # -- fixtures ---------------------------------------------------------------------------
@@ -263,6 +298,46 @@ def _remove_generated_by_of_one(g: Graph) -> None:
     g.remove((rec, PROV.wasGeneratedBy, None))
 
 
+def _deprecated_outcome(g: Graph) -> None:
+    g.set((_imaging(g), LBP.outcome, LBP.OutcomeScreeningIncomplete))
+
+
+def _a_question(g: Graph) -> BNode:
+    """A question of a more-information-needed recommendation."""
+    return sorted(g.objects(_recommendation(g, LBP.OutcomeMoreInformationNeeded), LBP.hasQuestion))[0]
+
+
+def _no_imaging_with_a_question(g: Graph) -> None:
+    g.add((_recommendation(g, LBP.OutcomeNoImaging), LBP.hasQuestion, _a_question(g)))
+
+
+def _question_without(prop: URIRef) -> Callable[[Graph], None]:
+    def mutate(g: Graph) -> None:
+        g.remove((_a_question(g), prop, None))
+
+    return mutate
+
+
+def _question_about_two_things(g: Graph) -> None:
+    g.add((_a_question(g), LBP.asksAbout, LBP.Fever))
+
+
+def _question_about_a_literal(g: Graph) -> None:
+    g.set((_a_question(g), LBP.asksAbout, Literal("fever")))
+
+
+def _question_with_an_outcome_as_effect(g: Graph) -> None:
+    g.set((_a_question(g), LBP.effect, LBP.OutcomeImagingIndicated))
+
+
+def _question_untyped(g: Graph) -> None:
+    g.remove((_a_question(g), RDF.type, LBP.Question))
+
+
+def _undetermined_literal(g: Graph) -> None:
+    g.add((_imaging(g), LBP.undeterminedCriterion, Literal("suspected cauda equina syndrome")))
+
+
 BREAKAGES = {
     "recommendation without prov:wasGeneratedBy": (
         _remove_generated_by_of_one,
@@ -349,6 +424,66 @@ BREAKAGES = {
         LBPSH["CaseFactShape-property"],
         "exactly one property (lbp:factProperty), by its IRI",
     ),
+    "the deprecated outcome screening incomplete": (
+        _deprecated_outcome,
+        LBPSH["RecommendationShape-outcome"],
+        "lbp:OutcomeMoreInformationNeeded",
+    ),
+    "more information needed without a question": (
+        _drop(LBP.hasQuestion, LBP.OutcomeMoreInformationNeeded),
+        LBPSH.MoreInformationNeededQuestionShape,
+        "must have at least one question (lbp:hasQuestion)",
+    ),
+    "more information needed without an undetermined criterion": (
+        _drop(LBP.undeterminedCriterion, LBP.OutcomeMoreInformationNeeded),
+        LBPSH.MoreInformationNeededUndeterminedShape,
+        "must name at least one criterion the facts recorded leave undetermined",
+    ),
+    "no imaging with a question": (
+        _no_imaging_with_a_question,
+        LBPSH.NoImagingWithoutQuestionShape,
+        "must have no question",
+    ),
+    "question that asks about nothing": (
+        _question_without(LBP.asksAbout),
+        LBPSH["QuestionShape-asksAbout"],
+        "must ask about exactly one thing",
+    ),
+    "question that asks about two things": (
+        _question_about_two_things,
+        LBPSH["QuestionShape-asksAbout"],
+        "must ask about exactly one thing",
+    ),
+    "question that asks about a literal": (
+        _question_about_a_literal,
+        LBPSH["QuestionShape-asksAbout"],
+        "by its IRI",
+    ),
+    "question that could meet no criterion": (
+        _question_without(LBP.couldMeet),
+        LBPSH["QuestionShape-couldMeet"],
+        "at least one criterion or rule that an answer could meet",
+    ),
+    "question without an effect": (
+        _question_without(LBP.effect),
+        LBPSH["QuestionShape-effect"],
+        "what an answer could do to the decision",
+    ),
+    "question whose effect is not a question effect": (
+        _question_with_an_outcome_as_effect,
+        LBPSH["QuestionShape-effect"],
+        "lbp:EffectIndicateImaging, lbp:EffectRaiseUrgency and lbp:EffectChangeProcedure",
+    ),
+    "question not typed lbp:Question": (
+        _question_untyped,
+        LBPSH["RecommendationShape-question"],
+        "must be a lbp:Question",
+    ),
+    "undetermined criterion given as a literal": (
+        _undetermined_literal,
+        LBPSH["RecommendationShape-undetermined"],
+        "must name a criterion or rule by its IRI",
+    ),
 }
 
 
@@ -366,15 +501,52 @@ def test_a_broken_prov_graph_does_not_conform(name, prov, onto, result_shapes):
 
 
 def test_non_imaging_recommendations_need_no_procedure(prov):
-    for outcome in (LBP.OutcomeNoImaging, LBP.OutcomeScreeningIncomplete):
+    for outcome in OUTCOMES - {LBP.OutcomeImagingIndicated}:
         for rec in prov.subjects(LBP.outcome, outcome):
             assert prov.value(rec, LBP.recommendedProcedure) is None
-    # ...and the valid graph (checked above) holds such recommendations.
-    assert set(prov.objects(None, LBP.outcome)) >= {
-        LBP.OutcomeImagingIndicated,
-        LBP.OutcomeNoImaging,
-        LBP.OutcomeScreeningIncomplete,
-    }
+    # ...and the valid graph (checked above) holds every outcome the engine gives, and
+    # never the deprecated one.
+    assert set(prov.objects(None, LBP.outcome)) == OUTCOMES
+
+
+def _effect_iris(onto: Graph) -> dict[str, URIRef]:
+    """Question effects by notation, from the ontology."""
+    return {str(onto.value(e, SKOS.notation)): e for e in onto.subjects(RDF.type, LBP.QuestionEffect)}
+
+
+def test_prov_states_and_questions_are_those_of_the_json(prov, run, onto):
+    effects = _effect_iris(onto)
+    assert len(effects) == 3
+    asked = 0
+    for r in run.results:
+        (rec,) = prov.subjects(LBP.forCase, URIRef(r.case))
+        for state, prop in (("undetermined", LBP.undeterminedCriterion), ("notMet", LBP.notMetCriterion)):
+            want = {URIRef(c) for c, s in r.criterion_states.items() if s == state}
+            assert set(prov.objects(rec, prop)) == want, (r.case, state)
+        questions = list(prov.objects(rec, LBP.hasQuestion))
+        got = sorted(
+            (
+                prov.value(q, LBP.asksAbout),
+                prov.value(q, LBP.factProperty),
+                frozenset(prov.objects(q, LBP.couldMeet)),
+                frozenset(prov.objects(q, LBP.effect)),
+            )
+            for q in questions
+        )
+        want = sorted(
+            (
+                URIRef(q["about"]["iri"]),
+                URIRef(q["property"]["iri"]) if q["property"] else None,
+                frozenset(URIRef(c["iri"]) for c in q["criteria"]),
+                frozenset(effects[c["effect"]] for c in q["criteria"]),
+            )
+            for q in r.questions
+        )
+        assert all(str(effects[c["effect"]]) == c["effectIri"] for q in r.questions for c in q["criteria"])
+        assert got == want, r.case
+        assert all((q, RDF.type, LBP.Question) in prov for q in questions)
+        asked += len(questions)
+    assert asked  # the examples hold questions
 
 
 # -- JSON -------------------------------------------------------------------------------
@@ -423,6 +595,24 @@ def _fact(f: dict) -> None:
         assert isinstance(value["value"], bool | int | float | str)
 
 
+def _question(q: dict, states: dict[str, str]) -> None:
+    assert set(q) == QUESTION_KEYS, q
+    assert q["asks"] in {"presence", "value"}
+    _concept(q["about"], nullable=False)
+    assert q["property"] is None or set(q["property"]) == {"iri", "label"}
+    assert q["unit"] is None or (q["asks"] == "value" and isinstance(q["unit"], str))
+    assert set(q["suggests"]) == {"iri", "label"}
+    assert q["criteria"]
+    for c in q["criteria"]:
+        assert set(c) == QUESTION_CRITERION_KEYS, c
+        assert states[c["iri"]] == "undetermined"  # a question only for what is open
+        _concept(c["urgency"])
+        assert c["effect"] in {"indicate-imaging", "raise-urgency", "change-procedure"}
+        assert c["effectIri"].startswith(str(LBP) + "Effect")
+        (form,) = c["needs"]
+        assert form in NEEDS_FORMS
+
+
 def test_json_assessed_result_keys(doc):
     for r in doc["results"]:
         assert set(r) == ASSESSED_KEYS, r["case"]
@@ -453,10 +643,12 @@ def test_json_assessed_result_keys(doc):
             assert all(isinstance(v, str) for v in listed["acrVariants"])
             for s in listed["sources"]:
                 _statement(doc["statements"][s])
-        assert set(r["redFlags"]) == {"present", "unassessed", "screeningComplete"}
+        assert set(r["redFlags"]) == {"present", "unassessed"}
         for c in r["redFlags"]["present"] + r["redFlags"]["unassessed"]:
             assert set(c) == {"iri", "label"}
-        assert r["redFlags"]["screeningComplete"] is (not r["redFlags"]["unassessed"])
+        assert set(r["criterionStates"].values()) <= STATES
+        for q in r["questions"]:
+            _question(q, r["criterionStates"])
         for s in r["sources"]:
             _statement(doc["statements"][s])
         assert all(isinstance(w, str) for w in r["warnings"])
@@ -612,3 +804,178 @@ def test_prov_fact_values_keep_the_datatype_of_the_case(prov):
 def test_prov_has_no_blank_node_recommendations_or_assessments(prov):
     for cls in (LBP.Recommendation, LBP.Assessment):
         assert not any(isinstance(s, BNode) for s in prov.subjects(RDF.type, cls))
+
+
+# -- undetermined criteria and questions, in every text rendering ------------------------
+def _result(run: AssessmentRun, case: str):
+    return next(r for r in run.results if r.case == case)
+
+
+def _label(onto: Graph, iri: URIRef) -> str:
+    return str(onto.value(iri, RDFS.label))
+
+
+def test_csv_keeps_the_earlier_columns_in_place_and_appends_the_new_ones():
+    assert list(render.CSV_COLUMNS) == [*ORIGINAL_CSV_COLUMNS, "undetermined_criteria", "questions"]
+
+
+def test_csv_lists_the_undetermined_criteria_that_matter_and_the_questions(run, doc):
+    rows = {row["case"]: row for row in csv.DictReader(io.StringIO(render.to_csv(run)))}
+    for r in doc["results"]:
+        row = rows[r["case"]]
+        assert row["questions"] == " | ".join(q["about"]["label"] for q in r["questions"])
+        labels = {c["label"]: c["iri"] for q in r["questions"] for c in q["criteria"]}
+        listed = row["undetermined_criteria"].split(" | ") if row["undetermined_criteria"] else []
+        assert set(listed) == set(labels), r["case"]  # every criterion a question could meet, once
+        order = list(r["criterionStates"])
+        assert [order.index(labels[x]) for x in listed] == sorted(order.index(labels[x]) for x in listed)
+        assert all(r["criterionStates"][labels[x]] == "undetermined" for x in listed)
+    # The more-information-needed example asks about the facts its expectation names; the
+    # contrast rules it leaves undetermined cannot change the decision and are not listed.
+    expected = json.loads((EXAMPLES_DIR / "40-screening-incomplete.expected.json").read_text())
+    row = rows[CASE_40]
+    assert len(row["questions"].split(" | ")) == len(expected["questions"])
+    assert "suspected spinal infection" in row["undetermined_criteria"].split(" | ")
+    assert "contrast" not in row["undetermined_criteria"].lower()
+    assert rows[CASE_39]["questions"] == rows[CASE_39]["undetermined_criteria"] == ""
+    assert rows[CASE_46]["undetermined_criteria"].split(" | ")[0] == "suspected cauda equina syndrome"
+
+
+def test_the_table_says_no_imaging_only_for_that_outcome_and_counts_the_questions(run, onto):
+    no_imaging = _label(onto, LBP.OutcomeNoImaging)
+    more = _label(onto, LBP.OutcomeMoreInformationNeeded)
+    rows = list(render._table_rows(run.results))
+    assert len(rows) == len(run.results)
+    for r, (_, outcome, recommendation, _, _, questions) in zip(run.results, rows, strict=True):
+        assert outcome == r.outcome["label"]
+        if outcome != no_imaging:
+            assert "no imaging" not in recommendation.lower(), (r.case, recommendation)
+        assert questions == (str(len(r.questions)) if r.questions else "")
+        if r.recommendation["procedure"]:
+            assert recommendation == r.recommendation["procedure"]["label"]
+        elif outcome == more:
+            n = len(r.questions)
+            assert n and recommendation == f"{more} ({n} question{'s' if n > 1 else ''})"
+        else:
+            assert recommendation == outcome
+    assert {row[1] for row in rows} >= {no_imaging, more}
+    out = io.StringIO()
+    render.print_table(run, Console(file=out, width=400, color_system=None))
+    text = " ".join(out.getvalue().split())
+    assert "questions" in text and "red flags not assessed" not in text
+    expected = json.loads((EXAMPLES_DIR / "40-screening-incomplete.expected.json").read_text())
+    assert f"{more} ({len(expected['questions'])} questions)" in text
+
+
+def _text(node) -> str:
+    return "".join(span.text for span in node.spans)
+
+
+def _branch(root, title: str):
+    return next((child for child in root.children if child.spans[0].text == title), None)
+
+
+def _all_text(node) -> str:
+    return " ".join([_text(node), *(_all_text(child) for child in node.children)])
+
+
+def test_explain_asks_the_questions_grouped_by_what_they_suggest(run, assessor):
+    from reasoner.tree import explanation_nodes
+
+    r = _result(run, CASE_40)
+    root = explanation_nodes(r, run.statements, assessor.vocab.effect_label)
+    assert _text(_branch(root, "recommendation")) == f"recommendation: {r.outcome['label']}"
+    ask = _branch(root, "to settle this, ask")
+    assert ask is not None
+    groups = [_text(group) for group in ask.children]
+    assert groups == list(dict.fromkeys(q["suggests"]["label"] for q in r.questions))
+    assert len(groups) > 1
+    shown = [question for group in ask.children for question in group.children]
+    assert len(shown) == len(r.questions)
+    for node, q in zip(shown, r.questions, strict=True):
+        line = _all_text(node)
+        assert line.startswith(f"{q['about']['label']}: ") or _text(node) == q["about"]["label"]
+        for c in q["criteria"]:
+            assert c["label"] in line and assessor.vocab.effect_label(c["effect"]) in line
+    lines = [_all_text(node) for node in shown]
+    assert any(line.startswith("general weakness: present") for line in lines)
+    assert "could indicate imaging" in " ".join(lines)
+    # Only the undetermined criteria a question could meet are named; the rest are counted.
+    undetermined = [_text(node) for node in _branch(root, "criteria undetermined").children]
+    named = {c["label"] for q in r.questions for c in q["criteria"]}
+    assert {line.split(" (")[0] for line in undetermined[:-1]} == named
+    assert "suspected spinal infection (prompt)" in undetermined
+    assert undetermined[-1].endswith("cannot change the decision, not asked about")
+    # The red flags not recorded are information, not a warning.
+    flags = _branch(root, "red flags")
+    assert [s.style for child in flags.children[1:] for s in child.spans] == ["dim"]
+    assert not any("not assessed" in w for w in r.warnings)
+
+
+def test_explain_shows_a_numeric_question_as_its_bound_and_unit(run):
+    from reasoner.tree import explanation_nodes
+
+    checked = 0
+    for r in run.results:
+        ranged = [q for q in r.questions if all(c["needs"].get("range") for c in q["criteria"])]
+        if not ranged:
+            continue
+        ask = _branch(explanation_nodes(r, run.statements), "to settle this, ask")
+        lines = [_all_text(node) for group in ask.children for node in group.children]
+        for q in ranged:
+            for c in q["criteria"]:
+                bound = c["needs"]["range"][0]
+                shown = f"{bound['op']} {bound['value']:g}" + (f" {q['unit']}" if q["unit"] else "")
+                assert any(line.startswith(q["about"]["label"]) and shown in line for line in lines), shown
+                checked += 1
+    assert checked  # the examples ask for some number
+
+
+def test_explain_of_a_determined_case_asks_nothing(run, assessor):
+    from reasoner.tree import explanation_nodes
+
+    r = _result(run, CASE_39)
+    root = explanation_nodes(r, run.statements, assessor.vocab.effect_label)
+    assert _branch(root, "to settle this, ask") is None
+    assert _text(_branch(root, "recommendation")) == "recommendation: no imaging indicated"
+    imaging = _result(run, CASE_46)
+    tree = _all_text(explanation_nodes(imaging, run.statements, assessor.vocab.effect_label))
+    assert "suspected cauda equina syndrome (emergent) could raise the urgency" in tree
+    assert f"recommendation: imaging indicated: {imaging.recommendation['procedure']['label']}" in tree
+
+
+def test_explain_without_a_vocabulary_shows_the_effect_notation(run):
+    from reasoner.tree import explanation_nodes
+
+    tree = _all_text(explanation_nodes(_result(run, CASE_40), run.statements))
+    assert "indicate-imaging" in tree and "to settle this, ask" in tree
+
+
+def test_explain_of_an_invalid_case_shows_its_errors_only(mixed_run):
+    from reasoner.tree import explanation_nodes
+
+    r = next(r for r in mixed_run.results if r.status == "invalid")
+    root = explanation_nodes(r, mixed_run.statements)
+    assert [_text(child) for child in root.children] == ["invalid case"]
+
+
+@pytest.mark.parametrize(
+    ("needs", "unit", "text"),
+    [
+        ({"present": True}, None, "present"),
+        ({"equals": True}, None, "yes"),
+        ({"equals": False}, None, "no"),
+        ({"equals": 3}, "wk", "= 3 wk"),
+        ({"equals": {"iri": "urn:x", "label": "a value"}}, None, "a value"),
+        ({"range": [{"op": ">=", "value": 6.0}]}, "wk", ">= 6 wk"),
+        ({"range": [{"op": ">", "value": 0.5}, {"op": "<", "value": 2.0}]}, None, "> 0.5 and < 2"),
+        ({"range": []}, "wk", "any value"),
+        ({"inClass": {"iri": "urn:x", "label": "kind"}}, None, "any kind"),
+        ({"isA": {"iri": "urn:x", "label": "kind"}}, None, "is a kind"),
+        ({"any": True}, None, "any value"),
+    ],
+)
+def test_each_form_of_what_a_question_needs_reads_as_words(needs, unit, text):
+    from reasoner.tree import needs_text
+
+    assert needs_text(needs, unit) == text

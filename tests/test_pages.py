@@ -163,6 +163,29 @@ def test_case_page_assesses_a_chosen_example(tab, vocab, example):
     assert tab.problems == []
 
 
+def test_case_page_shows_the_questions_of_a_more_information_needed_case(tab, vocab):
+    example = "40-screening-incomplete.ttl"
+    expected = _expected(example)
+    tab.open("/case")
+    tab.page.select_option("#example", example)
+    tab.page.click("#assess-example")
+    assert _shown_recommendation(tab) == _expected_labels(vocab, expected)
+    recommendation = tab.page.locator(".recommendation").inner_text()
+    assert "no imaging" not in recommendation.lower()
+    n = len(expected["questions"])
+    assert tab.page.locator(".recommendation .questions").inner_text().startswith(f"{n} questions")
+    tree = tab.page.locator("ul.tree").first
+    text = " ".join(tree.inner_text().split())
+    asked = text.split("to settle this, ask")[1].split("red flags")[0]
+    for finding in expected["questions"]:
+        assert vocab.label(str(LBP) + finding) in asked, finding
+    assert asked.index("spinal infection") < asked.index("general weakness: present")
+    assert vocab.effect_label("indicate-imaging") in asked  # the effect's label, from the ontology
+    # The undetermined criteria link to their pages, like the criteria met.
+    assert tree.locator("a[href='/criteria/SuspectedSpinalInfection']").count() >= 1
+    assert tab.problems == []
+
+
 @pytest.mark.parametrize(
     ("path", "form_format"),
     [

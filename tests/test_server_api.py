@@ -102,24 +102,56 @@ def test_case_indication_gives_the_stored_recommendation(server):
     assert row["procedureLabel"] and row["assessedAt"]
 
 
-def test_case_explanation_lists_facts_criteria_quotes_and_red_flags(server):
+def test_case_explanation_lists_facts_criteria_quotes_questions_and_red_flags(server):
     found = rows(server, "case-explanation", case=CASE)
     parts = {r["part"] for r in found}
     assert {
         "fact",
         "criterion fact",
         "criterion source",
+        "criterion undetermined",
+        "question",
         "red flag present",
-        "red flag not assessed",
-    } <= parts
+        "warning",
+    } == parts
     want = expected_cases()[CASE]
-    assert {r["criterion"].removeprefix(LBP) for r in found if "criterion" in r} == set(want["criteria"])
+    met = {r["criterion"].removeprefix(LBP) for r in found if r["part"].startswith("criterion ")}
+    met -= {r["criterion"].removeprefix(LBP) for r in found if r["part"] == "criterion undetermined"}
+    assert met == set(want["criteria"])
+    open_ = {r["criterion"].removeprefix(LBP) for r in found if r["part"] == "criterion undetermined"}
+    assert open_ and open_ <= set(want["undetermined"])
+    questions = [r for r in found if r["part"] == "question"]
+    assert sorted({r["value"].removeprefix(LBP) for r in questions}) == want["questions"]
+    assert {r["criterion"].removeprefix(LBP) for r in questions} == open_
+    assert all(r["valueLabel"] and r["text"].startswith("could ") for r in questions)
+    # The criteria left undetermined are stored on the case, but are not facts of it.
+    assert not any(r["property"] == LBP + "undeterminedCriterion" for r in found if r["part"] == "fact")
     sources = [r for r in found if r["part"] == "criterion source"]
     assert all(
         r["quote"] and r["document"] and r["statement"].startswith(LBP + "statement/") for r in sources
     )
     facts = {(r["property"], r["value"]) for r in found if r["part"] == "fact"}
     assert (LBP + "hasFinding", LBP + "Fever") in facts
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        CASE,
+        "https://example.org/case/40-screening-incomplete",
+        "https://example.org/case/39-screened-negative",
+    ],
+)
+def test_case_questions_are_those_of_the_case_expectation(server, case):
+    found = rows(server, "case-questions", case=case)
+    want = expected_cases()[case]
+    assert sorted({r["about"].removeprefix(LBP) for r in found}) == want["questions"]
+    assert {r["criterion"].removeprefix(LBP) for r in found} <= set(want["undetermined"])
+    assert all(r["case"] == case and r["aboutLabel"] and r["criterionLabel"] for r in found)
+    assert all(r["effects"].startswith("could ") for r in found)
+    # Most urgent criterion first: a criterion with an urgency comes before a rule without.
+    ranked = [bool(r.get("urgency")) for r in found]
+    assert ranked == sorted(ranked, reverse=True)
 
 
 def test_criteria_sources_quote_every_criterion_and_narrow_to_one(server):

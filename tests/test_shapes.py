@@ -105,7 +105,7 @@ def governance_report(ontology: Graph, governance_shapes: Graph) -> Report:
 #################################################################
 # The shapes files themselves
 #################################################################
-SHAPES_FILES = ["case-shapes.ttl", "governance-shapes.ttl"]
+SHAPES_FILES = ["case-shapes.ttl", "governance-shapes.ttl", "result-shapes.ttl"]
 TARGETS = (SH.targetClass, SH.targetNode, SH.targetSubjectsOf, SH.targetObjectsOf)
 
 

@@ -60,10 +60,20 @@ def test_streamed_csv_has_one_row_per_case_and_reports_invalid_cases(kb):
     summary = stream.assess_to(
         Assessor(kb, "fast", batch_size=50), _grouped(loaded), "csv", out, {}, workers=2
     )
-    rows = list(csv.DictReader(io.StringIO(out.getvalue().decode("utf-8"))))
+    reader = csv.DictReader(io.StringIO(out.getvalue().decode("utf-8")))
+    rows = list(reader)
+    assert reader.fieldnames == list(render.CSV_COLUMNS)
     assert len(rows) == 120 and summary.invalid == 1 and summary.exit_code == 1
     assert [r["status"] for r in rows].count("invalid") == 1
     assert any("case/0" in m and "Age" in m for m in summary.messages)
+    # The columns of the undetermined criteria and the questions are those of one in-memory run.
+    in_memory = Assessor(kb, "fast").assess_loaded(loaded)
+    expected = {r["case"]: r for r in csv.DictReader(io.StringIO(render.to_csv(in_memory)))}
+    columns = ("outcome", "undetermined_criteria", "questions")
+    assert {r["case"]: [r[c] for c in columns] for r in rows} == {
+        case: [r[c] for c in columns] for case, r in expected.items()
+    }
+    assert any(r["questions"] for r in rows)
 
 
 def test_a_malformed_line_in_a_worker_batch_loses_only_its_case(kb):

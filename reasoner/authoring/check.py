@@ -8,6 +8,8 @@ hermit     consistency, unsatisfiable classes (each explained, see ``justify``) 
 shapes     the governance shapes conform (pyshacl), with their messages
 sources    every source quote is found verbatim in its document
 hygiene    ROBOT-style report rules (``hygiene``)
+closures   closed categories: the ``owl:oneOf`` list of each closure axiom and the
+           individuals typed with the category agree; criteria over open ones (``closure``)
 guideline  criteria without sources, uncited statements, criteria with identical
            compiled definitions
 examples   every example case still gets its recorded decision; every criterion is
@@ -214,6 +216,12 @@ def check_hygiene(kb: KnowledgeBase) -> tuple[list[Result], str]:
     return results, plural(len(results), "finding")
 
 
+def check_closures(kb: KnowledgeBase) -> tuple[list[Result], str]:
+    from .closure import closure_results
+
+    return closure_results(kb.ontology)
+
+
 def check_guideline(kb: KnowledgeBase, formulas: dict | None) -> tuple[list[Result], str]:
     from .guideline import criteria, equivalent_results, identical_formulas, source_results
 
@@ -269,7 +277,7 @@ def run_check(root: Path, hermit: bool = True) -> Report:
     timer = _Timer(report)
     timer.run("files", lambda: check_files(root))
     broken = {r.subject for r in report.results if r.level is Level.ERROR}
-    later = ("hermit", "shapes", "sources", "hygiene", "guideline", "examples", "versions")
+    later = ("hermit", "shapes", "sources", "hygiene", "closures", "guideline", "examples", "versions")
     if any(s.startswith("ontology/") for s in broken):
         for name in later:
             timer.skip(name, "the ontology does not load")
@@ -292,6 +300,7 @@ def run_check(root: Path, hermit: bool = True) -> Report:
         timer.run("shapes", lambda: check_shapes(kb))
     timer.run("sources", lambda: check_sources(kb))
     timer.run("hygiene", lambda: check_hygiene(kb))
+    timer.run("closures", lambda: check_closures(kb))
     try:
         formulas = compile_definitions(kb.ontology)
     except UnsupportedConstruct:

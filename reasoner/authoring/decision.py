@@ -2,9 +2,11 @@
 
 The example files (``examples/cases/*.expected.json``) record, per case, the outcome, the
 procedure, the urgency, the criteria met and the alternatives offered (the *decision*),
-plus details such as how many red flags were left unassessed. ``check`` compares them
-with the engine, and ``impact`` compares two versions of the knowledge base, in these same
-terms, so that both speak of a change the same way.
+plus details: the criteria and rules left undetermined and what the questions ask about.
+``check`` compares them with the engine, and ``impact`` compares two versions of the
+knowledge base, in these same terms, so that both speak of a change the same way. (The
+test suite keeps its own copy of this view, ``tests/outcomes.py``: the tools do not
+import the tests.)
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from rdflib import URIRef
 
 from ..explain import CaseResult
 from ..knowledge import LBP
+from ..three_valued import UNDETERMINED
 
 DECISION_KEYS = ("outcome", "procedure", "urgency", "criteria", "alternatives")
 
@@ -37,7 +40,8 @@ def view(result: CaseResult) -> dict:
         "urgency": local((rec["urgency"] or {}).get("iri")),
         "criteria": sorted(local(c["iri"]) for c in d["criteria"] if c["kind"] != "closed-world"),
         "alternatives": sorted(local(a["iri"]) for a in rec["alternatives"]),
-        "unassessedRedFlags": len(d["redFlags"]["unassessed"]),
+        "undetermined": sorted(local(c) for c, s in d["criterionStates"].items() if s == UNDETERMINED),
+        "questions": sorted(local(q["about"]["iri"]) for q in d["questions"]),
     }
 
 

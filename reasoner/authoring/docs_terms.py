@@ -2,7 +2,9 @@
 
 Findings are listed by category: the class tree under ``lbp:ClinicalFinding`` (the range of
 ``lbp:hasFinding``), depth first, each category with its definition, the condition it
-raises suspicion of, and its members with their synonyms, codes and coding status.
+raises suspicion of, whether a closure axiom closes it (an ``owl:oneOf`` superclass, which
+lets a criterion over it be ruled out), and its members with their synonyms, codes and
+coding status.
 Procedures are the individuals of the classes under ``lbp:DiagnosticProcedure``; the
 properties every procedure has exactly one value of (modality, contrast, radiation…,
 whatever the ontology gives) make the columns of a summary table, and every other
@@ -22,6 +24,7 @@ from ..explain import Vocabulary
 from ..knowledge import LBP
 from ..server.codings import MATCHES, Codings, Concept
 from ..server.labels import anchor, property_label
+from .closure import closures
 
 SHOWN_APART = {RDF.type, RDFS.label, SKOS.altLabel, SKOS.definition, LBP.codingStatus, *MATCHES}
 """Properties a procedure's page shows in their own place, not among its other properties."""
@@ -54,12 +57,15 @@ class FindingCategory:
     definition: str | None
     suspected: tuple[Concept, ...]
     findings: tuple[Finding, ...]
+    closed: bool
+    """Whether a closure axiom lists its findings, so that a case can be known to have none."""
 
 
 def finding_categories(graph: Graph, vocab: Vocabulary, codings: Codings) -> list[FindingCategory]:
     """Every category under the finding root that has findings or subcategories, depth first."""
     found: list[FindingCategory] = []
     listed: set[str] = set()
+    closed = {c.category for c in closures(graph)}
 
     def visit(cls: URIRef, above: tuple[URIRef, ...]) -> None:
         members = sorted(
@@ -89,6 +95,7 @@ def finding_categories(graph: Graph, vocab: Vocabulary, codings: Codings) -> lis
                     next(iter(_texts(graph, cls, SKOS.definition)), None),
                     tuple(codings.concept(c) for c in sorted(graph.objects(cls, LBP.suspectedCondition))),
                     tuple(findings),
+                    cls in closed,
                 )
             )
         for sub in below:

@@ -4,8 +4,8 @@ Each ``examples/cases/NAME.expected.json`` holds one expectation (or a list) per
 the case file beside it. A changed *decision* (outcome, procedure, urgency, criteria,
 alternatives) is an ERROR: the examples document the guideline, and one that no longer
 holds is either a regression or an expectation to update on purpose. A changed detail
-(another recorded key, such as the count of unassessed red flags, which moves whenever a
-red flag is added) is a WARN.
+(another recorded key: the criteria left undetermined, what the questions ask about,
+which move whenever a finding joins a category a criterion names) is a WARN.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 The same case library is assessed with the fast engine under the base and the working
 knowledge base. A case *changes* when its decision does (outcome, procedure, urgency,
-criteria, alternatives); a change only in a detail (how many red flags were left
-unassessed) is counted, not listed. For each changed case the causes are named:
+criteria, alternatives); its details (the criteria left undetermined, what the questions
+ask about) are listed with it. A case that changes only in a detail is counted, not
+listed. For each changed case the causes are named:
 
 * a criterion the case entered or left whose own axioms changed (its definition or its
   outcome restrictions);
@@ -11,7 +12,8 @@ unassessed) is counted, not listed. For each changed case the causes are named:
   axioms that mention a term of its definition (a finding newly typed with a category the
   definition names, say) are the cause;
 * a criterion the case meets in both versions whose own axioms changed (a new urgency);
-* otherwise the closed-world steps' inputs: red flags newly present or left unassessed.
+* otherwise the closed-world steps' inputs: criteria that became undetermined or were
+  ruled out (explained as above), and red flags newly present.
 
 The axiom diff of the two ontologies and the shapes or query files that differ are
 reported with it.
@@ -88,7 +90,10 @@ class _Causes:
 
     def __init__(self, axioms: AxiomDiff):
         self.d = axioms
-        self.changed_terms = {t for a in (*axioms.added, *axioms.removed) for t in a.signature}
+        self.changed = (*axioms.added, *axioms.removed)
+        self.defined = {
+            t for a in (*axioms.base, *axioms.work) if a.predicate == OWL.equivalentClass for t in a.about
+        }
 
     def own_changes(self, cls: URIRef) -> str | None:
         """Which of the class's own axioms changed, as words; None when none did."""
@@ -99,27 +104,35 @@ class _Causes:
         ]
         return f"its {' and '.join(changed)} changed" if changed else None
 
+    def _why(self, cls: URIRef) -> str:
+        """Its own changed axioms, or the changed axioms on the terms its definition uses."""
+        if own := self.own_changes(cls):
+            return own
+        terms = _definition_terms(self.d.work, cls) | _definition_terms(self.d.base, cls)
+        # Another criterion's changed axioms mention terms this definition uses too (a
+        # property, the case class): they do not change this criterion.
+        others = self.defined - terms - {cls}
+        mentioned = {t for a in self.changed if not a.about & others for t in a.signature}
+        via = sorted(local(str(t)) for t in terms & mentioned)
+        return f"changed axioms on {', '.join(via) or 'terms it uses'}"
+
     def of(self, before: dict, after: dict, before_view: dict, after_view: dict) -> list[str]:
         causes = []
         old, new = set(before_view["criteria"]), set(after_view["criteria"])
         for name in sorted(old ^ new):
-            cls = iri(name)
-            verb = "now met" if name in new else "no longer met"
-            if own := self.own_changes(cls):
-                causes.append(f"{name} {verb}: {own}")
-                continue
-            terms = _definition_terms(self.d.work, cls) | _definition_terms(self.d.base, cls)
-            via = sorted(local(str(t)) for t in terms & self.changed_terms)
-            causes.append(f"{name} {verb}: changed axioms on {', '.join(via) or 'terms it uses'}")
+            causes.append(f"{name} {'now met' if name in new else 'no longer met'}: {self._why(iri(name))}")
         for name in sorted(old & new):
             if own := self.own_changes(iri(name)):
                 causes.append(f"{name}: {own}")
         if not causes:
-            for key, label in (("present", "red flags present"), ("unassessed", "red flags not assessed")):
-                was, now = _listed(before, key), _listed(after, key)
-                if was != now:
-                    moved = [f"-{x}" for x in sorted(was - now)] + [f"+{x}" for x in sorted(now - was)]
-                    causes.append(f"{label}: {' '.join(moved)}")
+            was, now = set(before_view["undetermined"]), set(after_view["undetermined"])
+            for name in sorted((was ^ now) - old - new):
+                verb = "now undetermined" if name in now else "now ruled out"
+                causes.append(f"{name} {verb}: {self._why(iri(name))}")
+            was, now = _listed(before, "present"), _listed(after, "present")
+            if was != now:
+                moved = [f"-{x}" for x in sorted(was - now)] + [f"+{x}" for x in sorted(now - was)]
+                causes.append(f"red flags present: {' '.join(moved)}")
         return causes or ["no criterion changed: see the axiom diff and the files that differ"]
 
 
@@ -160,12 +173,14 @@ def impact(base: KnowledgeBase, work: KnowledgeBase, cases: list[Path]) -> Impac
                 result.changed.append(CaseChange(case, (f"status: {states[0]} -> {states[1]}",), ()))
             continue
         old_view, new_view = view(old), view(new)
+        detail_keys = [k for k in old_view if k not in DECISION_KEYS]
         changes = differences(old_view, new_view, DECISION_KEYS)
         if changes:
             reasons = causes.of(old.to_dict(), new.to_dict(), old_view, new_view)
+            changes += differences(old_view, new_view, detail_keys)
             result.changed.append(CaseChange(case, tuple(changes), tuple(reasons)))
         else:
-            details.update(k for k in old_view if k not in DECISION_KEYS and old_view[k] != new_view[k])
+            details.update(k for k in detail_keys if old_view[k] != new_view[k])
     result.detail_only = dict(sorted(details.items()))
     return result
 

@@ -9,18 +9,24 @@ What the assessment says about an order (``Verdict``):
   contrast variant, CT myelography instead of MRI, another modality);
 * ``different-urgency``: the order is for a recommended procedure with another priority
   (FHIR: a missing priority is routine);
-* ``not-indicated``: no procedure is recommended (no imaging, screening incomplete, or a
-  red flag that no criterion acts on);
+* ``undetermined``: no procedure is recommended, and questions remain whose answers could
+  meet an imaging criterion (the outcome "more information needed"): whether the order is
+  indicated cannot be decided yet, and the card lists the questions;
+* ``not-indicated``: no procedure is recommended and nothing unknown could change that (no
+  imaging, or a red flag that no criterion acts on);
 * ``not-assessed``: the patient data was read but the case is invalid (the case shapes'
   errors are listed); ``ambiguous``: the order's codings name several procedures.
 
 The card is ``info`` for ``matches`` and ``warning`` otherwise, raised to the indicator the
-recommended urgency carries in the ontology (an emergent recommendation makes it
-``critical``). A ``different-*`` card suggests replacing the order: delete it, create a
-ServiceRequest for the recommended procedure (codes from the ontology) with the recommended
-priority. The PAMA rating comes from the outcome in the ontology: its rating for an order of
-a recommended procedure, or for any other order; ``not-assessed`` and ``ambiguous`` orders,
-and outcomes without a rating, get none (and no systemAction). See docs/cds-hooks.md.
+deciding urgency carries in the ontology: the recommended urgency, or for ``undetermined``
+that of the most urgent criterion a question could meet (an emergent recommendation, or an
+undetermined emergent criterion, makes it ``critical``). A ``different-*`` card suggests
+replacing the order: delete it, create a ServiceRequest for the recommended procedure
+(codes from the ontology) with the recommended priority. The PAMA rating comes from the
+outcome in the ontology: its rating for an order of a recommended procedure, or for any
+other order; ``not-assessed`` and ``ambiguous`` orders, and outcomes without a rating (more
+information needed has none: the Argonaut guide lets a service without enough information
+give no rating), get none (and no systemAction). See docs/cds-hooks.md.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from dataclasses import dataclass
 
 from ..explain import CaseResult, Vocabulary
 from .cds_actions import OrderActions
-from .cds_detail import DetailWriter, md
+from .cds_detail import DetailWriter, count, md
 from .cds_knowledge import CdsKnowledge
 from .cds_orders import DraftOrder, ImagingProcedures
 
@@ -80,7 +86,7 @@ class CardWriter:
             return Verdict("ambiguous")
         procedure = (result.recommendation or {}).get("procedure")
         if procedure is None:
-            return Verdict("not-indicated")
+            return Verdict("undetermined" if result.questions else "not-indicated")
         if order.procedure not in _recommended(result):
             return Verdict("different-study", procedure["iri"])
         wanted = self.priority(result)
@@ -94,11 +100,27 @@ class CardWriter:
 
     def indicator(self, result: CaseResult, verdict: Verdict) -> str:
         found = "info" if verdict.kind == "matches" else "warning"
-        urgency = (result.recommendation or {}).get("urgency")
-        raised = self.knowledge.indicators.get(urgency["iri"], found) if urgency else found
+        urgency = self.deciding_urgency(result, verdict)
+        raised = self.knowledge.indicators.get(urgency, found) if urgency else found
         return max(found, raised, key=INDICATORS.index)
 
+    def deciding_urgency(self, result: CaseResult, verdict: Verdict) -> str | None:
+        """The urgency (IRI) the card's indicator follows: the recommended one; for an
+        undetermined order, that of the most urgent criterion a question could meet, since
+        the answer could call for imaging that urgent (an undetermined emergent criterion
+        must not hide behind a mere warning)."""
+        if verdict.kind == "undetermined":
+            open_criteria = [c for q in result.questions for c in q["criteria"] if c.get("urgency")]
+            if not open_criteria:
+                return None
+            return max(open_criteria, key=lambda c: self.vocab.rank_of(c["iri"]))["urgency"]["iri"]
+        urgency = (result.recommendation or {}).get("urgency")
+        return urgency["iri"] if urgency else None
+
     def rating(self, result: CaseResult, order: DraftOrder, verdict: Verdict) -> str | None:
+        """The order's PAMA rating code, or ``None`` (no rating, no systemAction): for an
+        invalid case, an ambiguous order, and whenever the outcome states no rating for the
+        order (more information needed states none: not rated without enough information)."""
         if verdict.kind in ("not-assessed", "ambiguous"):
             return None
         outcome = (result.outcome or {}).get("iri")
@@ -151,6 +173,8 @@ class CardWriter:
                 f"**{md(target)} is indicated, {md(urgency)} (priority {md(wanted)}); {this} differs.** "
                 "The suggestion replaces the draft order with it; override with a reason to keep the order."
             )
+        if verdict.kind == "undetermined":
+            return self.undetermined_texts(result, order, this)
         if verdict.kind == "not-indicated":
             outcome = result.outcome or {}
             return (
@@ -168,6 +192,21 @@ class CardWriter:
             "The patient data could not be assessed; this order is not rated",
             f"**The patient data could not be assessed, so {this} is not rated.** Correct the record: "
             "the advice follows once the data can be assessed.",
+        )
+
+    def undetermined_texts(self, result: CaseResult, order: DraftOrder, this: str) -> tuple[str, str]:
+        """Summary and headline of an order whose indication cannot be decided yet: how many
+        questions could decide it (listed in the detail), and whether it is rated."""
+        outcome = result.outcome or {}
+        asked = count(len(result.questions), "question")
+        ordered = ", ".join(self.vocab.label(p) for p in order.procedures)
+        rated = self.rating(result, order, Verdict("undetermined"))
+        unrated = "" if rated else " It is not rated until they are answered."
+        return (
+            f"{str(outcome.get('label')).capitalize()}: {asked} could decide whether {ordered} is indicated",
+            f"**Whether {this} is indicated cannot be decided yet: {md(outcome.get('label'))}. "
+            f"Ask the {asked} below.**{unrated} "
+            f"{self.details.definition(outcome['iri']) if outcome else ''}",
         )
 
     def statements(self, result: CaseResult, verdict: Verdict) -> list[str]:

@@ -8,6 +8,8 @@ appropriate are ontology data (``lbp:cdsHooksIndicator`` and ``lbp:fhirRequestPr
 the urgencies in ``core.ttl``; ``lbp:pamaRatingForIndicatedOrder`` and
 ``lbp:pamaRatingForOtherOrder`` on the outcomes and the ``lbp:CdsOverrideReason``
 individuals in ``results.ttl``), so an author changes the cards without a code change.
+An outcome without a rating property gives its orders no rating: "more information needed"
+has none on purpose (the Argonaut guide lets a service without enough information not rate).
 """
 
 from __future__ import annotations

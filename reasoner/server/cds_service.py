@@ -57,7 +57,8 @@ class CdsHooksService:
                     "description": "Checks draft lumbar spine imaging orders against the lbp-imaging "
                     "criteria for low back pain: whether imaging is indicated, which study and how urgently, "
                     "with the criteria, patient facts and verbatim source statements behind the advice, and "
-                    f"an Argonaut PAMA rating for each order. {DISCLAIMER}",
+                    "an Argonaut PAMA rating for each order that can be rated; when the recorded data cannot "
+                    f"decide, the questions that would settle it. {DISCLAIMER}",
                     "prefetch": dict(TEMPLATES),
                 }
                 for service_id, hook in SERVICES.items()

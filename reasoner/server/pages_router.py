@@ -55,9 +55,13 @@ async def criterion(name: str, site: SiteDep) -> HTMLResponse:
 def _case_page(
     site: Site, report: CaseReport | None, error: str | None = None, status: int = 200
 ) -> HTMLResponse:
-    """The case page, with the report's recommendations and explanation trees if any."""
+    """The case page, with the report's recommendations and explanation trees if any (the
+    trees name question effects by their labels in the ontology)."""
+    effect_label = site.desk.assessor.vocab.effect_label
     trees = (
-        [site.linked_tree(explanation_nodes(r, report.statements)) for r in report.results] if report else []
+        [site.linked_tree(explanation_nodes(r, report.statements, effect_label)) for r in report.results]
+        if report
+        else []
     )
     return _page(site, "case.html", status, title="Assess a case", report=report, trees=trees, error=error)
 

@@ -1,0 +1,145 @@
+"""Three-valued evaluation checked against HermiT, independently of the Kleene code.
+
+For seeded generated cases with many unknown facts, each case is *completed*: every
+finding it does not record is made present, and every single-valued property it does not
+record gets, in turn, each value that some criterion's condition on that property needs
+(for a number, a point inside the facets; for a boolean or an individual, the value named).
+HermiT (OWL 2 DL, open world) classifies the completions. Then:
+
+* a criterion judged **not met** is met in no completion (the answer "not met" is sound:
+  no answer to the facts not recorded could meet it);
+* a criterion judged **undetermined** is met in at least one completion (it really could
+  still be met: the three-valued evaluation does not leave open what no answer can meet);
+* a criterion judged **met** is met in every completion (classification is monotonic).
+
+Criteria are monotonic in the facts (no negation), so the completion with every unknown
+finding present and the needed values is the one that meets the most; trying each needed
+value per property covers conditions that need different values of one property.
+"""
+
+from __future__ import annotations
+
+import itertools
+from decimal import Decimal
+
+import pyoxigraph as ox
+import pytest
+from rdflib import OWL, RDF, RDFS, Graph, Literal, URIRef
+
+from reasoner import cases as case_input
+from reasoner import classify_hermit
+from reasoner.assess import Assessor
+from reasoner.definitions import Leaf, compile_definitions, leaves
+from reasoner.knowledge import LBP
+from reasoner.synthetic import CaseGenerator
+
+N_CASES = 1000
+MAX_COMPLETIONS = 8  # per case; the criteria of this knowledge base need one value per property
+
+
+def _inside(leaf: Leaf) -> Literal:
+    """A value of the leaf's datatype that meets its facets."""
+    integer = str(leaf.datatype).endswith(("integer", "Integer", "int", "long", "short", "byte"))
+    step = Decimal(1) if integer else Decimal("0.5")
+    low = [(b, op) for op, b in leaf.facets if op in (">", ">=")]
+    high = [(b, op) for op, b in leaf.facets if op in ("<", "<=")]
+    if low:
+        bound, op = max(low)
+        value = bound + step if op == ">" else bound
+    elif high:
+        bound, op = min(high)
+        value = bound - step if op == "<" else bound
+    else:
+        value = Decimal(0)
+    if integer:
+        value = value.to_integral_value(rounding="ROUND_CEILING")
+    return Literal(str(value), datatype=leaf.datatype)
+
+
+def _needed_values(kb) -> dict[URIRef, list]:
+    """Per single-valued property: each value some criterion's condition on it needs."""
+    functional = set(kb.ontology.subjects(RDF.type, OWL.FunctionalProperty))
+    found: dict[URIRef, list] = {}
+    for formula in compile_definitions(kb.ontology).values():
+        for leaf in leaves(formula):
+            if leaf.on not in functional:
+                continue
+            value = _inside(leaf) if leaf.kind == "facets" else leaf.value
+            if value is not None and value not in found.setdefault(leaf.on, []):
+                found[leaf.on].append(value)
+    return found
+
+
+def _findings(kb) -> list[URIRef]:
+    onto = kb.ontology
+    return sorted(
+        {
+            i
+            for cls in onto.transitive_subjects(RDFS.subClassOf, LBP.ClinicalFinding)
+            for i in onto.subjects(RDF.type, cls)
+            if isinstance(i, URIRef)
+        }
+    )
+
+
+def _completions(case: URIRef, facts: Graph, findings: list[URIRef], needed: dict) -> list[Graph]:
+    recorded = set(facts.objects(case, LBP.hasFinding)) | set(facts.objects(case, LBP.hasAbsentFinding))
+    base = Graph()
+    for triple in facts:
+        base.add(triple)
+    for finding in findings:
+        if finding not in recorded:
+            base.add((case, LBP.hasFinding, finding))
+    unknown = [p for p in needed if facts.value(case, p) is None]
+    choices = list(itertools.product(*(needed[p] for p in unknown)))[:MAX_COMPLETIONS]
+    completions = []
+    for i, choice in enumerate(choices):
+        iri = URIRef(f"{case}/completion/{i}")
+        graph = Graph()
+        for s, p, o in base:
+            graph.add((iri if s == case else s, p, o))
+        for prop, value in zip(unknown, choice, strict=True):
+            graph.add((iri, prop, value))
+        completions.append(graph)
+    return completions
+
+
+@pytest.mark.hermit
+def test_not_met_and_undetermined_agree_with_hermit_on_completions_of_1000_generated_cases(kb):
+    ntriples = CaseGenerator(kb, seed=11, p_present=0.04, p_absent=0.4).ntriples(N_CASES)
+    loaded = case_input.LoadedInput(quads=list(ox.parse(ntriples, format=ox.RdfFormat.N_TRIPLES)))
+    run = Assessor(kb, "fast").assess_loaded(loaded)
+    states = {URIRef(r.case): r.criterion_states for r in run.results if r.status == "assessed"}
+    assert len(states) == N_CASES
+
+    graph = Graph().parse(data=ntriples, format="nt")
+    findings, needed = _findings(kb), _needed_values(kb)
+    completions: dict[URIRef, list[URIRef]] = {}
+    graphs: dict[URIRef, Graph] = {}
+    for case in states:
+        facts = Graph()
+        for triple in graph.triples((case, None, None)):
+            facts.add(triple)
+        for completion in _completions(case, facts, findings, needed):
+            iri = next(iter(completion.subjects(RDF.type, LBP.PatientCase)))
+            graphs[iri] = completion
+            completions.setdefault(case, []).append(iri)
+    reference = classify_hermit.classify(kb.ontology, graphs)
+    assert reference.inconsistent == []
+
+    counts = {"met": 0, "notMet": 0, "undetermined": 0}
+    wrong = []
+    for case, by_class in states.items():
+        met_in = [{str(c) for c in reference.classified[i].classes} for i in completions[case]]
+        for cls, state in by_class.items():
+            counts[state] += 1
+            hits = sum(cls in classes for classes in met_in)
+            if state == "notMet" and hits:
+                wrong.append((str(case), cls, "judged not met, but a completion meets it"))
+            if state == "undetermined" and not hits:
+                wrong.append((str(case), cls, "judged undetermined, but no completion meets it"))
+            if state == "met" and hits != len(met_in):
+                wrong.append((str(case), cls, "judged met, but a completion does not meet it"))
+    assert not wrong, wrong[:10]
+    # The generated cases exercise all three states in number.
+    assert min(counts.values()) > 500, counts
