@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import pyoxigraph as ox
 
 from ..knowledge import LBP
+from ..select import UNDETERMINED
 
 PROV = "http://www.w3.org/ns/prov#"
 RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
@@ -75,12 +76,13 @@ def _time(term) -> str:
 
 def stored_assessment(store: ox.Store, case: ox.NamedNode, derived_classes: set[str]) -> StoredAssessment:
     """The stored assessment of a case record (``is_case``). The case's own triples are
-    its graph's triples about it, less the memberships of defined classes the engine
-    added; they come back in N-Triples order, as ``case_upload`` ordered them."""
+    its graph's triples about it, less what the engine added (the memberships of defined
+    classes, the undetermined criteria); they come back in N-Triples order, as
+    ``case_upload`` ordered them."""
     facts = [
         ox.Quad(q.subject, q.predicate, q.object)
         for q in store.quads_for_pattern(case, None, None, case)
-        if not (q.predicate == RDF_TYPE and q.object.value in derived_classes)
+        if not (q.predicate == RDF_TYPE and q.object.value in derived_classes) and q.predicate != UNDETERMINED
     ]
     recommendation = next(store.quads_for_pattern(None, FOR_CASE, case, case)).subject
     activity = next(store.quads_for_pattern(None, USED, case, case)).subject
