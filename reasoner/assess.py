@@ -24,7 +24,7 @@ from .classify_fast import FastClassifier
 from .definitions import UnsupportedConstruct, compile_definitions
 from .explain import CaseResult, Vocabulary, cited_by, explain
 from .knowledge import KnowledgeBase
-from .questions import questions
+from .questions import QuestionWriter
 from .select import add_memberships, select
 from .three_valued import UNDETERMINED, CaseStates, ThreeValuedEvaluator
 from .validate import SH, FastValidator, ShapeResult, validate_reference
@@ -103,6 +103,7 @@ class Assessor:
             str(c) for c in kb.ontology.subjects(OWL.equivalentClass, None) if isinstance(c, URIRef)
         }
         self.validator = FastValidator(self.case_shapes) if engine == "fast" else None
+        self.questions = QuestionWriter(self.vocab)
         gc.freeze()  # the knowledge base lives as long as the process: keep it out of GC scans
 
     # -- entry points -----------------------------------------------------------------
@@ -271,7 +272,7 @@ class Assessor:
                 self.engine,
                 [f for f in batch.facts[c] if f.prop != RDF_TYPE],
                 states[c].states,
-                questions(self.vocab, states[c].open_parts, selections[c].open_criteria),
+                *self.questions(states[c], selections[c].open_criteria),
             )
             for c in valid
         ]

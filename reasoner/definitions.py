@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from functools import cached_property
 
 from rdflib import OWL, RDF, RDFS, XSD, BNode, Graph, Literal, URIRef
 from rdflib.collection import Collection
@@ -86,6 +87,15 @@ class Leaf:
     @property
     def key(self) -> str:
         return repr(self)
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.kind, self.properties, self.on, self.cls, self.value, self.datatype, self.facets))
+
+    def __hash__(self) -> int:
+        """Computed once: leaves are set members and dictionary keys in every case's
+        evaluation, and the generated hash would rebuild the tuple of fields each time."""
+        return self._hash
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,11 @@ class Vocabulary:
         self.rank_of = cache(self._rank_of)
         self.effect_label = cache(self._effect_label)
         self.condition_of = cache(self._condition_of)
+        self.display_order = cache(self._display_order)
+        self.notation = cache(self._notation)
+        self.unit = cache(self._unit)
+        self.suspected = cache(self._suspected)
+        self.category_of = cache(self._category_of)
         self.functional = {str(p) for p in self.g.subjects(RDF.type, OWL.FunctionalProperty)}
         self.facts: dict = {}  # (property, term) -> fact dict, shared between cases
 
@@ -108,7 +113,7 @@ class Vocabulary:
     def is_functional(self, prop: str) -> bool:
         return prop in self.functional
 
-    def unit(self, prop: str) -> str | None:
+    def _unit(self, prop: str) -> str | None:
         """The UCUM unit a numeric case property is recorded in, if the ontology gives one."""
         value = self.g.value(URIRef(prop), LBP.ucumUnit)
         return str(value) if value is not None else None
@@ -119,14 +124,18 @@ class Vocabulary:
             return self.label(str(node))
         return notation
 
-    def notation(self, iri: str) -> str:
+    def _notation(self, iri: str) -> str:
         value = self.g.value(URIRef(iri), SKOS.notation)
         return str(value) if value is not None else iri
 
-    def suspected(self, criterion: str) -> str:
+    def _suspected(self, criterion: str) -> str:
         """What a criterion raises suspicion of, or the criterion itself if it names nothing."""
         value = self.g.value(URIRef(criterion), LBP.suspectedCondition)
         return str(value) if value is not None else criterion
+
+    def _display_order(self, classes: tuple[str, ...]) -> tuple[str, ...]:
+        """Criteria and rules in the order outputs list them: most urgent first, then by label."""
+        return tuple(sorted(classes, key=lambda c: (-self.rank_of(c), self.label(c))))
 
     def _rank_of(self, iri: str) -> int:
         """The urgency rank of a criterion (0 for a rule or a class without urgency)."""
@@ -153,7 +162,7 @@ class Vocabulary:
                     return str(condition)
         return None
 
-    def category_of(self, iri: str) -> str | None:
+    def _category_of(self, iri: str) -> str | None:
         """A finding's most specific told category."""
         told = self._told_types(iri)
         return str(told[0]) if told else None
@@ -340,10 +349,12 @@ def explain(
     case_facts: list[Fact],
     states: dict[str, str] | None = None,
     asked: list[dict] | None = None,
+    asked_warnings: list[str] | None = None,
 ) -> CaseResult:
     """The full, explained result for one assessed case (statements by IRI: the run lists
     each statement's quote and document once). ``states`` is every defined class's
-    three-valued state, ``asked`` the questions that could change the decision."""
+    three-valued state, ``asked`` the questions that could change the decision and
+    ``asked_warnings`` the warnings that name them (``questions.QuestionWriter``)."""
     result = CaseResult(selection.case, source, engine, "assessed")
     result.facts = [_fact(vocab, f) for f in case_facts]
     outcome = selection.outcome
@@ -404,11 +415,12 @@ def explain(
             cited.update(dict.fromkeys(entry["sources"]))
     if result.outcome:
         cited.update(dict.fromkeys(result.outcome["sources"]))
-    result.criterion_states = dict(
-        sorted((states or {}).items(), key=lambda kv: (-vocab.rank_of(kv[0]), vocab.label(kv[0])))
-    )
+    states = states or {}
+    result.criterion_states = {c: states[c] for c in vocab.display_order(tuple(states))}
     result.questions = asked or []
-    result.warnings += question_warnings(vocab, result.questions)
+    result.warnings += (
+        asked_warnings if asked_warnings is not None else question_warnings(vocab, result.questions)
+    )
     result.red_flags = {
         "present": [vocab.ref(f) for f in selection.present_red_flags],
         "unassessed": [vocab.ref(f) for f in selection.unassessed_red_flags],

@@ -19,8 +19,8 @@ from collections.abc import Mapping
 from rdflib import URIRef
 
 from .definitions import Leaf
-from .explain import Vocabulary, python_value
-from .three_valued import Conjunction, relevant
+from .explain import Vocabulary, python_value, question_warnings
+from .three_valued import CaseStates, Part, relevant
 
 PRESENCE, VALUE = "presence", "value"
 
@@ -52,61 +52,111 @@ def _subject(vocab: Vocabulary, leaf: Leaf) -> tuple[tuple[str, ...], str, str, 
     return (on,), VALUE, on, on
 
 
-def _asked(open_parts: Mapping[str, list[Conjunction]], effects: Mapping[str, str]) -> dict[str, set[Leaf]]:
+def _asked(open_parts: Mapping[str, list[Part]], effects: Mapping[str, str]) -> dict[str, Part]:
     """Per criterion, its unknown leaves that are worth asking: those that could change
     whether any criterion with the same effect is met. When no criterion is met, what is
     at stake is whether imaging is indicated at all: a fact that matters only together with
     another that would already meet a criterion (an ESR that matters only once night pain
     is present) is asked once that other fact is known, as a question that could raise the
     urgency; the facts asked are the fewest that settle the effect."""
-    by_effect: dict[str, list[Conjunction]] = {}
+    by_effect: dict[str, list[Part]] = {}
     for criterion, effect in effects.items():
         by_effect.setdefault(effect, []).extend(open_parts.get(criterion, ()))
-    worth = {effect: set(relevant(parts)) for effect, parts in by_effect.items()}
+    worth = {effect: relevant(parts) for effect, parts in by_effect.items()}
     return {
-        criterion: {leaf for part in open_parts.get(criterion, ()) for leaf in part} & worth[effect]
+        criterion: frozenset().union(*open_parts.get(criterion, ())) & worth[effect]
         for criterion, effect in effects.items()
     }
 
 
-def questions(
-    vocab: Vocabulary, open_parts: Mapping[str, list[Conjunction]], effects: Mapping[str, str]
-) -> list[dict]:
-    """The questions of the undetermined criteria in ``effects`` (criterion -> effect IRI),
-    from the minimal sets of unknown leaves that would meet them (``open_parts``), grouped
-    and ordered most urgent first."""
-    found: dict[tuple[str, ...], dict] = {}
-    asked = _asked(open_parts, effects)
-    for criterion, effect in effects.items():
-        entry = vocab.class_entry(criterion)
-        for leaf in sorted(asked[criterion], key=repr):
+class QuestionWriter:
+    """Questions for many cases. What a leaf asks and what each criterion needs of it are
+    worked out once per leaf; cases with the same open criteria, effects and unknown leaves
+    get the same questions and warnings, built once (the last ``size`` combinations are
+    kept). The questions are read-only data, shared between the results that carry them,
+    as facts are (``Vocabulary.facts``)."""
+
+    def __init__(self, vocab: Vocabulary, size: int = 4096):
+        self.vocab, self.size = vocab, size
+        self.kept: dict[tuple, tuple[list[dict], list[str]]] = {}
+        self._subjects: dict[Leaf, tuple] = {}
+        self._entries: dict[tuple[str, str, Leaf], dict] = {}
+        self._groups: dict[tuple, dict] = {}
+
+    def __call__(self, states: CaseStates, effects: Mapping[str, str]) -> tuple[list[dict], list[str]]:
+        """The questions of a case and the warnings that name them."""
+        key = tuple(
+            (criterion, effect, frozenset(states.open_parts.get(criterion, ())))
+            for criterion, effect in sorted(effects.items())
+        )
+        found = self.kept.pop(key, None)
+        if found is None:
+            asked = self.questions(states, effects)
+            found = (asked, question_warnings(self.vocab, asked))
+            if len(self.kept) >= self.size:
+                del self.kept[next(iter(self.kept))]
+        self.kept[key] = found  # most recently used last
+        return list(found[0]), list(found[1])
+
+    def questions(self, states: CaseStates, effects: Mapping[str, str]) -> list[dict]:
+        """The questions of the undetermined criteria in ``effects`` (criterion -> effect
+        IRI), from the sets of unknown leaves that would meet them
+        (``states.open_parts``), grouped and ordered most urgent first."""
+        vocab = self.vocab
+        found: dict[tuple[str, ...], dict] = {}
+        asked = _asked(states.open_parts, effects)
+        for criterion, effect in effects.items():
+            order = (-vocab.rank_of(criterion), vocab.label(criterion))
+            for leaf in (states.atoms[i] for i in sorted(asked[criterion])):
+                key, question = self._subject(leaf)
+                if key not in found:
+                    found[key] = dict(question, criteria=[])
+                found[key]["criteria"].append((order, self._entry(criterion, effect, leaf, question["asks"])))
+        for question in found.values():
+            question["criteria"] = [entry for _, entry in sorted(question["criteria"], key=lambda e: e[0])]
+            question["suggests"] = self._group(question)
+        return _ordered(vocab, list(found.values()))
+
+    def _subject(self, leaf: Leaf) -> tuple[tuple[str, ...], dict]:
+        found = self._subjects.get(leaf)
+        if found is None:
+            vocab = self.vocab
             key, asks, about, prop = _subject(vocab, leaf)
-            question = found.get(key)
-            if question is None:
-                question = found[key] = {
+            found = self._subjects[leaf] = (
+                key,
+                {
                     "asks": asks,
                     "about": vocab.concept(about),
                     "property": vocab.ref(prop) if prop else None,
                     "unit": vocab.unit(prop) if prop and asks == VALUE else None,
                     "suggests": None,
-                    "criteria": [],
-                }
-            question["criteria"].append(
-                {
-                    "iri": criterion,
-                    "label": entry["label"],
-                    "urgency": entry["urgency"],
-                    "effect": vocab.notation(effect),
-                    "effectIri": effect,
-                    "needs": {"present": True}
-                    if asks == PRESENCE and leaf.kind == "value"
-                    else _need(vocab, leaf),
-                }
+                },
             )
-    for question in found.values():
-        question["criteria"].sort(key=lambda c: (-vocab.rank_of(c["iri"]), c["label"]))
-        question["suggests"] = vocab.ref(_group(vocab, question))
-    return _ordered(vocab, list(found.values()))
+        return found
+
+    def _entry(self, criterion: str, effect: str, leaf: Leaf, asks: str) -> dict:
+        """What one criterion needs of the answer, and what meeting it would do."""
+        found = self._entries.get((criterion, effect, leaf))
+        if found is None:
+            entry = self.vocab.class_entry(criterion)
+            found = self._entries[(criterion, effect, leaf)] = {
+                "iri": criterion,
+                "label": entry["label"],
+                "urgency": entry["urgency"],
+                "effect": self.vocab.notation(effect),
+                "effectIri": effect,
+                "needs": {"present": True}
+                if asks == PRESENCE and leaf.kind == "value"
+                else _need(self.vocab, leaf),
+            }
+        return found
+
+    def _group(self, question: dict) -> dict:
+        key = (question["asks"], question["about"]["iri"], tuple(c["iri"] for c in question["criteria"]))
+        found = self._groups.get(key)
+        if found is None:
+            found = self._groups[key] = self.vocab.ref(_group(self.vocab, question))
+        return found
 
 
 def _group(vocab: Vocabulary, question: dict) -> str:
@@ -126,20 +176,17 @@ def _group(vocab: Vocabulary, question: dict) -> str:
 
 def _ordered(vocab: Vocabulary, found: list[dict]) -> list[dict]:
     """Groups by the most urgent criterion they feed, then each group's questions."""
-
-    def rank(question: dict) -> int:
-        return max(vocab.rank_of(c["iri"]) for c in question["criteria"])
-
+    rank = {id(q): max(vocab.rank_of(c["iri"]) for c in q["criteria"]) for q in found}
     group_rank: dict[str, int] = {}
     for q in found:
         group = q["suggests"]["iri"]
-        group_rank[group] = max(group_rank.get(group, 0), rank(q))
+        group_rank[group] = max(group_rank.get(group, 0), rank[id(q)])
     return sorted(
         found,
         key=lambda q: (
             -group_rank[q["suggests"]["iri"]],
             q["suggests"]["label"],
-            -rank(q),
+            -rank[id(q)],
             q["about"]["label"],
         ),
     )

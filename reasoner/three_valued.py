@@ -33,7 +33,7 @@ both against HermiT on completions of generated cases.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from itertools import product
@@ -135,9 +135,10 @@ def _dnf(formula: Formula, owner: str) -> list[Conjunction]:
     return [frozenset().union(*combo) for combo in product(*parts)]
 
 
-def _minimal(conjunctions: Iterable[Conjunction]) -> list[Conjunction]:
-    """Drop duplicates and every conjunction that contains another (absorption)."""
-    unique = sorted(set(conjunctions), key=lambda c: (len(c), sorted(map(repr, c))))
+def _minimal(conjunctions: Iterable[frozenset]) -> list[frozenset]:
+    """Drop duplicates and every conjunction that contains another (absorption). A set can
+    contain only a set no larger than itself, so shorter ones are kept first."""
+    unique = sorted(set(conjunctions), key=len)
     kept: list[Conjunction] = []
     for c in unique:
         if not any(k <= c for k in kept):
@@ -263,24 +264,29 @@ def _readable_like(value, wanted: Literal) -> bool:
 
 
 # -- evaluation ------------------------------------------------------------------------------
+Part = frozenset[int]
+"""A set of leaves by their number in ``ThreeValuedEvaluator.atoms``."""
+
+
 @dataclass
 class CaseStates:
-    """Each defined class's state for one case, and for the undetermined ones the minimal
-    sets of unknown leaves whose answers would together meet them (each set: a conjunction
-    of the definition still open for the case, less its leaves already true)."""
+    """Each defined class's state for one case, and for the undetermined ones the sets of
+    unknown leaves whose answers would together meet them (each set: a conjunction of the
+    definition still open for the case, less its leaves already true), as leaf numbers in
+    ``atoms``."""
 
     states: dict[str, str]
-    open_parts: dict[str, list[Conjunction]]
+    open_parts: dict[str, list[Part]]
+    atoms: Sequence[Leaf] = ()
 
     def undetermined(self) -> list[str]:
         return [c for c, s in self.states.items() if s == UNDETERMINED]
 
 
-def relevant(parts: Iterable[Conjunction], order: Mapping[Leaf, int] | None = None) -> tuple[Leaf, ...]:
+def relevant(parts: Iterable[Part]) -> Part:
     """The leaves whose answer could change whether any of ``parts`` is met: those of the
     minimal parts (a leaf only in a part that contains another part cannot matter)."""
-    found = {leaf for part in _minimal(parts) for leaf in part}
-    return tuple(sorted(found, key=(order.__getitem__ if order else repr)))
+    return frozenset().union(*_minimal(parts))
 
 
 class ThreeValuedEvaluator:
@@ -289,19 +295,22 @@ class ThreeValuedEvaluator:
     def __init__(self, formulas: Mapping[URIRef, Formula], ontology: Graph, taxonomy: Taxonomy):
         self.taxonomy = taxonomy
         self.facts = CaseFacts.from_ontology(ontology, taxonomy)
-        self.classes = [str(c) for c in formulas]
-        self.conjunctions: dict[str, list[Conjunction]] = {}
+        conjunctions: dict[str, list[Conjunction]] = {}
         for cls, formula in formulas.items():
             expanded = _expand(formula, self.facts)
             kept = [c for c in _dnf(expanded, str(cls)) if _satisfiable(c, self.facts)]
-            self.conjunctions[str(cls)] = _minimal(kept)
-        atoms = sorted({leaf for cs in self.conjunctions.values() for c in cs for leaf in c}, key=repr)
-        self.atoms = atoms
-        self.index = {leaf: i for i, leaf in enumerate(atoms)}
+            conjunctions[str(cls)] = sorted(_minimal(kept), key=lambda c: (len(c), sorted(map(repr, c))))
+        self.atoms: tuple[Leaf, ...] = tuple(
+            sorted({leaf for cs in conjunctions.values() for c in cs for leaf in c}, key=repr)
+        )
+        index = {leaf: i for i, leaf in enumerate(self.atoms)}
+        self.conjunctions: dict[str, list[Part]] = {
+            cls: [frozenset(index[leaf] for leaf in c) for c in cs] for cls, cs in conjunctions.items()
+        }
         self.true_by_property: dict[str, list[tuple[int, _Test]]] = {}
         self.false_by_property: dict[str, list[tuple[int, _Refutation]]] = {}
-        self.type_atoms = [(i, str(a.cls)) for i, a in enumerate(atoms) if a.kind == "type"]
-        for i, atom in enumerate(atoms):
+        self.type_atoms = [(i, str(a.cls)) for i, a in enumerate(self.atoms) if a.kind == "type"]
+        for i, atom in enumerate(self.atoms):
             if atom.kind != "type":
                 test = _Test.of(atom)
                 for prop in atom.properties:
@@ -309,7 +318,12 @@ class ThreeValuedEvaluator:
             refutation = _Refutation(atom, self.facts)
             for prop in refutation.properties:
                 self.false_by_property.setdefault(prop, []).append((i, refutation))
-        self.order = {atom: i for i, atom in enumerate(atoms)}
+
+    def _tested(self, fact: Fact, taxonomy: Taxonomy) -> tuple[frozenset[int], frozenset[int]]:
+        """The leaves a fact makes true, and those it makes false."""
+        holds = (i for i, t in self.true_by_property.get(fact.prop, ()) if t.holds(fact.value, taxonomy))
+        refuted = (i for i, r in self.false_by_property.get(fact.prop, ()) if r.refutes(fact, taxonomy))
+        return frozenset(holds), frozenset(refuted)
 
     def evaluate(
         self,
@@ -321,57 +335,36 @@ class ThreeValuedEvaluator:
         """States of every defined class for each case. ``met`` gives each case's
         classes from the two-valued classification, which stays the authority on met."""
         taxonomy = taxonomy or self.taxonomy
-        wanted = list(cases)
-        true: list[set[str]] = [set() for _ in self.atoms]
-        false: list[set[str]] = [set() for _ in self.atoms]
-        memo: dict[int, tuple[list[int], list[int]]] = {}
-        for case in wanted:
+        # Keyed by identity: equal facts of a batch are one object (``cases.CaseBatch``), so
+        # each distinct fact is tested once.
+        memo: dict[int, tuple[frozenset[int], frozenset[int]]] = {}
+        results = {}
+        for case in cases:
+            true: set[int] = set()
+            false: set[int] = set()
             for fact in batch.get(case, ()):
                 found = memo.get(id(fact))
                 if found is None:
-                    holds = [
-                        i
-                        for i, t in self.true_by_property.get(fact.prop, ())
-                        if t.holds(fact.value, taxonomy)
-                    ]
-                    refuted = [
-                        i for i, r in self.false_by_property.get(fact.prop, ()) if r.refutes(fact, taxonomy)
-                    ]
-                    found = memo[id(fact)] = (holds, refuted)
-                for i in found[0]:
-                    true[i].add(case)
-                for i in found[1]:
-                    false[i].add(case)
-            for i, cls in self.type_atoms:
-                if taxonomy.is_a(case, cls):
-                    true[i].add(case)
-        results = {case: CaseStates({}, {}) for case in wanted}
-        everyone = set(wanted)
-        for cls in self.classes:
-            conjunctions = self.conjunctions[cls]
-            members = {case for case in wanted if cls in met.get(case, ())}
-            refuted = set(everyone)
-            for conjunction in conjunctions:
-                refuted &= set().union(*(false[self.index[a]] for a in conjunction))
-                if not refuted:
-                    break
-            for case in wanted:
-                if case in members:
-                    results[case].states[cls] = MET
-                elif case in refuted:
-                    results[case].states[cls] = NOT_MET
-                else:
-                    results[case].states[cls] = UNDETERMINED
-                    results[case].open_parts[cls] = self._open_parts(cls, case, true, false)
+                    found = memo[id(fact)] = self._tested(fact, taxonomy)
+                true |= found[0]
+                false |= found[1]
+            true.update(i for i, cls in self.type_atoms if taxonomy.is_a(case, cls))
+            results[case] = self._states(met.get(case, ()), true, false)
         return results
 
-    def _open_parts(
-        self, cls: str, case: str, true: list[set[str]], false: list[set[str]]
-    ) -> list[Conjunction]:
-        """The unknown leaves of each conjunction still open for the case, minimal sets only."""
-        open_parts = []
-        for conjunction in self.conjunctions[cls]:
-            if any(case in false[self.index[a]] for a in conjunction):
+    def _states(self, met: Iterable[str], true: set[int], false: set[int]) -> CaseStates:
+        """Met from the classification; otherwise not met when every conjunction has a
+        false leaf, else undetermined, with each open conjunction's unknown leaves."""
+        states: dict[str, str] = {}
+        open_parts: dict[str, list[Part]] = {}
+        for cls, conjunctions in self.conjunctions.items():
+            if cls in met:
+                states[cls] = MET
                 continue
-            open_parts.append(frozenset(a for a in conjunction if case not in true[self.index[a]]))
-        return _minimal(open_parts)
+            parts = [c - true for c in conjunctions if c.isdisjoint(false)]
+            if parts:
+                states[cls] = UNDETERMINED
+                open_parts[cls] = parts
+            else:
+                states[cls] = NOT_MET
+        return CaseStates(states, open_parts, self.atoms)
