@@ -1,7 +1,7 @@
 """How outcomes move between two versions of the engine on the same generated cases.
 
     .venv/bin/python benchmarks/outcome_shift.py --old 9452ceb            # 10,000 cases
-    .venv/bin/python benchmarks/outcome_shift.py --old 9452ceb --cases 2000 --seed 7
+    .venv/bin/python benchmarks/outcome_shift.py --old 9452ceb --p-absent 0.85  # fuller records
 
 Generates N seeded synthetic cases (``reasoner.synthetic``, with this checkout's knowledge
 base) once, then runs ``lbp-imaging assess FILE --format json`` on them with this
@@ -51,11 +51,19 @@ def main() -> None:
     parser.add_argument("--old", required=True, help="git revision of the earlier version")
     parser.add_argument("--cases", type=int, default=10_000)
     parser.add_argument("--seed", type=int, default=2026)
+    parser.add_argument(
+        "--p-absent",
+        type=float,
+        default=0.45,
+        help="chance that a finding is recorded absent (the generator's)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         cases = work / "cases.nt"
-        cases.write_text(CaseGenerator(KnowledgeBase.load(), seed=args.seed).ntriples(args.cases))
+        cases.write_text(
+            CaseGenerator(KnowledgeBase.load(), seed=args.seed, p_absent=args.p_absent).ntriples(args.cases)
+        )
         old_tree = work / "old"
         subprocess.run(
             ["git", "worktree", "add", "--detach", str(old_tree), args.old],
@@ -70,7 +78,10 @@ def main() -> None:
             subprocess.run(["git", "worktree", "remove", "--force", str(old_tree)], cwd=ROOT, check=False)
     both = sorted(set(old) & set(new))
     moves = Counter((_name(old[c]["outcome"]["iri"]), _name(new[c]["outcome"]["iri"])) for c in both)
-    print(f"{len(both)} generated cases (seed {args.seed}) assessed by both versions; old = {args.old}\n")
+    print(
+        f"{len(both)} generated cases (seed {args.seed}, findings recorded absent with p = {args.p_absent})"
+        f" assessed by both versions; old = {args.old}\n"
+    )
     print("| old outcome | new outcome | cases |\n|---|---|---:|")
     for (before, after), n in sorted(moves.items(), key=lambda kv: (-kv[1], kv[0])):
         print(f"| {before} | {after} | {n:,} |")
@@ -80,6 +91,15 @@ def main() -> None:
         unassessed = [len(old[c]["redFlags"]["unassessed"]) for c in more]
         print(f"\nmore information needed: {len(more):,} cases")
         print(f"  questions asked: median {statistics.median(asked)} (min {min(asked)}, max {max(asked)})")
+        flags = [
+            len(
+                {q["about"]["iri"] for q in new[c]["questions"]}
+                & {f["iri"] for f in new[c]["redFlags"]["unassessed"]}
+            )
+            for c in more
+        ]
+        low, high = min(flags), max(flags)
+        print(f"    of which about red flags: median {statistics.median(flags)} (min {low}, max {high})")
         print(
             "  red flags the old version listed as not assessed for the same cases: median "
             f"{statistics.median(unassessed)} (min {min(unassessed)}, max {max(unassessed)})"

@@ -113,7 +113,10 @@ class QuestionWriter:
                     found[key] = dict(question, criteria=[])
                 found[key]["criteria"].append((order, self._entry(criterion, effect, leaf, question["asks"])))
         for question in found.values():
-            question["criteria"] = [entry for _, entry in sorted(question["criteria"], key=lambda e: e[0])]
+            entries = question["criteria"]
+            if len(entries) > 1:
+                entries.sort(key=lambda e: e[0])
+            question["criteria"] = [entry for _, entry in entries]
             question["suggests"] = self._group(question)
         return _ordered(vocab, list(found.values()))
 
