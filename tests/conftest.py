@@ -34,6 +34,22 @@ def assessor(kb: KnowledgeBase):
     return Assessor(kb)
 
 
+@pytest.fixture(scope="session")
+def findings(kb: KnowledgeBase) -> list[str]:
+    """Every finding of the ontology (an individual of lbp:ClinicalFinding or a subclass)."""
+    from rdflib import RDF, RDFS, URIRef
+
+    from reasoner.knowledge import LBP
+
+    onto = kb.ontology
+    return sorted(
+        str(i)
+        for cls in onto.transitive_subjects(RDFS.subClassOf, LBP.ClinicalFinding)
+        for i in onto.subjects(RDF.type, cls)
+        if isinstance(i, URIRef)
+    )
+
+
 def _cli_executable() -> Path:
     beside = Path(sys.executable).parent / "lbp-imaging"
     return beside if beside.is_file() else ROOT / ".venv" / "bin" / "lbp-imaging"

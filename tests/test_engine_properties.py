@@ -12,7 +12,6 @@ from hypothesis import strategies as st
 from rdflib import RDF, RDFS, URIRef
 
 from reasoner import cases as case_input
-from reasoner.assess import Assessor
 from reasoner.knowledge import LBP
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -20,19 +19,8 @@ CASE = "https://example.org/property/case"
 
 
 @pytest.fixture(scope="module")
-def assessor(kb):
-    return Assessor(kb, "fast")
-
-
-@pytest.fixture(scope="module")
-def vocabulary(kb):
+def vocabulary(kb, findings):
     onto = kb.ontology
-    findings = sorted(
-        str(i)
-        for cls in onto.transitive_subjects(RDFS.subClassOf, LBP.ClinicalFinding)
-        for i in onto.subjects(RDF.type, cls)
-        if isinstance(i, URIRef)
-    )
     red_flags = {
         str(i)
         for cls in onto.transitive_subjects(RDFS.subClassOf, LBP.RedFlag)

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from rdflib import OWL, RDF, RDFS, XSD, URIRef
 
 from reasoner import cases as case_input
-from reasoner.assess import Assessor
 from reasoner.knowledge import LBP
 
 CASE = "https://example.org/partial/case"
@@ -35,20 +34,9 @@ BOOLEANS = [str(LBP.surgicalCandidate), str(LBP.interventionCandidate), str(LBP.
 
 
 @pytest.fixture(scope="module")
-def assessor(kb):
-    return Assessor(kb, "fast")
-
-
-@pytest.fixture(scope="module")
-def model(kb):
+def model(kb, findings):
     """The findings, the imaging criteria and each property's datatype, from the ontology."""
     onto = kb.ontology
-    findings = sorted(
-        str(i)
-        for cls in onto.transitive_subjects(RDFS.subClassOf, LBP.ClinicalFinding)
-        for i in onto.subjects(RDF.type, cls)
-        if isinstance(i, URIRef)
-    )
     imaging = {
         str(c)
         for c in onto.subjects(OWL.equivalentClass, None)
@@ -144,6 +132,21 @@ def _unknown(case: dict) -> list[tuple[str, str]]:
     ]
 
 
+def _answered(assessor, model, data, meet) -> tuple[dict, dict] | None:
+    """A drawn case with no finding present, when it needs more information: its result,
+    and the result once every question is answered (``meet()`` says how each one is)."""
+    findings, _, datatypes = model
+    case = data.draw(case_strategy(findings, max_present=0))
+    result = _assess(assessor, case, datatypes)
+    event(result["outcome"]["label"])
+    if result["outcome"]["iri"] != MORE_INFORMATION:
+        return None
+    answered = case
+    for question in result["questions"]:
+        answered = answer(answered, question, meet(), datatypes)
+    return result, _assess(assessor, answered, datatypes)
+
+
 SETTINGS = settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
@@ -178,16 +181,11 @@ def test_adding_a_known_fact_never_turns_met_into_not_met_or_back(assessor, mode
 def test_answering_every_question_settles_the_decision(assessor, model, data):
     """Whatever the answers, the outcome is then determined: imaging indicated (a criterion
     asked about is met), or every imaging criterion is ruled out."""
-    findings, imaging, datatypes = model
-    case = data.draw(case_strategy(findings, max_present=0))
-    result = _assess(assessor, case, datatypes)
-    event(result["outcome"]["label"])
-    if result["outcome"]["iri"] != MORE_INFORMATION:
+    imaging = model[1]
+    drawn = _answered(assessor, model, data, lambda: data.draw(st.booleans()))
+    if drawn is None:
         return
-    answered = case
-    for question in result["questions"]:
-        answered = answer(answered, question, data.draw(st.booleans()), datatypes)
-    after = _assess(assessor, answered, datatypes)
+    result, after = drawn
     assert after["outcome"]["iri"] != MORE_INFORMATION
     asked = {c["iri"] for q in result["questions"] for c in q["criteria"]}
     if after["outcome"]["iri"] in DETERMINED_NEGATIVE:
@@ -199,16 +197,10 @@ def test_answering_every_question_settles_the_decision(assessor, model, data):
 @SETTINGS
 @given(data=st.data())
 def test_every_question_answered_absent_or_false_gives_a_determined_negative_answer(assessor, model, data):
-    findings, _, datatypes = model
-    case = data.draw(case_strategy(findings, max_present=0))
-    result = _assess(assessor, case, datatypes)
-    event(result["outcome"]["label"])
-    if result["outcome"]["iri"] != MORE_INFORMATION:
+    drawn = _answered(assessor, model, data, lambda: False)
+    if drawn is None:
         return
-    answered = case
-    for question in result["questions"]:
-        answered = answer(answered, question, False, datatypes)
-    after = _assess(assessor, answered, datatypes)
+    _, after = drawn
     assert after["outcome"]["iri"] in DETERMINED_NEGATIVE
     assert after["questions"] == []
 
