@@ -53,20 +53,11 @@ def _subject(vocab: Vocabulary, leaf: Leaf) -> tuple[tuple[str, ...], str, str, 
 
 
 def _asked(open_parts: Mapping[str, list[Part]], effects: Mapping[str, str]) -> dict[str, Part]:
-    """Per criterion, its unknown leaves that are worth asking: those that could change
-    whether any criterion with the same effect is met. When no criterion is met, what is
-    at stake is whether imaging is indicated at all: a fact that matters only together with
-    another that would already meet a criterion (an ESR that matters only once night pain
-    is present) is asked once that other fact is known, as a question that could raise the
-    urgency; the facts asked are the fewest that settle the effect."""
-    by_effect: dict[str, list[Part]] = {}
-    for criterion, effect in effects.items():
-        by_effect.setdefault(effect, []).extend(open_parts.get(criterion, ()))
-    worth = {effect: relevant(parts) for effect, parts in by_effect.items()}
-    return {
-        criterion: frozenset().union(*open_parts.get(criterion, ())) & worth[effect]
-        for criterion, effect in effects.items()
-    }
+    """Per criterion, its unknown leaves whose answer could make it met: those of the
+    minimal sets of unknown leaves that would together meet it. Answering all of them
+    settles the criterion (met or not met), so the questions of every criterion that
+    matters settle the decision: whether imaging is indicated, and how urgently."""
+    return {criterion: relevant(open_parts.get(criterion, ())) for criterion in effects}
 
 
 class QuestionWriter:
