@@ -161,12 +161,17 @@ def test_using_clauses_go_before_each_operations_where_but_not_into_delete_where
 
 # -- timeout and row cap ------------------------------------------------------------------
 def test_a_query_past_the_timeout_is_answered_503_at_the_deadline(limits_server):
-    started = time.monotonic()
-    response = _query(limits_server, slow_query(300))
-    elapsed = time.monotonic() - started
+    """The 503 comes before the query could have completed: the same query, started here
+    at the same moment, is still computing when the answer arrives (an order, not a time:
+    a loaded machine slows both alike)."""
+    with ThreadPoolExecutor(1) as pool:
+        here = pool.submit(lambda: list(ox.Store().query(slow_query(300))))
+        response = _query(limits_server, slow_query(300))
+        assert not here.done(), (
+            "the query completed before the 503: answered at completion, not at the deadline"
+        )
     assert response.status_code == 503
     assert "0.5 s" in response.text and response.headers["content-type"].startswith("text/plain")
-    assert elapsed < 1.2, f"answered after {elapsed:.2f} s: at completion, not at the deadline"
     assert _query(limits_server, "ASK {}").status_code == 200
 
 
@@ -261,12 +266,10 @@ def test_a_slow_query_does_not_hold_up_a_fast_one(update_server):
     with ThreadPoolExecutor(1) as pool:
         slow = pool.submit(_query, update_server, slow_query(300))
         time.sleep(0.3)
-        started = time.monotonic()
         fast = _query(update_server, "ASK {}")
-        fast_seconds = time.monotonic() - started
         assert fast.status_code == 200
-        assert not slow.done(), "the slow query finished first: the test proves nothing on this machine"
-        assert fast_seconds < 0.5
+        # An order, not a time: the fast answer came while the slow query still ran.
+        assert not slow.done(), "the slow query finished first: the fast one waited for it"
         response = slow.result()
     assert response.status_code == 200, response.text
     assert response.json()["results"]["bindings"][0]["n"]["value"] == str(300**3)
