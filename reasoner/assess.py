@@ -20,18 +20,17 @@ from rdflib import OWL, Graph, URIRef
 
 from . import cases as case_input
 from .cases import CaseBatch, Fact, term_key
-from .classify_fast import FastClassifier
+from .classify_fast import FastClassifier, Taxonomy
 from .definitions import UnsupportedConstruct, compile_definitions
 from .explain import CaseResult, Vocabulary, cited_by, explain
 from .knowledge import KnowledgeBase
 from .questions import QuestionWriter
 from .select import add_memberships, select
-from .three_valued import UNDETERMINED, CaseStates, ThreeValuedEvaluator
+from .three_valued import MET, UNDETERMINED, CaseStates, ThreeValuedEvaluator
 from .validate import SH, FastValidator, ShapeResult, validate_reference
 
 ENGINES = ("fast", "hermit")
 RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
-SUBCLASS = "http://www.w3.org/2000/01/rdf-schema#subClassOf"
 # Cases per batch for the fast engine. Measured with `lbp-imaging assess` on 100,000
 # generated cases on the 2-core machine, two workers, alternating runs: batches of 500
 # took 13.4-15.5 s; 250, 16.6-16.9 s; 1,000, 15.9-16.5 s; 2,000, 15.3-17.8 s; 5,000,
@@ -155,9 +154,9 @@ class Assessor:
         return sorted(found)
 
     def _classify(
-        self, batch: CaseBatch, quads: list[ox.Quad], cases: list[str]
+        self, batch: CaseBatch, quads: list[ox.Quad], cases: list[str], taxonomy: Taxonomy | None
     ) -> tuple[dict[str, dict[str, list[Fact]]], dict[str, str]]:
-        facts = self.classifier.classify(batch.facts, cases) if self.classifier else {}
+        facts = self.classifier.classify(batch.facts, cases, taxonomy) if self.classifier else {}
         if self.engine == "fast":
             return {c: facts[c].classes for c in cases}, {}
         from . import classify_hermit  # lazy: owlready2 and Java only for this engine
@@ -178,27 +177,19 @@ class Assessor:
         return memberships, failed
 
     def _states(
-        self, batch: CaseBatch, cases: list[str], memberships: dict[str, dict[str, list[Fact]]]
+        self,
+        batch: CaseBatch,
+        cases: list[str],
+        memberships: dict[str, dict[str, list[Fact]]],
+        taxonomy: Taxonomy | None,
     ) -> dict[str, CaseStates]:
         """Three-valued states of every defined class. Without compiled formulas (HermiT
         on a construct the compiler refuses) every class not met is undetermined, with no
         question that could settle it."""
         if self.evaluator is not None:
-            return self.evaluator.evaluate(
-                batch.facts,
-                cases,
-                memberships,
-                self.classifier.taxonomy.with_batch(
-                    (s, f)
-                    for s, facts in batch.facts.items()
-                    for f in facts
-                    if f.prop in (RDF_TYPE, SUBCLASS)
-                ),
-            )
+            return self.evaluator.evaluate(batch.facts, cases, memberships, taxonomy)
         return {
-            c: CaseStates(
-                {d: "met" if d in memberships[c] else UNDETERMINED for d in sorted(self.defined)}, {}
-            )
+            c: CaseStates({d: MET if d in memberships[c] else UNDETERMINED for d in sorted(self.defined)}, {})
             for c in cases
         }
 
@@ -237,9 +228,12 @@ class Assessor:
             for quad in batch.quads.get(case, ()):
                 store.remove(quad)
         valid = [c for c in cases if c not in invalid]
-        memberships, failed = self._classify(batch, quads, valid)
+        # The batch's own types and subclass edges over the knowledge base's: both the
+        # classifier and the three-valued evaluation test leaves against them.
+        taxonomy = self.classifier.batch_taxonomy(batch.facts) if self.classifier else None
+        memberships, failed = self._classify(batch, quads, valid, taxonomy)
         valid = [c for c in valid if c not in failed]
-        states = self._states(batch, valid, memberships)
+        states = self._states(batch, valid, memberships, taxonomy)
         add_memberships(
             store, {c: set(memberships[c]) for c in valid}, {c: states[c].undetermined() for c in valid}
         )
@@ -272,7 +266,7 @@ class Assessor:
                 self.engine,
                 [f for f in batch.facts[c] if f.prop != RDF_TYPE],
                 states[c].states,
-                *self.questions(states[c], selections[c].open_criteria),
+                self.questions(states[c], selections[c].open_criteria),
             )
             for c in valid
         ]

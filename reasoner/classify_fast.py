@@ -232,12 +232,20 @@ class FastClassifier:
                 for prop in leaf.properties:
                     self.by_property[str(prop)].append((i, test))
 
-    def classify(self, batch: Mapping[str, list[Fact]], cases: Iterable[str]) -> dict[str, Membership]:
+    def batch_taxonomy(self, batch: Mapping[str, list[Fact]]) -> Taxonomy:
+        """The knowledge base's taxonomy with the types and subclass edges a batch states."""
+        return self.taxonomy.with_batch(
+            (s, f) for s, facts in batch.items() for f in facts if f.prop in (RDF_TYPE, SUBCLASS)
+        )
+
+    def classify(
+        self, batch: Mapping[str, list[Fact]], cases: Iterable[str], taxonomy: Taxonomy | None = None
+    ) -> dict[str, Membership]:
         """Membership of each case in every defined class, with the facts behind it.
-        ``batch`` holds the facts of every subject in the batch, by subject key."""
+        ``batch`` holds the facts of every subject in the batch, by subject key;
+        ``taxonomy`` is its ``batch_taxonomy``, when the caller has it already."""
         wanted = list(cases)
-        stated = [(s, f) for s, facts in batch.items() for f in facts if f.prop in (RDF_TYPE, SUBCLASS)]
-        taxonomy = self.taxonomy.with_batch(stated)
+        taxonomy = taxonomy or self.batch_taxonomy(batch)
         holding: list[set[str]] = [set() for _ in self.leaves]
         facts: list[dict[str, list[Fact]]] = [{} for _ in self.leaves]
         # The leaves each fact meets. Keyed by identity: equal facts of a batch are one

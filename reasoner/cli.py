@@ -382,12 +382,7 @@ def query(
         # queries/ run here as over a batch or the server.
         assessed = [r for r in run.results if r.status == "assessed"]
         add_memberships(
-            store,
-            {r.case: {c["iri"] for c in r.criteria if c["kind"] != "closed-world"} for r in assessed},
-            {
-                r.case: [c for c, state in r.criterion_states.items() if state == "undetermined"]
-                for r in assessed
-            },
+            store, {r.case: r.met_classes() for r in assessed}, {r.case: r.undetermined() for r in assessed}
         )
         store.bulk_extend(
             ox.parse(to_prov(run).serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES)

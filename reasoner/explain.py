@@ -277,6 +277,14 @@ class CaseResult:
     warnings: list[str] = field(default_factory=list)
     errors: list[dict] = field(default_factory=list)
 
+    def met_classes(self) -> set[str]:
+        """The criteria and rules the case met (not the closed-world concepts)."""
+        return {c["iri"] for c in self.criteria if c["kind"] != "closed-world"}
+
+    def undetermined(self) -> list[str]:
+        """The criteria and rules the case's facts neither meet nor rule out."""
+        return [c for c, state in self.criterion_states.items() if state == "undetermined"]
+
     def error_lines(self) -> list[str]:
         """One readable line per error, naming the file, the case and the field."""
         return [
@@ -320,26 +328,6 @@ def cited_by(results: list[CaseResult]) -> tuple[list[str], list[str]]:
     return list(statements), list(criteria)
 
 
-def question_warnings(vocab: Vocabulary, asked: list[dict]) -> list[str]:
-    """One warning per undetermined criterion that matters, most urgent first: what it
-    could do to the decision, and what to ask (unknown is not absent)."""
-    about: dict[str, list[str]] = {}
-    effect: dict[str, str] = {}
-    for question in asked:
-        for c in question["criteria"]:
-            about.setdefault(c["iri"], []).append(question["about"]["label"])
-            effect[c["iri"]] = c["effect"]
-    lines = []
-    for criterion in sorted(about, key=lambda c: (-vocab.rank_of(c), vocab.label(c))):
-        entry = vocab.class_entry(criterion)
-        urgency = f" ({entry['urgency']['label']})" if entry["urgency"] else ""
-        lines.append(
-            f"Undetermined (unknown is not absent): {entry['label']}{urgency} "
-            f"{vocab.effect_label(effect[criterion])}; ask about: {'; '.join(about[criterion])}."
-        )
-    return lines
-
-
 def explain(
     vocab: Vocabulary,
     selection: Selection,
@@ -348,13 +336,12 @@ def explain(
     engine: str,
     case_facts: list[Fact],
     states: dict[str, str] | None = None,
-    asked: list[dict] | None = None,
-    asked_warnings: list[str] | None = None,
+    asked: tuple[list[dict], list[str]] = ([], []),
 ) -> CaseResult:
     """The full, explained result for one assessed case (statements by IRI: the run lists
     each statement's quote and document once). ``states`` is every defined class's
-    three-valued state, ``asked`` the questions that could change the decision and
-    ``asked_warnings`` the warnings that name them (``questions.QuestionWriter``)."""
+    three-valued state, ``asked`` the questions that could change the decision and the
+    warnings that name them (``questions.QuestionWriter``)."""
     result = CaseResult(selection.case, source, engine, "assessed")
     result.facts = [_fact(vocab, f) for f in case_facts]
     outcome = selection.outcome
@@ -417,10 +404,8 @@ def explain(
         cited.update(dict.fromkeys(result.outcome["sources"]))
     states = states or {}
     result.criterion_states = {c: states[c] for c in vocab.display_order(tuple(states))}
-    result.questions = asked or []
-    result.warnings += (
-        asked_warnings if asked_warnings is not None else question_warnings(vocab, result.questions)
-    )
+    result.questions, asked_warnings = asked
+    result.warnings += asked_warnings
     result.red_flags = {
         "present": [vocab.ref(f) for f in selection.present_red_flags],
         "unassessed": [vocab.ref(f) for f in selection.unassessed_red_flags],

@@ -64,6 +64,7 @@ class FhirMapping:
     labels: dict[str, str]
     codings: dict[str, tuple[dict, ...]] = field(default_factory=dict)
     own_system: str | None = None  # the FHIR system of the project's own CodeSystem
+    guidance_status: dict[str, str] = field(default_factory=dict)  # outcome IRI -> status code
 
     @classmethod
     def from_ontology(cls, graph: Graph) -> FhirMapping:
@@ -93,6 +94,7 @@ class FhirMapping:
             labels={iri: _label(graph, URIRef(iri)) for iri in used | set(properties) | findings},
             codings={k: tuple(v) for k, v in codings.items()},
             own_system=next((s.fhir_system for s in _own(systems)), None),
+            guidance_status={str(o): str(v) for o, v in graph.subject_objects(LBP.guidanceResponseStatus)},
         )
 
     def label(self, iri: str) -> str:

@@ -38,9 +38,6 @@ from .knowledge import LBP
 URI_SYSTEM = "urn:ietf:rfc:3986"  # identifier system for a value that is a URI
 UCUM_SYSTEM = "http://unitsofmeasure.org"
 MODULE = str(LBP) + "ontology"
-# The outcome of the closed-world step when no criterion is met and some imaging
-# criterion is undetermined: the decision needs the answers (GuidanceResponse data-required).
-MORE_INFORMATION_NEEDED = str(LBP.OutcomeMoreInformationNeeded)
 PRESENCE = "presence"  # a question's "asks": is the finding present? (else "value")
 # Where the FHIR input reads an answer either way, and the element that says which
 # (fhir_input: a Condition is present unless refuted; an Observation's valueBoolean
@@ -244,15 +241,15 @@ class _CaseEntries:
         return resource
 
     def status(self) -> str:
-        """``failure`` for an invalid case; ``data-required`` when the outcome is more
-        information needed (no criterion met, answers needed to decide); ``data-requested``
-        when a decision was made but questions could still change it (a more urgent
-        criterion, another procedure); ``success`` when nothing could."""
+        """``failure`` for an invalid case; the status the ontology gives the outcome
+        (``lbp:guidanceResponseStatus``: ``data-required`` for more information needed, no
+        criterion met and answers needed to decide); otherwise a decision was made:
+        ``data-requested`` when questions could still change it (a more urgent criterion,
+        another procedure), ``success`` when nothing could."""
         if self.r.status != "assessed":
             return "failure"
-        if (self.r.outcome or {}).get("iri") == MORE_INFORMATION_NEEDED:
-            return "data-required"
-        return "data-requested" if self.r.questions else "success"
+        given = self.mapping.guidance_status.get((self.r.outcome or {}).get("iri", ""))
+        return given or ("data-requested" if self.r.questions else "success")
 
     def summary(self) -> str:
         """The outcome, the procedure and urgency when there is one, and how many questions

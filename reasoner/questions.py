@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from rdflib import URIRef
 
 from .definitions import Leaf
-from .explain import Vocabulary, python_value, question_warnings
+from .explain import Vocabulary, python_value
 from .three_valued import CaseStates, Part, relevant
 
 PRESENCE, VALUE = "presence", "value"
@@ -184,3 +184,23 @@ def _ordered(vocab: Vocabulary, found: list[dict]) -> list[dict]:
             q["about"]["label"],
         ),
     )
+
+
+def question_warnings(vocab: Vocabulary, asked: list[dict]) -> list[str]:
+    """One warning per undetermined criterion that matters, most urgent first: what it
+    could do to the decision, and what to ask (unknown is not absent)."""
+    about: dict[str, list[str]] = {}
+    effect: dict[str, str] = {}
+    for question in asked:
+        for c in question["criteria"]:
+            about.setdefault(c["iri"], []).append(question["about"]["label"])
+            effect[c["iri"]] = c["effect"]
+    lines = []
+    for criterion in sorted(about, key=lambda c: (-vocab.rank_of(c), vocab.label(c))):
+        entry = vocab.class_entry(criterion)
+        urgency = f" ({entry['urgency']['label']})" if entry["urgency"] else ""
+        lines.append(
+            f"Undetermined (unknown is not absent): {entry['label']}{urgency} "
+            f"{vocab.effect_label(effect[criterion])}; ask about: {'; '.join(about[criterion])}."
+        )
+    return lines

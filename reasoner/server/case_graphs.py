@@ -74,14 +74,8 @@ def case_updates(run: AssessmentRun, quads: list[ox.Quad]) -> list[str]:
         case = ox.NamedNode(result.case)
         prov = _prov_triples(run, result)
         agents = _agents(prov)
-        memberships = [
-            ox.Triple(case, RDF_TYPE, ox.NamedNode(c["iri"]))
-            for c in result.criteria
-            if c["kind"] != "closed-world"
-        ] + [
-            ox.Triple(case, UNDETERMINED, ox.NamedNode(c))
-            for c, state in result.criterion_states.items()
-            if state == "undetermined"
+        memberships = [ox.Triple(case, RDF_TYPE, ox.NamedNode(c)) for c in sorted(result.met_classes())] + [
+            ox.Triple(case, UNDETERMINED, ox.NamedNode(c)) for c in result.undetermined()
         ]
         own = [t for t in prov if t.subject not in agents]
         agent_triples.update({t: None for t in prov if t.subject in agents})
