@@ -336,7 +336,7 @@ def explain(
     engine: str,
     case_facts: list[Fact],
     states: dict[str, str] | None = None,
-    asked: tuple[list[dict], list[str]] = ([], []),
+    asked: tuple[list[dict], list[str]] | None = None,
 ) -> CaseResult:
     """The full, explained result for one assessed case (statements by IRI: the run lists
     each statement's quote and document once). ``states`` is every defined class's
@@ -404,7 +404,7 @@ def explain(
         cited.update(dict.fromkeys(result.outcome["sources"]))
     states = states or {}
     result.criterion_states = {c: states[c] for c in vocab.display_order(tuple(states))}
-    result.questions, asked_warnings = asked
+    result.questions, asked_warnings = asked or ([], [])
     result.warnings += asked_warnings
     result.red_flags = {
         "present": [vocab.ref(f) for f in selection.present_red_flags],
