@@ -51,7 +51,12 @@ class Vocabulary:
         self.unit = cache(self._unit)
         self.suspected = cache(self._suspected)
         self.category_of = cache(self._category_of)
+        self.completes = cache(self._completes)
+        self.trigger_rank = cache(self._trigger_rank)
+        self.annotation = cache(self._annotation)
         self.functional = {str(p) for p in self.g.subjects(RDF.type, OWL.FunctionalProperty)}
+        self.shown_with = tuple(str(s) for s in sorted(self.g.objects(LBP.Recommendation, LBP.shownWith)))
+        self.source_caveats = [self._source_caveat(s) for s in self.shown_with]
         self.facts: dict = {}  # (property, term) -> fact dict, shared between cases
 
     def _label(self, iri: str) -> str:
@@ -106,6 +111,44 @@ class Vocabulary:
 
     def _sources(self, iri: str) -> tuple[str, ...]:
         return tuple(str(s) for s in sorted(self.g.objects(URIRef(iri), PROV.wasDerivedFrom)))
+
+    def _source_caveat(self, iri: str) -> str:
+        """A statement shown with every recommendation, quoted with its document."""
+        statement = self.statement(iri)
+        document = (statement["document"] or {}).get("title", "source")
+        return f"Source caveat ({document}): \u201c{statement['quote']}\u201d"
+
+    def _trigger_rank(self, finding: str) -> int:
+        """The urgency rank of the most urgent criterion whose definition reads a finding
+        (by its own IRI or a category it belongs to): how urgent what it could trigger is."""
+        rows = self.g.query(
+            """SELECT (MAX(?rank) AS ?top) WHERE {
+              ?criterion rdfs:subClassOf [ owl:onProperty lbp:hasUrgency ; owl:hasValue ?urgency ] .
+              ?urgency lbp:urgencyRank ?rank .
+              ?criterion owl:equivalentClass
+                  /(owl:equivalentClass|owl:intersectionOf|owl:unionOf|rdf:rest|rdf:first)*
+                  /(owl:someValuesFrom|owl:hasValue) ?target .
+              ?finding (rdf:type/rdfs:subClassOf*)? ?target .
+            }""",
+            initNs={"owl": OWL, "rdf": RDF, "rdfs": RDFS, "lbp": LBP},
+            initBindings={"finding": URIRef(finding)},
+        )
+        top = next(iter(rows), (None,))[0]
+        return int(top) if top is not None else 0
+
+    def by_urgency(self, findings: list[str]) -> list[str]:
+        """Findings ordered by the urgency of what they could trigger, most urgent first."""
+        return sorted(findings, key=lambda f: (-self.trigger_rank(f), self.label(f)))
+
+    def _completes(self, iri: str) -> tuple[str, ...]:
+        """The criteria whose first-line pathway a pathway completion rule completes."""
+        return tuple(str(c) for c in self.g.objects(URIRef(iri), LBP.completesPathwayOf))
+
+    def _annotation(self, iri: str, prop: URIRef) -> tuple[str, ...]:
+        """The English (or untagged) literal values of an annotation on a term."""
+        return tuple(
+            str(v) for v in self.g.objects(URIRef(iri), prop) if getattr(v, "language", None) in ("en", None)
+        )
 
     def _caveats(self, iri: str) -> tuple[str, ...]:
         return tuple(str(c) for c in self.g.objects(URIRef(iri), LBP.caveat))
@@ -315,6 +358,19 @@ class CaseResult:
         }
 
 
+def _not_selected(vocab: Vocabulary, entry: dict, selection: Selection, completed_by: str | None) -> str:
+    """Why a criterion the case meets was not applied: its first-line pathway is complete,
+    another criterion outranked or superseded it, or the outcome (a scope exclusion) made
+    no recommendation."""
+    indicates, urgency = (entry["indicates"] or {}).get("label"), (entry["urgency"] or {}).get("label")
+    said = f"{entry['label']} ({indicates}, {urgency})"
+    if completed_by is not None:
+        return f"Pathway complete: {said}; {vocab.label(completed_by)}, so its tests are not ordered again."
+    if selection.procedures:
+        return f"Also met: {said}; outranked or superseded in selection."
+    return f"Also met: {said}; not applied: {vocab.label(selection.outcome or '')}."
+
+
 def cited_by(results: list[CaseResult]) -> tuple[list[str], list[str]]:
     """The statement IRIs and the criterion IRIs the results cite, in first-cited order,
     for the run-level tables that list each once."""
@@ -343,6 +399,7 @@ def explain(
     three-valued state, ``asked`` the questions that could change the decision and the
     warnings that name them (``questions.QuestionWriter``)."""
     result = CaseResult(selection.case, source, engine, "assessed")
+    result.warnings += vocab.source_caveats
     result.facts = [_fact(vocab, f) for f in case_facts]
     outcome = selection.outcome
     result.outcome = (
@@ -350,7 +407,13 @@ def explain(
         if outcome
         else None
     )
-    applied = {*selection.selected_criteria, *selection.contrast_rules, *selection.contraindication_rules}
+    applied = {
+        *selection.selected_criteria,
+        *selection.contrast_rules,
+        *selection.contraindication_rules,
+        *selection.deciding_rules,
+    }
+    completed = {criterion: rule for rule in memberships for criterion in vocab.completes(rule)}
     cited: dict[str, None] = {}
     for cls in sorted(memberships, key=lambda c: (not vocab.is_criterion(c), vocab.label(c))):
         entry = dict(vocab.class_entry(cls))
@@ -360,10 +423,7 @@ def explain(
         cited.update(dict.fromkeys(entry["sources"]))
         result.warnings += vocab.caveats(cls)
         if entry["kind"] == "criterion" and not entry["selected"]:
-            result.warnings.append(
-                f"Also met: {entry['label']} ({(entry['indicates'] or {}).get('label')}, "
-                f"{(entry['urgency'] or {}).get('label')}); outranked or superseded in selection."
-            )
+            result.warnings.append(_not_selected(vocab, entry, selection, completed.get(cls)))
     alternatives = []
     for cls in selection.selected_criteria:
         alt = vocab.outcome_of(cls, LBP.alternativeProcedure)
@@ -380,8 +440,25 @@ def explain(
             else None,
             "alternatives": alternatives,
         }
-        for rule in selection.contrast_rules:
-            result.warnings.append(f"Contrast rule applied: {vocab.label(rule)}.")
+        rules = ", ".join(vocab.label(r) for r in selection.contrast_rules)
+        if selection.contrast_lost:
+            lost = ", ".join(vocab.label(p) for p in selection.contrast_lost)
+            caveats = [
+                c
+                for r in selection.contraindication_rules
+                for c in vocab.annotation(r, LBP.contrastLostCaveat)
+            ]
+            given = ", ".join(vocab.label(p) for p in selection.procedures)
+            result.warnings.append(
+                " ".join(
+                    [
+                        f"IV contrast not given: {lost} was indicated ({rules}), but {given} replaces it.",
+                        *caveats,
+                    ]
+                )
+            )
+        elif rules:
+            result.warnings.append(f"Contrast rule applied: {rules}.")
         for rule in selection.contraindication_rules:
             result.warnings.append(
                 f"{', '.join(vocab.label(p) for p in selection.indicated)} replaced: {vocab.label(rule)}."
@@ -402,13 +479,14 @@ def explain(
             cited.update(dict.fromkeys(entry["sources"]))
     if result.outcome:
         cited.update(dict.fromkeys(result.outcome["sources"]))
+    cited.update(dict.fromkeys(vocab.shown_with))
     states = states or {}
     result.criterion_states = {c: states[c] for c in vocab.display_order(tuple(states))}
     result.questions, asked_warnings = asked or ([], [])
     result.warnings += asked_warnings
     result.red_flags = {
         "present": [vocab.ref(f) for f in selection.present_red_flags],
-        "unassessed": [vocab.ref(f) for f in selection.unassessed_red_flags],
+        "unassessed": [vocab.ref(f) for f in vocab.by_urgency(selection.unassessed_red_flags)],
     }
     result.sources = list(cited)
     return result

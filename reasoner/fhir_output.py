@@ -231,7 +231,7 @@ class _CaseEntries:
         }
         if r.status != "assessed":
             return resource
-        reasons = [_concept(c["label"]) for c in r.criteria if c["selected"] and c["kind"] != "rule"]
+        reasons = [_concept(c["label"]) for c in self.reasons()]
         if reasons:
             resource["reasonCode"] = reasons
         if r.outcome:
@@ -239,6 +239,14 @@ class _CaseEntries:
         if r.questions:
             resource["dataRequirement"] = [self.requirement(q) for q in r.questions]
         return resource
+
+    def reasons(self) -> list[dict]:
+        """What decided the outcome: the selected criteria (or the no-imaging concept). A
+        selected rule only modifies the procedure a criterion indicated, so it is no reason;
+        but when no criterion decided the outcome, a selected rule did (a scope exclusion, a
+        completed pathway, an abnormal result without criterion), and it is the reason."""
+        selected = [c for c in self.r.criteria if c["selected"]]
+        return [c for c in selected if c["kind"] != "rule"] or selected
 
     def status(self) -> str:
         """``failure`` for an invalid case; the status the ontology gives the outcome

@@ -299,6 +299,16 @@ def _without_procedure(r: CaseResult) -> str:
     return _label(r.outcome) + count
 
 
+def _shared_warnings(results: list[CaseResult]) -> list[str]:
+    """The warnings every assessed case carries (the source caveats shown with every
+    recommendation): the table has no warnings column, so they are printed once below it."""
+    assessed = [r for r in results if r.status == "assessed"]
+    if not assessed:
+        return []
+    shared = set(assessed[0].warnings).intersection(*(r.warnings for r in assessed[1:]))
+    return [w for w in assessed[0].warnings if w in shared]
+
+
 def print_table(run: AssessmentRun, console) -> None:
     from rich.table import Table
 
@@ -315,6 +325,8 @@ def print_table(run: AssessmentRun, console) -> None:
     for row in _table_rows(run.results):
         table.add_row(*row)
     console.print(table)
+    for warning in _shared_warnings(run.results):
+        console.print(warning, markup=False, highlight=False)
     for e in run.input_errors:
         console.print(f"[red]input error[/red] {e}")
     console.print(f"[dim]{DISCLAIMER}[/dim]")

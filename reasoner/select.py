@@ -33,7 +33,13 @@ class Selection:
     selected_criteria: list[str] = field(default_factory=list)
     contrast_rules: list[str] = field(default_factory=list)
     contraindication_rules: list[str] = field(default_factory=list)
+    contrast_lost: list[str] = field(default_factory=list)
+    """Contrast-enhanced studies a contrast rule asked for that the MRI-contraindication
+    substitute does not give (its contrast differs)."""
     closed_world_concepts: list[str] = field(default_factory=list)
+    deciding_rules: list[str] = field(default_factory=list)
+    """With no procedure: the rule that decided the outcome (a scope exclusion, a completed
+    pathway, a clinical review trigger), if one did."""
     present_red_flags: list[str] = field(default_factory=list)
     unassessed_red_flags: list[str] = field(default_factory=list)
     open_criteria: dict[str, str] = field(default_factory=dict)
@@ -89,8 +95,20 @@ def select(kb: KnowledgeBase, store: ox.Store, cases: list[str]) -> dict[str, Se
         "appropriateness",
         "contrastRule",
         "contraindicationRule",
+        "contrastLost",
     )
-    for case, outcome, procedure, indicated, criterion, urgency, appropriateness, contrast, contra in rows:
+    for (
+        case,
+        outcome,
+        procedure,
+        indicated,
+        criterion,
+        urgency,
+        appropriateness,
+        contrast,
+        contra,
+        lost,
+    ) in rows:
         s = selections.get(case)
         if s is None:
             continue
@@ -102,11 +120,15 @@ def select(kb: KnowledgeBase, store: ox.Store, cases: list[str]) -> dict[str, Se
         s.appropriateness = s.appropriateness or appropriateness
         _add(s.contrast_rules, contrast)
         _add(s.contraindication_rules, contra)
+        _add(s.contrast_lost, lost)
     no_imaging = {}
-    for case, outcome, concept in _values(store, kb.query("no-imaging").text, "case", "outcome", "concept"):
+    for case, outcome, concept, decided_by in _values(
+        store, kb.query("no-imaging").text, "case", "outcome", "concept", "decidedBy"
+    ):
         if case in selections:
             no_imaging[case] = outcome
             _add(selections[case].closed_world_concepts, concept)
+            _add(selections[case].deciding_rules, decided_by)
     for case, s in selections.items():
         s.outcome = s.outcome or no_imaging.get(case)
         # SPARQL rows come in no particular order: sort, so answers do not depend on batching.
@@ -116,6 +138,7 @@ def select(kb: KnowledgeBase, store: ox.Store, cases: list[str]) -> dict[str, Se
             s.selected_criteria,
             s.contrast_rules,
             s.contraindication_rules,
+            s.contrast_lost,
             s.closed_world_concepts,
         ):
             if len(items) > 1:

@@ -15,7 +15,7 @@ from decimal import Decimal
 from rdflib import RDF, RDFS, XSD, Graph, URIRef
 from rdflib.collection import Collection
 
-from .definitions import Formula, compile_definitions, leaves
+from .definitions import DECIMAL_FAMILY, Formula, compile_definitions, leaves
 from .knowledge import KnowledgeBase
 from .validate import SH
 
@@ -41,7 +41,8 @@ class CaseGenerator:
         onto, shapes = kb.ontology, kb.shapes("case-shapes")
         self.case_class = next(iter(shapes.objects(None, SH.targetClass)))
         self.boundaries = _boundaries(compile_definitions(onto))
-        self.numeric: list[tuple[str, URIRef, Decimal | None, Decimal | None, bool]] = []
+        # (property, whole numbers only, xsd:integer allowed, min, max, required)
+        self.numeric: list[tuple[str, bool, bool, Decimal | None, Decimal | None, bool]] = []
         self.booleans: list[str] = []
         self.choices: dict[str, list[str]] = {}
         self.finding_props: list[str] = []
@@ -52,12 +53,19 @@ class CaseGenerator:
                 continue
             props = self._constraints(shapes, path)
             seen.add(str(path))
-            datatype = props.get("datatype")
-            if datatype in (XSD.integer, XSD.decimal):
+            datatypes = props.get("datatypes", set())
+            if datatypes and datatypes <= set(DECIMAL_FAMILY) and datatypes & {XSD.integer, XSD.decimal}:
                 self.numeric.append(
-                    (str(path), datatype, props.get("min"), props.get("max"), props.get("required", False))
+                    (
+                        str(path),
+                        XSD.decimal not in datatypes,
+                        XSD.integer in datatypes,
+                        props.get("min"),
+                        props.get("max"),
+                        props.get("required", False),
+                    )
                 )
-            elif datatype == XSD.boolean:
+            elif datatypes == {XSD.boolean}:
                 self.booleans.append(str(path))
             elif props.get("in"):
                 self.choices[str(path)] = props["in"]
@@ -82,9 +90,13 @@ class CaseGenerator:
     def _constraints(shapes: Graph, path) -> dict:
         found: dict = {}
         for shape in shapes.subjects(SH.path, path):
-            for key, pred in (("datatype", SH.datatype), ("class", SH["class"])):
-                if (v := shapes.value(shape, pred)) is not None:
-                    found[key] = v
+            if (v := shapes.value(shape, SH["class"])) is not None:
+                found["class"] = v
+            # The datatypes a value may have: sh:datatype, or the members of an sh:or.
+            members = [m for o in shapes.objects(shape, SH["or"]) for m in Collection(shapes, o)]
+            for node in (shape, *members):
+                if (v := shapes.value(node, SH.datatype)) is not None:
+                    found.setdefault("datatypes", set()).add(v)
             if (v := shapes.value(shape, SH.minInclusive)) is not None:
                 found["min"] = Decimal(str(v))
             if (v := shapes.value(shape, SH.maxInclusive)) is not None:
@@ -116,14 +128,16 @@ class CaseGenerator:
         rng = self.rng
         case = f"<{CASE_NS}{index}>"
         yield f"{case} <{RDF.type}> <{self.case_class}> ."
-        for prop, datatype, lo, hi, required in self.numeric:
+        for prop, integer, integer_allowed, lo, hi, required in self.numeric:
             if required or rng.random() < 0.6:
-                integer = datatype == XSD.integer
                 value = self._number(prop, integer, lo, hi)
-                text = (
-                    str(int(value)) if integer else (f"{value:f}" if "." in f"{value:f}" else f"{value:f}.0")
-                )
-                yield f'{case} <{prop}> "{text}"^^<{datatype}> .'
+                # A whole number is written as an integer (6) or a decimal (6.0) when both are valid.
+                whole = value == value.to_integral_value()
+                if integer or (integer_allowed and whole and rng.random() < 0.5):
+                    yield f'{case} <{prop}> "{int(value)}"^^<{XSD.integer}> .'
+                else:
+                    text = f"{value:f}" if "." in f"{value:f}" else f"{value:f}.0"
+                    yield f'{case} <{prop}> "{text}"^^<{XSD.decimal}> .'
         for prop in self.booleans:
             if rng.random() < 0.6:
                 yield f'{case} <{prop}> "{str(rng.random() < 0.5).lower()}"^^<{XSD.boolean}> .'

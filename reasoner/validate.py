@@ -8,21 +8,24 @@ Two validators return the same results:
   cases per second on this machine, too slow for batch assessment; this validator reads
   the same shapes (nothing about cases is written here), refuses any SHACL feature it
   does not implement with an error naming it, and is tested against pyshacl.
+
+The fast validator sees literals as the store holds them, and pyoxigraph (like most
+triple stores) stores every XSD integer type as xsd:integer: "5"^^xsd:byte is read as
+"5"^^xsd:integer, and "200"^^xsd:byte, ill-typed as written (a byte is at most 127), as
+the integer 200, which pyshacl rejects and this validator accepts.
 """
 
 from __future__ import annotations
 
-import re
 from collections import defaultdict
 from dataclasses import dataclass
-from decimal import Decimal, InvalidOperation
 
 import pyoxigraph as ox
 from rdflib import RDF, BNode, Graph, Namespace, URIRef
 from rdflib.collection import Collection
 
 from .cases import term_key
-from .definitions import DECIMAL_FAMILY, UnsupportedConstruct
+from .definitions import INTEGER_FAMILY, UnsupportedConstruct
 
 SH = Namespace("http://www.w3.org/ns/shacl#")
 XSD_NS = "http://www.w3.org/2001/XMLSchema#"
@@ -31,13 +34,7 @@ XSD_NS = "http://www.w3.org/2001/XMLSchema#"
 _INTEGER = r"[+-]?[0-9]+"
 _ZONE = r"(Z|[+-][0-9]{2}:[0-9]{2})?"
 LEXICAL = {
-    "integer": _INTEGER,
-    "int": _INTEGER,
-    "long": _INTEGER,
-    "short": _INTEGER,
-    "byte": _INTEGER,
-    "nonNegativeInteger": r"\+?[0-9]+|-0+",
-    "positiveInteger": r"\+?0*[1-9][0-9]*",
+    **{str(t)[len(XSD_NS) :]: _INTEGER for t in INTEGER_FAMILY},
     "decimal": r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)",
     "double": r"[+-]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|INF|NaN)|-INF",
     "float": r"[+-]?(([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?|INF|NaN)|-INF",
@@ -45,7 +42,22 @@ LEXICAL = {
     "date": r"-?[0-9]{4,}-[0-9]{2}-[0-9]{2}" + _ZONE,
     "dateTime": r"-?[0-9]{4,}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?" + _ZONE,
 }
-NUMERIC = {str(t) for t in DECIMAL_FAMILY} | {f"{XSD_NS}double", f"{XSD_NS}float"}
+# The value spaces of the XSD integer types (XSD 1.1 Part 2, section 3.4): a literal
+# outside them is ill-typed ("200"^^xsd:byte), although its lexical form is an integer's.
+INTEGER_RANGES: dict[str, tuple[int | None, int | None]] = {
+    "nonNegativeInteger": (0, None),
+    "positiveInteger": (1, None),
+    "nonPositiveInteger": (None, 0),
+    "negativeInteger": (None, -1),
+    "long": (-(2**63), 2**63 - 1),
+    "int": (-(2**31), 2**31 - 1),
+    "short": (-(2**15), 2**15 - 1),
+    "byte": (-(2**7), 2**7 - 1),
+    "unsignedLong": (0, 2**64 - 1),
+    "unsignedInt": (0, 2**32 - 1),
+    "unsignedShort": (0, 2**16 - 1),
+    "unsignedByte": (0, 2**8 - 1),
+}
 NODE_KINDS = {
     SH.IRI: {"iri"},
     SH.BlankNode: {"bnode"},
@@ -81,21 +93,25 @@ COMPONENT_OF = {
     SH.disjoint: SH.DisjointConstraintComponent,
     SH.minCount: SH.MinCountConstraintComponent,
     SH.maxCount: SH.MaxCountConstraintComponent,
+    SH["or"]: SH.OrConstraintComponent,
 }
-COMPONENTS = {
+COMPONENTS = set(COMPONENT_OF)
+# Constraints on a value alone (not on its focus node, its other values or the graph):
+# the only ones a member shape of sh:or may use, so that sh:or compiles to one SPARQL
+# expression over ?value. sh:or itself is one of them when its members are.
+VALUE_COMPONENTS = (
     SH.datatype,
+    SH.nodeKind,
+    SH["in"],
     SH.minInclusive,
     SH.maxInclusive,
     SH.minExclusive,
     SH.maxExclusive,
-    SH["class"],
-    SH.nodeKind,
-    SH["in"],
-    SH.hasValue,
-    SH.disjoint,
-    SH.minCount,
-    SH.maxCount,
-}
+    SH["or"],
+)
+# What a member shape of sh:or may carry besides value constraints: it is checked
+# against the value itself, so a path, nested property shapes or targets have no place.
+MEMBER_DESCRIPTIVE = {SH.name, SH.description, SH.message, SH.severity, SH.order, SH.group, SH.deactivated}
 
 
 @dataclass(frozen=True)
@@ -109,32 +125,6 @@ class ShapeResult:
     message: str
     shape: str
     severity: str
-
-
-def _kind(term) -> str:
-    if isinstance(term, ox.NamedNode):
-        return "iri"
-    if isinstance(term, ox.BlankNode):
-        return "bnode"
-    return "literal"
-
-
-def well_formed(literal: ox.Literal) -> bool:
-    dt = literal.datatype.value
-    if not dt.startswith(XSD_NS):
-        return True
-    pattern = LEXICAL.get(dt[len(XSD_NS) :])
-    return pattern is None or re.fullmatch(pattern, literal.value) is not None
-
-
-def _number(term) -> Decimal | float | None:
-    if not isinstance(term, ox.Literal) or term.datatype.value not in NUMERIC or not well_formed(term):
-        return None
-    text = term.value
-    try:
-        return Decimal(text)
-    except InvalidOperation:
-        return float(text.replace("INF", "inf"))
 
 
 def _to_ox(node):
@@ -151,6 +141,7 @@ class _Shape:
     iri: str
     path: str | None
     constraints: dict
+    ors: list[list[str]]
     message: str
     severity: str
 
@@ -174,13 +165,30 @@ def _focus_pattern(targets) -> str:
     return "{ SELECT DISTINCT ?focus WHERE { " + " UNION ".join(parts) + " } }"
 
 
+def _datatype_condition(datatype) -> str:
+    """A SPARQL expression true for a literal of this datatype that is well-formed: its
+    lexical form is in the datatype's lexical space and, for the XSD integer types, its
+    value in the datatype's range. Never an error, so that a negation of it is exact."""
+    condition = f"isLiteral(?value) && datatype(?value) = <{datatype}>"
+    name = str(datatype).removeprefix(XSD_NS) if str(datatype).startswith(XSD_NS) else None
+    if pattern := LEXICAL.get(name):
+        condition += f' && REGEX(STR(?value), "^({pattern.replace(chr(92), chr(92) * 2)})$")'
+    low, high = INTEGER_RANGES.get(name, (None, None))
+    # Compare the lexical form as a decimal: an xsd:unsignedLong may exceed the store's 64-bit integers.
+    value = f"<{XSD_NS}decimal>(STR(?value))"
+    for operator, bound in ((">=", low), ("<=", high)):
+        if bound is not None:
+            condition += f" && COALESCE({value} {operator} {bound}.0, false)"
+    return condition
+
+
 def _value_condition(comp, arg) -> str | None:
     """A SPARQL expression true for a value that satisfies the constraint."""
     if comp == SH.datatype:
-        condition = f"isLiteral(?value) && datatype(?value) = <{arg}>"
-        if str(arg).startswith(XSD_NS) and (pattern := LEXICAL.get(str(arg)[len(XSD_NS) :])):
-            condition += f' && REGEX(STR(?value), "^({pattern.replace(chr(92), chr(92) * 2)})$")'
-        return condition
+        return _datatype_condition(arg)
+    if comp == SH["or"]:
+        # The members are compiled already (see _or_members): one expression each.
+        return " || ".join(f"COALESCE({member}, false)" for member in arg) or "false"
     if comp == SH.nodeKind:
         kinds = NODE_KINDS[arg]
         tests = {"iri": "isIRI(?value)", "bnode": "isBlank(?value)", "literal": "isLiteral(?value)"}
@@ -192,6 +200,52 @@ def _value_condition(comp, arg) -> str | None:
         # An incomparable value (an IRI, an ill-typed literal) is a violation too.
         return f"COALESCE(?value {operators[comp]} {arg}, false)"
     return None
+
+
+def _argument(shapes: Graph, comp, value):
+    """A constraint's parameter in the form ``_value_condition`` and ``_compile`` use."""
+    if comp == SH["in"]:
+        return [_sparql_term(v) for v in Collection(shapes, value)]
+    if comp in (SH.datatype, SH["class"], SH.disjoint, SH.nodeKind):
+        return value
+    if comp in (SH.minCount, SH.maxCount):
+        return int(value)
+    return _sparql_term(value)
+
+
+def _or_members(shapes: Graph, owner, members, seen: frozenset = frozenset()) -> list[str]:
+    """The SPARQL condition of each member shape of an sh:or list.
+
+    A member is checked against the value itself, so only value constraints can be
+    evaluated as one expression over ?value; any other SHACL feature in a member (sh:class,
+    sh:node, a path or nested sh:property, another logical constraint) is refused.
+    """
+    conditions = []
+    for member in Collection(shapes, members):
+        if not isinstance(member, URIRef | BNode) or member in seen:
+            raise UnsupportedConstruct(
+                f"shape {owner}: sh:or member {member} is not a shape the fast validator can evaluate"
+            )
+        for pred in set(shapes.predicates(member)):
+            if pred.startswith(str(SH)) and pred not in MEMBER_DESCRIPTIVE and pred not in VALUE_COMPONENTS:
+                raise UnsupportedConstruct(
+                    f"shape {owner}: SHACL feature {pred} inside sh:or is not implemented by the fast "
+                    "validator (a member of sh:or may use only sh:datatype, sh:nodeKind, sh:in, "
+                    "sh:minInclusive, sh:maxInclusive, sh:minExclusive, sh:maxExclusive and sh:or)"
+                )
+        deactivated = shapes.value(member, SH.deactivated)
+        if deactivated is not None and deactivated.toPython():
+            conditions.append("true")  # every value conforms to a deactivated shape
+            continue
+        parts = [
+            _value_condition(comp, _or_members(shapes, owner, value, seen | {member}))
+            if comp == SH["or"]
+            else _value_condition(comp, _argument(shapes, comp, value))
+            for comp in VALUE_COMPONENTS
+            for value in shapes.objects(member, comp)
+        ]
+        conditions.append(" && ".join(f"({part})" for part in parts) or "true")
+    return conditions
 
 
 class FastValidator:
@@ -232,21 +286,17 @@ class FastValidator:
         if path is not None and not isinstance(path, URIRef):
             raise UnsupportedConstruct(f"shape {node}: only predicate paths are implemented")
         constraints = {}
-        for comp in COMPONENTS:
+        for comp in COMPONENTS - {SH["or"]}:
             value = shapes.value(node, comp)
-            if value is None:
-                continue
-            if comp == SH["in"]:
-                constraints[comp] = [_sparql_term(v) for v in Collection(shapes, value)]
-            elif comp in (SH.datatype, SH["class"], SH.disjoint, SH.nodeKind):
-                constraints[comp] = value
-            elif comp in (SH.minCount, SH.maxCount):
-                constraints[comp] = int(value)
-            else:
-                constraints[comp] = _sparql_term(value)
+            if value is not None:
+                constraints[comp] = _argument(shapes, comp, value)
+        # Each sh:or is a constraint of its own (a shape may have several).
+        ors = [_or_members(shapes, node, members) for members in shapes.objects(node, SH["or"])]
         severity = shapes.value(node, SH.severity) or SH.Violation
         message = shapes.value(node, SH.message)
-        return _Shape(str(node), str(path) if path else None, constraints, str(message or ""), str(severity))
+        return _Shape(
+            str(node), str(path) if path else None, constraints, ors, str(message or ""), str(severity)
+        )
 
     def _compile(self, shape: _Shape, focus: str, node_level: bool) -> None:
         c = shape.constraints
@@ -255,7 +305,7 @@ class FastValidator:
         def add(component, query: str) -> None:
             self.queries.append((str(component), shape, query))
 
-        for comp, arg in c.items():
+        for comp, arg in [*c.items(), *((SH["or"], members) for members in shape.ors)]:
             if (condition := _value_condition(comp, arg)) is not None:
                 add(
                     COMPONENT_OF[comp],

@@ -71,7 +71,7 @@ BAD_CASES = {
         case_ttl("negative-esr", "lbp:ageInYears 40 ; lbp:esrMmPerHour -5.0"),
         "https://example.org/case/negative-esr",
         "ESR (mm/h)",
-        "ESR (erythrocyte sedimentation rate) must be a decimal number in mm/h, zero or more",
+        "ESR (erythrocyte sedimentation rate) must be a whole or decimal number in mm/h, zero or more",
     ),
     "unknown finding": BadCase(
         "unknown-finding.ttl",

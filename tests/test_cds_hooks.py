@@ -24,12 +24,12 @@ import httpx
 import pytest
 from fake_fhir_server import serving
 from fhir.resources.R4B.servicerequest import ServiceRequest
-from rdflib import Graph, Literal
+from rdflib import RDF, RDFS, Graph, Literal, URIRef
 from sparql_server import ROOT, free_port, running
 
 from reasoner.knowledge import LBP
 from reasoner.server.cds_cards import CardWriter
-from reasoner.server.cds_detail import md
+from reasoner.server.cds_detail import MAX_NOTES, DetailWriter, md
 from reasoner.server.cds_knowledge import CdsKnowledge
 from reasoner.server.cds_prefetch import gather
 from reasoner.server.cds_request import parse_request
@@ -518,11 +518,13 @@ def test_an_undetermined_order_gets_a_card_listing_every_question_and_no_rating(
 
 
 def test_an_imaging_indicated_order_lists_the_questions_that_could_raise_the_urgency_or_change_the_study(
-    server, assessor
+    server, assessor, kb
 ):
     """Imaging indicated (known cancer, prompt) with the cauda equina signs not asked: the
     order matches and is rated as without questions, and the detail says that the urgency
-    could rise and the study could change, with what to ask for each."""
+    could rise and the study could change, with what to ask for each. The criteria that could
+    raise the urgency are named with their urgencies, each more urgent than the recommended
+    one (by the ontology's ranks), suspected cauda equina syndrome among them."""
     name = "15-urgency-could-rise-known-cancer"
     result = _result(assessor, name)
     raise_urgency, change_procedure = _asked(result, "raise-urgency"), _asked(result, "change-procedure")
@@ -541,7 +543,16 @@ def test_an_imaging_indicated_order_lists_the_questions_that_could_raise_the_urg
     study = next(line for line in lines if line.startswith("- **Could change the procedure**"))
     assert urgency.endswith(f"ask about: {'; '.join(raise_urgency)}.")
     assert study.endswith(f"ask about: {'; '.join(change_procedure)}.")
-    assert "*suspected cauda equina syndrome* (emergent) is undetermined" in urgency
+    raising = {c["iri"]: c for q in result.questions for c in q["criteria"] if c["effect"] == "raise-urgency"}
+    assert str(LBP.SuspectedCaudaEquinaSyndrome) in raising
+    named = "; ".join(f"*{md(c['label'])}* ({md(c['urgency']['label'])})" for c in raising.values())
+    verb = "is" if len(raising) == 1 else "are"
+    assert urgency.startswith(f"- **Could raise the urgency**: {named} {verb} undetermined; ")
+
+    def rank(entry: dict) -> int:
+        return kb.ontology.value(URIRef(entry["urgency"]["iri"]), LBP.urgencyRank).toPython()
+
+    assert all(rank(c) > rank(result.recommendation) for c in raising.values())
 
 
 def test_a_determined_order_has_no_questions_section_and_names_the_red_flags_present(server):
@@ -555,3 +566,70 @@ def test_a_determined_order_has_no_questions_section_and_names_the_red_flags_pre
         detail = post(server, expected["service"], text).json()["cards"][0]["detail"]
         assert "To settle this, ask" not in detail and "not assessed" not in detail
         assert f"**Red flags present**: {present}" in detail
+
+
+# -- issue 12: source caveats, unapplied criteria, suggestions that are not imaging ----------
+def _urgency_rank(kb, entry: dict) -> int:
+    return kb.ontology.value(URIRef(entry["urgency"]["iri"]), LBP.urgencyRank).toPython()
+
+
+def test_the_source_caveats_have_a_section_of_their_own_and_leave_the_notes_to_the_case(assessor, kb):
+    """The statements the ontology shows with every recommendation (lbp:shownWith on
+    lbp:Recommendation) are quoted with their links in a section of their own, and are not
+    among the notes: the MAX_NOTES places go to the warnings about the case."""
+    shown = [str(s) for s in kb.ontology.objects(LBP.Recommendation, LBP.shownWith)]
+    assert shown
+    writer = DetailWriter(assessor.vocab)
+    result = _result(assessor, "14-more-information-cauda-equina-unknown")
+    detail = writer.write("headline", result, [])
+    section = detail[detail.index("**Source caveats**") : detail.index("**Notes**")]
+    assert all(f"]({iri})" in section for iri in shown)
+    own = [w for w in result.warnings if w not in assessor.vocab.source_caveats]
+    assert own and len(own) < len(result.warnings)
+    extra = [f"note {i}" for i in range(MAX_NOTES)]
+    result.warnings += extra
+    lines = writer.notes(result).splitlines()
+    assert lines[2:] == [f"- {md(w)}" for w in (own + extra)[:MAX_NOTES]] + [f"- … and {len(own)} more"]
+
+
+def test_a_case_outside_the_scope_gets_no_recommendation_with_the_indicator_of_the_criteria_it_meets(
+    server, assessor, kb
+):
+    """A 16-year-old with saddle anaesthesia (example 18): out of scope, so the criterion met
+    is not applied and the order gets no recommendation, rated as the ontology says; the card
+    still carries the indicator of the most urgent criterion met (an emergent criterion must
+    not hide behind a warning), and the detail says it was not applied."""
+    name = "18-out-of-scope-under-18-cauda-equina-signs"
+    result = _result(assessor, name)
+    assert result.outcome["iri"] == str(LBP.OutcomeOutOfScope) and not result.recommendation["procedure"]
+    unapplied = [c for c in result.criteria if c["kind"] == "criterion" and not c["selected"]]
+    top = max(unapplied, key=lambda c: _urgency_rank(kb, c))["urgency"]["iri"]
+    indicator = str(kb.ontology.value(URIRef(top), LBP.cdsHooksIndicator))
+    assert indicator == "critical"
+    text, expected = example(name)
+    body = post(server, expected["service"], text).json()
+    assert response_problems(body) == []
+    card = body["cards"][0]
+    assert card["indicator"] == indicator and "suggestions" not in card
+    assert card["summary"].startswith("No recommendation for ") and result.outcome["label"] in card["summary"]
+    assert all(f"**{md(c['label'])}** (criterion, not applied)" in card["detail"] for c in unapplied)
+    rating = str(kb.ontology.value(LBP.OutcomeOutOfScope, LBP.pamaRatingForOtherOrder))
+    assert [
+        a["resource"]["extension"][0]["valueCodeableConcept"]["coding"][0]["code"]
+        for a in body["systemActions"]
+    ] == [rating]
+
+
+def test_a_suggested_order_that_is_not_imaging_carries_no_pama_rating(server, kb):
+    """PAMA rates advanced imaging: the specialist referral example 16 suggests instead of the
+    draft MRI is no lbp:ImagingProcedure, so the order it creates has no PAMA extension (and no
+    code but its label), while the draft MRI is rated."""
+    text, expected = example("16-specialist-referral-axial-spondyloarthritis")
+    body = post(server, expected["service"], text).json()
+    assert response_problems(body) == []
+    created = body["cards"][0]["suggestions"][0]["actions"][1]["resource"]
+    (referral,) = kb.ontology.subjects(RDFS.label, Literal(created["code"]["text"], lang="en"))
+    imaging = set(kb.ontology.transitive_subjects(RDFS.subClassOf, LBP.ImagingProcedure))
+    assert not any(t in imaging for t in kb.ontology.objects(referral, RDF.type))
+    assert "extension" not in created and "coding" not in created["code"]
+    assert PAMA_RATING in json.dumps(body["systemActions"])

@@ -4,29 +4,14 @@ with the right rule and message on deliberately broken copies of it, one break e
 from __future__ import annotations
 
 import json
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from kb_copy import ROOT, copy_kb, edit
 
 from reasoner.authoring.check import run_check
 from reasoner.authoring.report import Level, Report
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def copy_kb(dest: Path) -> Path:
-    for part in ("ontology", "shapes", "queries", "examples/cases"):
-        shutil.copytree(ROOT / part, dest / part)
-    return dest
-
-
-def edit(root: Path, name: str, old: str, new: str) -> None:
-    path = root / name
-    text = path.read_text(encoding="utf-8")
-    assert text.count(old) == 1, f"{old!r} must occur once in {name}"
-    path.write_text(text.replace(old, new), encoding="utf-8")
 
 
 def append(root: Path, name: str, text: str) -> None:
@@ -252,7 +237,13 @@ BREAKS: dict[str, tuple[Callable[[Path], None], str, str, str, Level]] = {
         Level.WARN,
     ),
     "threshold": (
-        lambda r: edit(r, "ontology/criteria.ttl", "xsd:minInclusive 20.0", "xsd:minInclusive 25.0"),
+        lambda r: edit(
+            r,
+            "ontology/criteria.ttl",
+            "xsd:minInclusive 20.0",
+            "xsd:minInclusive 25.0",
+            within="lbp:MalignancyRiskFactorsWithAbnormalFirstLineTest",
+        ),
         "example_outcome_changed",
         "11-night-pain-esr-20",
         "MRILumbarSpineWithoutAndWithContrast -> LumbarSpineRadiography; urgency: Prompt -> Routine",

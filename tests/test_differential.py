@@ -1,25 +1,35 @@
 """The fast engine gives the same answers as the reference: HermiT (OWL 2 DL) for
 criterion membership and indicated procedures, pyshacl for case validation, on seeded
-generated cases that probe the criteria's numeric boundaries."""
+generated cases that probe the criteria's numeric boundaries; and on whole numbers,
+which are valid wherever a decimal is (sh:or over the xsd:decimal family)."""
 
 from __future__ import annotations
 
 import random
+import re
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
-from rdflib import Graph, URIRef
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from outcomes import observed
+from rdflib import RDF, RDFS, Graph, URIRef
+from rdflib import XSD as XSD_NS
 
 from reasoner import classify_fast, classify_hermit
+from reasoner.assess import Assessor
 from reasoner.cases import CaseBatch, group_by_subject, to_rdflib
-from reasoner.definitions import compile_definitions
+from reasoner.definitions import DECIMAL_FAMILY, UnsupportedConstruct, compile_definitions
 from reasoner.explain import Vocabulary
 from reasoner.knowledge import LBP
 from reasoner.synthetic import CASE_NS, CaseGenerator
-from reasoner.validate import FastValidator, validate_reference
+from reasoner.validate import INTEGER_RANGES, SH, FastValidator, validate_reference
 
 N_CASES = 2000
+XSD = "http://www.w3.org/2001/XMLSchema#"
+FAMILY = {str(d) for d in DECIMAL_FAMILY}
 
 
 def _store(kb, ntriples: str) -> ox.Store:
@@ -81,8 +91,8 @@ MUTATIONS = {
     "negative-weeks": lambda case: [
         f'<{case}> <{LBP.symptomDurationWeeks}> "-1.0"^^<http://www.w3.org/2001/XMLSchema#decimal> .'
     ],
-    "integer-weeks": lambda case: [
-        f'<{case}> <{LBP.conservativeTreatmentWeeks}> "6"^^<http://www.w3.org/2001/XMLSchema#integer> .'
+    "double-weeks": lambda case: [
+        f'<{case}> <{LBP.conservativeTreatmentWeeks}> "6.0e0"^^<http://www.w3.org/2001/XMLSchema#double> .'
     ],
     "unknown-finding": lambda case: [f"<{case}> <{LBP.hasFinding}> <{LBP}NotAFinding> ."],
     "present-and-absent": lambda case: [
@@ -99,6 +109,21 @@ MUTATIONS = {
 }
 
 
+def _key(r) -> tuple:
+    """A validation result, its value compared as a number where it is one: pyoxigraph
+    stores numbers in canonical form ("-1.0" as "-1") and every XSD integer type as
+    xsd:integer ("5"^^xsd:int as "5"^^xsd:integer)."""
+    value = r.value
+    if value and value.startswith('"') and "^^" in value:
+        lexical, datatype = value[1:].split('"^^', 1)
+        kind = "decimal family" if datatype.strip("<>") in FAMILY else datatype
+        try:
+            value = (kind, Decimal(lexical).normalize())
+        except InvalidOperation:
+            value = (kind, lexical)
+    return (r.focus, r.path, r.component, str(value), r.message)
+
+
 def test_fast_validator_matches_pyshacl_on_valid_and_mutated_cases(kb):
     rng = random.Random(11)
     gen = CaseGenerator(kb, seed=11)
@@ -112,21 +137,296 @@ def test_fast_validator_matches_pyshacl_on_valid_and_mutated_cases(kb):
     fast = FastValidator(shapes).validate(_store(kb, ntriples))
     reference = validate_reference(kb.ontology + to_rdflib(ntriples), shapes)
 
-    def key(r):
-        # pyoxigraph stores numbers in canonical form ("-1.0" as "-1"): compare values.
-        value = r.value
-        if value and value.startswith('"') and "^^" in value:
-            lexical, datatype = value[1:].split('"^^', 1)
-            try:
-                value = (datatype, Decimal(lexical).normalize())
-            except InvalidOperation:
-                value = (datatype, lexical)
-        return (r.focus, r.path, r.component, str(value), r.message)
-
-    assert sorted(map(key, fast)) == sorted(map(key, reference))
+    assert sorted(map(_key, fast)) == sorted(map(_key, reference))
     assert len({r.focus for r in fast}) > 100  # the mutations were caught
 
 
 def test_generated_cases_are_valid(kb):
     ntriples = CaseGenerator(kb, seed=3).ntriples(500)
     assert FastValidator(kb.shapes("case-shapes")).validate(_store(kb, ntriples)) == []
+
+
+# -- whole numbers are numbers: sh:or over the xsd:decimal family -------------------------
+@pytest.fixture(scope="module")
+def case_shapes(kb) -> Graph:
+    return kb.shapes("case-shapes")
+
+
+@pytest.fixture(scope="module")
+def decimal_properties(kb, case_shapes) -> dict[str, str]:
+    """Every case property whose range is xsd:decimal, with the message of its value shape."""
+    onto, found = kb.ontology, {}
+    for prop in onto.subjects(RDFS.range, XSD_NS.decimal):
+        if (prop, RDFS.domain, LBP.PatientCase) in onto:
+            (shape,) = [s for s in case_shapes.subjects(SH.path, prop) if (s, SH["or"], None) in case_shapes]
+            found[str(prop)] = str(case_shapes.value(shape, SH.message))
+    return found
+
+
+@pytest.fixture(scope="module")
+def validate_both(kb, case_shapes):
+    """Both validators on one case per (property, N-Triples object) pair."""
+    validator = FastValidator(case_shapes)
+    ontology = list(
+        ox.parse(kb.ontology.serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES)
+    )
+
+    def run(values: list[tuple[str, str]]) -> tuple[list, list]:
+        lines = []
+        for i, (prop, obj) in enumerate(values):
+            case = f"<{CASE_NS}numbers/{i}>"
+            lines += [
+                f"{case} <{RDF.type}> <{LBP.PatientCase}> .",
+                f'{case} <{LBP.ageInYears}> "40"^^<{XSD}integer> .',
+                f"{case} <{prop}> {obj} .",
+            ]
+        quads = list(ox.parse("\n".join(lines) + "\n", format=ox.RdfFormat.N_TRIPLES))
+        store = ox.Store()
+        store.bulk_extend(ontology)
+        store.bulk_extend(quads)
+        return validator.validate(store), validate_reference(kb.ontology + to_rdflib(quads), case_shapes)
+
+    return run
+
+
+def _spellings(number: Decimal, datatype: str) -> list[str]:
+    """Lexical forms of a number in a datatype: canonical, with a sign, leading zeros and,
+    for xsd:decimal, trailing zeros, a point without fraction digits (6.) or without an
+    integer part (.5)."""
+    sign = "-" if number < 0 else ""
+    digits = f"{abs(number):f}"
+    forms = [f"{sign}{digits}", f"{sign or '+'}{digits}", f"{sign}00{digits}"]
+    if datatype == f"{XSD}decimal":
+        whole, _, fraction = digits.partition(".")
+        forms.append(f"{sign}{whole}.{fraction}00")
+        if not fraction:
+            forms.append(f"{sign}{whole}.")
+        elif whole == "0":
+            forms.append(f"{sign}.{fraction}")
+    return forms
+
+
+@st.composite
+def decimal_family_literals(draw) -> str:
+    """A well-formed literal of any type of the xsd:decimal family, within its type's range."""
+    datatype = str(draw(st.sampled_from(DECIMAL_FAMILY)))
+    if datatype == f"{XSD}decimal":
+        number = draw(st.decimals(-1000, 1000, places=draw(st.integers(0, 3)), allow_nan=False))
+    else:
+        low, high = INTEGER_RANGES.get(datatype.removeprefix(XSD), (None, None))
+        low = -(10**6) if low is None else max(low, -(10**6))
+        high = 10**6 if high is None else min(high, 10**6)
+        number = Decimal(draw(st.integers(low, high)))
+    return f'"{draw(st.sampled_from(_spellings(number, datatype)))}"^^<{datatype}>'
+
+
+def _number(obj: str) -> Decimal:
+    return Decimal(obj[1:].split('"^^', 1)[0])
+
+
+def _assert_decimal_family_accepted(values, fast, reference) -> None:
+    """Identical results; a value zero or more is accepted, a negative one is rejected only
+    where the shapes ask for zero or more (sh:minInclusive)."""
+    assert sorted(map(_key, fast)) == sorted(map(_key, reference))
+    for r in fast:
+        assert r.component == str(SH.MinInclusiveConstraintComponent), r
+        assert _number(values[int(r.focus.rsplit("/", 1)[1])][1]) < 0, r
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_every_decimal_family_literal_is_accepted_by_both_validators(decimal_properties, validate_both, data):
+    value = st.tuples(st.sampled_from(sorted(decimal_properties)), decimal_family_literals())
+    values = data.draw(st.lists(value, max_size=30))
+    _assert_decimal_family_accepted(values, *validate_both(values))
+
+
+def test_each_decimal_family_type_is_accepted_on_each_decimal_property(decimal_properties, validate_both):
+    """Every (property, datatype) pair once, with a whole number in the type's range."""
+    values = []
+    for prop in sorted(decimal_properties):
+        for datatype in DECIMAL_FAMILY:
+            low, high = INTEGER_RANGES.get(datatype.removeprefix(XSD), (None, None))
+            number = min(max(6, low if low is not None else 6), high if high is not None else 6)
+            values.append((prop, f'"{number}"^^<{datatype}>'))
+    fast, reference = validate_both(values)
+    _assert_decimal_family_accepted(values, fast, reference)
+    rejected = {int(r.focus.rsplit("/", 1)[1]) for r in fast}
+    assert {values[i][1] for i in rejected} == {f'"-1"^^<{XSD}negativeInteger>'}  # below zero
+
+
+NOT_DECIMALS = {
+    "double": f'"6.0e0"^^<{XSD}double>',
+    "float": f'"6"^^<{XSD}float>',
+    "string": '"6"',
+    "language string": '"6"@en',
+    "ill-formed integer": f'"abc"^^<{XSD}integer>',
+    "decimal written as integer": f'"1.5"^^<{XSD}integer>',
+    "decimal written as int": f'"1.5"^^<{XSD}int>',
+    "ill-formed decimal": f'"abc"^^<{XSD}decimal>',
+    "empty decimal": f'""^^<{XSD}decimal>',
+    "IRI": f"<{LBP.Fever}>",
+}
+
+
+def test_values_that_are_not_decimals_are_rejected_by_both_with_the_fields_message(
+    decimal_properties, validate_both
+):
+    values = [(prop, obj) for prop in sorted(decimal_properties) for obj in NOT_DECIMALS.values()]
+    fast, reference = validate_both(values)
+    for name, results in (("fast", fast), ("reference", reference)):
+        for i, (prop, obj) in enumerate(values):
+            mine = [r for r in results if r.focus == f"{CASE_NS}numbers/{i}"]
+            assert str(SH.OrConstraintComponent) in {r.component for r in mine}, (name, prop, obj)
+            assert {r.message for r in mine} == {decimal_properties[prop]}, (name, prop, obj, mine)
+
+
+# -- sh:or in the fast validator: what it evaluates, what it refuses ----------------------
+SHAPES_PREFIXES = f"""@prefix sh: <{SH}> .
+@prefix xsd: <{XSD}> .
+@prefix ex: <http://example.org/> .
+"""
+# A property shape with three sh:or constraints whose members use every value constraint
+# the fast validator evaluates inside sh:or, nested sh:or and a deactivated member included.
+OR_SHAPES = (
+    SHAPES_PREFIXES
+    + """
+ex:S a sh:NodeShape ; sh:targetClass ex:C ; sh:property ex:P .
+ex:P sh:path ex:p ; sh:message "p"@en ;
+    sh:or ( [ sh:datatype xsd:string ; sh:in ( "a" "b" ) ]
+            [ sh:nodeKind sh:IRI ]
+            [ sh:datatype xsd:integer ; sh:minInclusive 1 ; sh:maxExclusive 10 ]
+            [ sh:or ( [ sh:datatype xsd:boolean ]
+                      [ sh:datatype xsd:decimal ; sh:minExclusive 0.5 ; sh:maxInclusive 2.5 ] ) ]
+            [ sh:name "a date" ; sh:deactivated false ; sh:datatype xsd:date ] ) ;
+    sh:or ( [ sh:nodeKind sh:Literal ] [ sh:in ( ex:ok ) ] ) ;
+    sh:or ( [ sh:deactivated true ; sh:nodeKind sh:BlankNode ] ) .
+"""
+)
+OR_VALUES = [
+    '"a"', '"b"', '"c"', '"a"@en', "<http://example.org/ok>", "<http://example.org/other>",
+    *(f'"{n}"^^<{XSD}integer>' for n in (0, 1, 5, 9, 10)),
+    f'"abc"^^<{XSD}integer>', f'"true"^^<{XSD}boolean>', f'"maybe"^^<{XSD}boolean>',
+    *(f'"{d}"^^<{XSD}decimal>' for d in ("0.5", "0.6", "2.5", "2.6")),
+    f'"2026-01-01"^^<{XSD}date>', f'"2026-13"^^<{XSD}date>', f'"5"^^<{XSD}double>',
+]  # fmt: skip
+
+
+def test_fast_validator_evaluates_sh_or_of_value_constraints_as_pyshacl_does():
+    shapes = Graph().parse(data=OR_SHAPES, format="turtle")
+    lines = []
+    for i, value in enumerate(OR_VALUES):
+        lines += [f"<http://example.org/n{i}> <{RDF.type}> <http://example.org/C> .",
+                  f"<http://example.org/n{i}> <http://example.org/p> {value} ."]  # fmt: skip
+    quads = list(ox.parse("\n".join(lines) + "\n", format=ox.RdfFormat.N_TRIPLES))
+    store = ox.Store()
+    store.bulk_extend(quads)
+    fast = FastValidator(shapes).validate(store)
+    reference = validate_reference(to_rdflib(quads), shapes)
+    assert sorted(map(_key, fast)) == sorted(map(_key, reference))
+    rejected = {OR_VALUES[int(r.focus.rsplit("n", 1)[1])] for r in fast}
+    accepted = set(OR_VALUES) - rejected
+    assert {'"a"', "<http://example.org/ok>", f'"5"^^<{XSD}integer>', f'"0.6"^^<{XSD}decimal>'} <= accepted
+    assert {'"c"', "<http://example.org/other>", f'"10"^^<{XSD}integer>', f'"0.5"^^<{XSD}decimal>'} <= (
+        rejected
+    )
+
+
+REFUSED_OR_MEMBERS = {
+    "sh:class": ("[ sh:class ex:C ]", "SHACL feature http://www.w3.org/ns/shacl#class inside sh:or"),
+    "sh:node": ("[ sh:node ex:Other ]", "SHACL feature http://www.w3.org/ns/shacl#node inside sh:or"),
+    "nested sh:property": (
+        "[ sh:property [ sh:path ex:q ; sh:minCount 1 ] ]",
+        "SHACL feature http://www.w3.org/ns/shacl#property inside sh:or",
+    ),
+    "a property shape": ("[ sh:path ex:q ; sh:minCount 1 ]", "inside sh:or is not implemented"),
+    "sh:not": ("[ sh:not [ sh:datatype xsd:string ] ]", "SHACL feature http://www.w3.org/ns/shacl#not"),
+    "sh:hasValue": ("[ sh:hasValue ex:a ]", "SHACL feature http://www.w3.org/ns/shacl#hasValue"),
+    "sh:class in a nested sh:or": (
+        "[ sh:or ( [ sh:class ex:C ] ) ]",
+        "SHACL feature http://www.w3.org/ns/shacl#class inside sh:or",
+    ),
+    "a literal": ('"x"', "sh:or member x is not a shape"),
+}
+
+
+@pytest.mark.parametrize("where", ["property shape", "node shape"])
+@pytest.mark.parametrize("member", sorted(REFUSED_OR_MEMBERS))
+def test_fast_validator_refuses_sh_or_it_cannot_evaluate_exactly(member, where):
+    text, message = REFUSED_OR_MEMBERS[member]
+    or_list = f"sh:or ( [ sh:datatype xsd:string ] {text} )"
+    body = f"sh:property [ sh:path ex:p ; {or_list} ]" if where == "property shape" else or_list
+    shapes = Graph().parse(
+        data=f"{SHAPES_PREFIXES}ex:S a sh:NodeShape ; sh:targetClass ex:C ; {body} .", format="turtle"
+    )
+    with pytest.raises(UnsupportedConstruct, match=re.escape(message)):
+        FastValidator(shapes)
+
+
+# -- whole numbers end to end: both engines ----------------------------------------------
+# Each case is assessed twice, its numbers ({20}) written as integers (20) and as decimals
+# (20.0), with the criteria it must meet.
+WHOLE_NUMBER_CASES = {
+    "cauda-equina-esr": (
+        "lbp:ageInYears 50 ; lbp:esrMmPerHour {20} ; lbp:symptomDurationWeeks {1} ;"
+        " lbp:hasFinding lbp:SaddleAnaesthesia , lbp:NewUrinaryDysfunction",
+        {"SuspectedCaudaEquinaSyndrome"},
+    ),
+    "night-pain-esr-20": (
+        "lbp:ageInYears 60 ; lbp:esrMmPerHour {20} ; lbp:hasFinding lbp:NightOrRestPain",
+        {"MalignancyRiskFactorsWithAbnormalFirstLineTest"},
+    ),
+    "night-pain-esr-19": (
+        "lbp:ageInYears 60 ; lbp:esrMmPerHour {19} ; lbp:hasFinding lbp:NightOrRestPain",
+        set(),
+    ),
+    "radiculopathy-6-weeks": (
+        "lbp:ageInYears 45 ; lbp:symptomDurationWeeks {8} ; lbp:conservativeTreatmentWeeks {6} ;"
+        " lbp:surgicalCandidate true ; lbp:crpMgPerL {3} ;"
+        " lbp:hasFinding lbp:PainRadiatingBelowKnee , lbp:MyotomalWeakness , lbp:DermatomalSensoryLoss",
+        {"PersistentRadiculopathyInCandidate"},
+    ),
+    "radiculopathy-5-weeks": (
+        "lbp:ageInYears 45 ; lbp:symptomDurationWeeks {5} ; lbp:conservativeTreatmentWeeks {5} ;"
+        " lbp:surgicalCandidate true ; lbp:hasFinding lbp:PainRadiatingBelowKnee , lbp:MyotomalWeakness",
+        set(),
+    ),
+}
+FORMS = {"integer": r"\1", "decimal": r"\1.0"}
+
+
+@pytest.fixture(scope="module")
+def whole_number_cases(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("whole-numbers")
+    for name, (body, _) in WHOLE_NUMBER_CASES.items():
+        for form, spelling in FORMS.items():
+            (folder / f"{name}-{form}.ttl").write_text(
+                f"@prefix lbp: <{LBP}> .\n<https://example.org/case/{name}-{form}> a lbp:PatientCase ; "
+                + re.sub(r"\{(\d+)\}", spelling, body)
+                + " .\n",
+                encoding="utf-8",
+            )
+    return folder
+
+
+@pytest.mark.parametrize("engine", ["fast", pytest.param("hermit", marks=pytest.mark.hermit)])
+def test_whole_numbers_assess_as_the_equal_decimals(kb, decimal_properties, whole_number_cases, engine):
+    run = Assessor(kb, engine).assess([whole_number_cases])
+    assert run.input_errors == [] and [r.errors for r in run.results if r.status != "assessed"] == []
+    results = {r.case.rsplit("/", 1)[1]: r.to_dict() for r in run.results}
+    assert len(results) == len(WHOLE_NUMBER_CASES) * len(FORMS)
+    for name, (_, criteria) in WHOLE_NUMBER_CASES.items():
+        integer, decimal = results[f"{name}-integer"], results[f"{name}-decimal"]
+        assert observed(integer) == observed(decimal), name
+        assert integer["criterionStates"] == decimal["criterionStates"], name
+        assert criteria <= set(observed(integer)["criteria"]), (name, observed(integer))
+        numbers = [
+            (f["value"]["value"], g["value"]["value"])
+            for f, g in zip(integer["facts"], decimal["facts"], strict=True)
+            if f["property"]["iri"] in decimal_properties
+        ]
+        # The facts keep the datatype of the case (an integer stays an integer) and its value.
+        assert numbers and all(isinstance(i, int) and i == d for i, d in numbers), numbers
+    cauda_equina = results["cauda-equina-esr-integer"]["recommendation"]
+    assert cauda_equina["urgency"]["iri"] == str(LBP.Emergent)
+    assert kb.ontology.value(URIRef(cauda_equina["procedure"]["iri"]), LBP.modality) == LBP.MagneticResonance

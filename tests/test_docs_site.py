@@ -15,7 +15,6 @@ the boxes.
 from __future__ import annotations
 
 import html
-import shutil
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -25,6 +24,7 @@ from urllib.parse import unquote, urldefrag, urlsplit
 from xml.etree import ElementTree
 
 import pytest
+from kb_copy import copy_kb, edit
 from rdflib import OWL, RDF, RDFS, URIRef
 from rdflib.namespace import DCTERMS
 
@@ -34,8 +34,8 @@ from reasoner.authoring.layered_svg import Arrow, Box, Diagram, LegendEntry, ren
 from reasoner.knowledge import LBP, KnowledgeBase
 from reasoner.sources import normalise
 
-ROOT = Path(__file__).resolve().parent.parent
 THRESHOLD, EDITED = "xsd:minInclusive 20.0", "xsd:minInclusive 27.5"
+EDITED_CRITERION = "MalignancyRiskFactorsWithAbnormalFirstLineTest"
 PAGES = ("index.html", "criteria.html", "findings.html", "procedures.html", "diagram.html", "queries.html")
 
 
@@ -156,6 +156,24 @@ def test_the_decision_diagram_renders_and_links_every_criterion(tab, site, data)
     assert tab.problems == []
 
 
+def test_rules_that_swap_no_procedure_stand_beside_the_criteria_saying_what_they_name(data, onto):
+    boxes = {b.id: b for b in data.diagram.boxes}
+    rules = [c for c in data.criteria if c.kind == "rule"]
+    swapping = [r for r in rules if f"rule:{r.iri}" in boxes]
+    others = [r for r in rules if f"criterion:{r.iri}" in boxes]
+    assert swapping and others and len(swapping) + len(others) == len(rules)
+    for rule in others:
+        box = boxes[f"criterion:{rule.iri}"]
+        assert box.group == ", ".join(rule.groups) and box.group not in ("rule", None), rule.name
+        for prop in (LBP.completesPathwayOf, LBP.outcomeWithoutCriterion):
+            for value in onto.objects(URIRef(rule.iri), prop):
+                assert any(line.endswith(": " + data.criteria.vocab.label(str(value))) for line in box.lines)
+    assert "and other rules" in data.diagram.layer_titles[1]
+    # A finding recorded absent is a condition of its own, and says so.
+    absent = [b for b in data.diagram.boxes if b.tooltip and b.tooltip.startswith("has absent finding")]
+    assert absent and all(b.lines[0] == b.tooltip for b in absent)
+
+
 COVERED_FROM = """id => {
   // The text highlighted from the element with this id on: it and the <mark>s right after it
   // (empty <span>s only carry the ids of statements starting at the same place).
@@ -228,22 +246,23 @@ def test_findings_procedures_and_queries_are_listed_with_their_codes(site, data,
         assert ("Closed: its findings are exactly" in body) is category.closed, category.label
     for procedure in data.procedures.procedures:
         assert procedure.concept.label in procedures
-        assert all(v.label in procedures for v in procedure.summary)
+        assert all(v.label in procedures for v in procedure.summary if v is not None)
         assert all(code.code in procedures for code in procedure.concept.codes)
+    # The columns are what most procedures have one value of: a procedure without one (a
+    # referral names no study, so it has no contrast) leaves its cells empty, not the table.
     assert {"contrast", "uses ionising radiation", "relative radiation level"} <= {
         c.label for c in data.procedures.columns
     }
+    without = [p for p in data.procedures.procedures if None in p.summary]
+    assert without and all(not list(onto.objects(URIRef(p.concept.iri), LBP.contrast)) for p in without)
     for named in kb.queries.values():
         assert named.summary in queries and named.text in queries
 
 
 def test_an_edited_threshold_changes_exactly_the_pages_that_show_it(cli, site, tmp_path):
-    copy = tmp_path / "kb"
-    for part in ("ontology", "shapes", "queries"):
-        shutil.copytree(ROOT / part, copy / part)
-    criteria = copy / "ontology" / "criteria.ttl"
-    assert criteria.read_text(encoding="utf-8").count(THRESHOLD) == 1
-    criteria.write_text(criteria.read_text(encoding="utf-8").replace(THRESHOLD, EDITED), encoding="utf-8")
+    # The criterion's ESR threshold; the clinical review trigger that tests the same ESR keeps its own.
+    copy = copy_kb(tmp_path / "kb", ("ontology", "shapes", "queries"))
+    edit(copy, "ontology/criteria.ttl", THRESHOLD, EDITED, within="lbp:" + EDITED_CRITERION)
     proc = cli("docs", tmp_path / "site", "--kb", copy)
     assert proc.returncode == 0, proc.stderr
     changed = {
@@ -251,12 +270,15 @@ def test_an_edited_threshold_changes_exactly_the_pages_that_show_it(cli, site, t
         for p in (tmp_path / "site").rglob("*")
         if p.is_file() and p.read_bytes() != (site.root / p.relative_to(tmp_path / "site")).read_bytes()
     }
-    pages = [p for p in changed if p.startswith("criteria/")]
-    assert len(pages) == 1 and changed == {pages[0], "criteria.html", "diagram.html", "decision-diagram.svg"}
-    for path in (pages[0], "criteria.html", "diagram.html", "decision-diagram.svg"):
-        before, after = _text(site, path), (tmp_path / "site" / path).read_text(encoding="utf-8")
-        assert "\u2265 20.0" in before and "\u2265 27.5" not in before, path
-        assert "\u2265 27.5" in html.unescape(after) and "\u2265 20.0" not in html.unescape(after), path
+    page = f"criteria/{EDITED_CRITERION}.html"
+    assert changed == {page, "criteria.html", "diagram.html", "decision-diagram.svg"}
+    for path in sorted(changed):
+        before = _text(site, path)
+        after = html.unescape((tmp_path / "site" / path).read_text(encoding="utf-8"))
+        assert "\u2265 27.5" not in before and "\u2265 27.5" in after, path
+        # The old threshold is left only where the review trigger shows its own.
+        assert after.count("\u2265 20.0") < before.count("\u2265 20.0"), path
+    assert "\u2265 20.0" not in html.unescape((tmp_path / "site" / page).read_text(encoding="utf-8"))
 
 
 # -- where it writes ------------------------------------------------------------------------

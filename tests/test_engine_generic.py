@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from kb_copy import edit
 
 from reasoner.assess import Assessor
 from reasoner.definitions import UnsupportedConstruct
@@ -58,22 +59,25 @@ def _outcomes(kb_root: Path, tmp_path: Path) -> dict[str, tuple]:
 def test_editing_criteria_in_turtle_changes_the_fast_engines_answers(tmp_path):
     before = _outcomes(ROOT, tmp_path)
     assert before["esr-25"] == ("MRI lumbar spine without and with IV contrast", "prompt")
-    assert before["deficit"] == ("MRI lumbar spine without IV contrast", "prompt")
+    assert before["deficit"] == ("MRI lumbar spine without IV contrast", "emergent")
     assert before["new-sign"] == ("invalid",)  # not a finding of this knowledge base
 
     kb_root = _copy_kb(tmp_path / "kb")
-    # 1. raise the ESR threshold from 20 to 30 mm/h
-    _edit(kb_root / "ontology" / "criteria.ttl", "xsd:minInclusive 20.0", "xsd:minInclusive 30.0")
-    # 2. make severe or progressive deficits emergent
-    criteria = kb_root / "ontology" / "criteria.ttl"
-    text = criteria.read_text(encoding="utf-8")
-    start = text.index("lbp:SevereOrProgressiveNeurologicDeficit a owl:Class")
-    end = text.index("lbp:SuspectedSpinalInfection a owl:Class")
-    criteria.write_text(
-        text[:start]
-        + text[start:end].replace("owl:hasValue lbp:Prompt", "owl:hasValue lbp:Emergent")
-        + text[end:],
-        encoding="utf-8",
+    # 1. raise the ESR threshold of the abnormal first-line test from 20 to 30 mm/h
+    edit(
+        kb_root,
+        "ontology/criteria.ttl",
+        "xsd:minInclusive 20.0",
+        "xsd:minInclusive 30.0",
+        within="lbp:MalignancyRiskFactorsWithAbnormalFirstLineTest",
+    )
+    # 2. make severe or progressive deficits prompt instead of emergent
+    edit(
+        kb_root,
+        "ontology/criteria.ttl",
+        "owl:hasValue lbp:Emergent",
+        "owl:hasValue lbp:Prompt",
+        within="lbp:SevereOrProgressiveNeurologicDeficit",
     )
     # 3. add a new sign to the cauda equina category
     with (kb_root / "ontology" / "findings.ttl").open("a", encoding="utf-8") as f:
@@ -84,7 +88,7 @@ def test_editing_criteria_in_turtle_changes_the_fast_engines_answers(tmp_path):
         )
     after = _outcomes(kb_root, tmp_path)
     assert after["esr-25"] == ("lumbar spine radiography", "routine")
-    assert after["deficit"] == ("MRI lumbar spine without IV contrast", "emergent")
+    assert after["deficit"] == ("MRI lumbar spine without IV contrast", "prompt")
     assert after["new-sign"] == ("MRI lumbar spine without IV contrast", "emergent")
 
 

@@ -47,6 +47,9 @@ def test_there_are_at_least_30_examples_covering_every_criterion(kb):
         "OutcomeNoImaging",
         "OutcomeMoreInformationNeeded",
         "OutcomeRedFlagWithoutCriterion",
+        "OutcomeAbnormalResultWithoutCriterion",
+        "OutcomePathwayComplete",
+        "OutcomeOutOfScope",
     }
 
 

@@ -16,7 +16,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.codesystem import CodeSystem
 from outcomes import local, observed
-from rdflib import OWL, URIRef
+from rdflib import OWL, RDF, RDFS, Literal, URIRef
 from rdflib.namespace import SKOS
 
 from reasoner import DISCLAIMER, ucum
@@ -95,12 +95,12 @@ def test_examples_cover_every_criterion_every_outcome_and_bundle_type(kb):
     covered = {c for e in EXPECTED.values() for c in e["criteria"]}
     defined = {local(str(c)) for c in kb.ontology.subjects(OWL.equivalentClass, None)}
     assert defined <= covered, f"criteria no FHIR example exercises: {sorted(defined - covered)}"
-    assert {e["outcome"] for e in EXPECTED.values()} == {
-        "OutcomeImagingIndicated",
-        "OutcomeNoImaging",
-        "OutcomeMoreInformationNeeded",
-        "OutcomeRedFlagWithoutCriterion",
+    outcomes = {
+        local(str(o))
+        for o in kb.ontology.subjects(RDF.type, LBP.AssessmentOutcome)
+        if (o, OWL.deprecated, Literal(True)) not in kb.ontology
     }
+    assert {e["outcome"] for e in EXPECTED.values()} == outcomes
     types = {json.loads((EXAMPLES / f"{n}.json").read_text())["type"] for n in EXPECTED}
     assert types == {"collection", "searchset", "transaction"}
 
@@ -539,6 +539,46 @@ def test_one_guidance_response_per_case_as_documented(fhir_output, example_run):
         assert [d["url"] for d in primary["documentation"]] == r.sources
 
 
+def test_a_procedure_without_codes_is_proposed_with_its_label_as_the_code_text(fhir_output, example_run):
+    """A procedure the ontology gives no code (example 11's specialist referral) is still
+    proposed: its ServiceRequest's code is the label as text (CodeableConcept.text), with no
+    empty coding list (the validity of the whole bundle is tested above)."""
+    codeless = [
+        r
+        for r in example_run.results
+        if r.recommendation.get("procedure") and not r.recommendation["procedure"]["codes"]
+    ]
+    assert codeless, "no example proposes a procedure without codes"
+    for r in codeless:
+        label = r.recommendation["procedure"]["label"]
+        (request,) = [
+            s
+            for s in _resources(fhir_output, "ServiceRequest")
+            if s["subject"]["reference"] == r.case and s["code"].get("text") == label
+        ]
+        assert request["code"] == {"text": label}
+        assert request["status"] == "draft" and request["intent"] == "proposal"
+
+
+@pytest.mark.parametrize(
+    ("name", "reasons"),
+    [
+        # the contrast rule changes the study and the abnormal-result rule is outranked: neither is a reason
+        ("03-infection-crp-mg-dl", ["SuspectedSpinalInfection"]),
+        ("20-radiculopathy-41-days", ["RadicularSymptomsWithoutImagingCriterion"]),  # the no-imaging concept
+        ("18-weight-loss-birthday-50", []),  # no criterion or rule met
+        # no criterion decided the outcome: the rule that did is the reason
+        ("21-night-pain-esr-normal", ["MalignancyFirstLineTestsNormal"]),
+        ("22-esr-raised-without-criterion", ["AbnormalTestResultCase"]),
+        ("23-under-18-saddle-anaesthesia", ["CaseUnder18Years"]),
+    ],
+)
+def test_the_reason_of_a_guidance_response_is_what_decided_the_outcome(fhir_output, kb, name, reasons):
+    guidance, _ = _guidance(fhir_output, name)
+    labels = [str(kb.ontology.value(LBP[r], RDFS.label)) for r in reasons]
+    assert [c["text"] for c in guidance.get("reasonCode", [])] == labels
+
+
 def _part(parameter: dict, name: str):
     """The value (or, for a part with parts, the part) named ``name`` of a parameter."""
     (found,) = [p for p in parameter["part"] if p["name"] == name]
@@ -561,6 +601,10 @@ def _guidance(bundle: dict, name: str) -> tuple[dict, list[dict]]:
         ("16-refuted-and-entered-in-error", "data-required"),
         ("14-screened-negative", "success"),  # no imaging: nothing could change it
         ("18-weight-loss-birthday-50", "success"),  # red flag without criterion, nothing to ask
+        # outcomes without lbp:guidanceResponseStatus and nothing to ask: a decision made
+        ("21-night-pain-esr-normal", "success"),  # first-line pathway complete
+        ("22-esr-raised-without-criterion", "success"),  # abnormal result without criterion
+        ("23-under-18-saddle-anaesthesia", "success"),  # out of scope
         ("13-infection-with-cauda-equina", "data-requested"),  # decided; the procedure could change
         ("01-cauda-equina-urinary-saddle", "data-requested"),
     ],
@@ -592,18 +636,19 @@ def test_one_data_requirement_per_question_typed_by_the_resource_that_carries_th
         "codeFilter": [{"path": "code", "code": [{"system": SCT, "code": "38013005"}]}],
     }
     # a finding with only the project's code: an Observation with valueBoolean
-    assert required[str(LBP.GeneralWeakness)] == {
+    assert required[str(LBP.IntravenousDrugUse)] == {
         "type": "Observation",
         "mustSupport": ["value"],
-        "codeFilter": [{"path": "code", "code": [{"system": OWN, "code": "general-weakness"}]}],
+        "codeFilter": [{"path": "code", "code": [{"system": OWN, "code": "intravenous-drug-use"}]}],
     }
     # a laboratory value: an Observation, with every LOINC code the input reads for it (asked
     # once night pain puts the case on the first-line pathway: it could raise the urgency)
     esr = _requirements(fhir_output, "05-night-pain-first-line")[str(LBP.esrMmPerHour)]
     assert esr["type"] == "Observation" and esr["mustSupport"] == ["value"]
     assert {c["code"] for c in esr["codeFilter"][0]["code"]} == {"30341-2", "4537-7"}
-    # a yes/no case property: an Observation (a Procedure could not say "no")
-    surgery = _requirements(fhir_output, "01-cauda-equina-urinary-saddle")[str(LBP.priorLumbarSurgery)]
+    # a yes/no case property: an Observation (a Procedure could not say "no"); asked where prior
+    # surgery would add contrast to the persistent-symptom MRI
+    surgery = _requirements(fhir_output, "08-radiculopathy-intervention-42-days")[str(LBP.priorLumbarSurgery)]
     assert surgery == {
         "type": "Observation",
         "mustSupport": ["value"],

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+from kb_copy import ROOT, copy_kb, edit
 from rdflib import Graph
 
 from reasoner.authoring.axiom_diff import diff
@@ -17,7 +17,6 @@ from reasoner.authoring.axioms import Renderer, prefixes_of, split
 from reasoner.authoring.impact import impact
 from reasoner.knowledge import LBP, KnowledgeBase
 
-ROOT = Path(__file__).resolve().parent.parent
 EXTRA_CASE = """@prefix lbp: <https://w3id.org/lbp-imaging/> .
 <https://example.org/case/extra-esr-22> a lbp:PatientCase ; lbp:ageInYears 60 ;
     lbp:hasFinding lbp:NightOrRestPain ; lbp:esrMmPerHour 22.0 .
@@ -38,17 +37,16 @@ CONTRAST_RULE = "ContrastForSuspectedInfectionMalignancyOrInflammation"
 NEW_SIGN = "lbp:AuthorAddedSign lbp:NewUrinaryDysfunction"
 
 
-def copy_kb(dest: Path) -> Path:
-    for part in ("ontology", "shapes", "queries", "examples/cases"):
-        shutil.copytree(ROOT / part, dest / part)
-    return dest
-
-
-def edit(root: Path, name: str, old: str, new: str) -> None:
-    path = root / name
-    text = path.read_text(encoding="utf-8")
-    assert text.count(old) == 1, old
-    path.write_text(text.replace(old, new), encoding="utf-8")
+def raise_esr_threshold(root: Path) -> None:
+    """20 -> 25 mm/h in the abnormal first-line test criterion (a clinical review trigger
+    tests the same ESR and keeps its own threshold)."""
+    edit(
+        root,
+        "ontology/criteria.ttl",
+        "xsd:minInclusive 20.0",
+        "xsd:minInclusive 25.0",
+        within="lbp:MalignancyRiskFactorsWithAbnormalFirstLineTest",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -75,8 +73,9 @@ def test_blank_node_structures_compare_by_content_not_by_id(onto):
     assert diff(onto, reparsed).lines() == []
 
 
-def test_a_threshold_change_is_one_definition_removed_and_one_added(onto):
-    changed = Graph().parse(data=onto.serialize(format="nt").replace('"20.0"', '"25.0"'), format="nt")
+def test_a_threshold_change_is_one_definition_removed_and_one_added(onto, tmp_path):
+    raise_esr_threshold(copy_kb(tmp_path, ("ontology", "shapes", "queries")))
+    changed = KnowledgeBase.load(tmp_path).ontology
     assert diff(onto, changed).lines() == [
         "- " + ABNORMAL_TEST.format("20.0"),
         "+ " + ABNORMAL_TEST.format("25.0"),
@@ -92,17 +91,19 @@ def test_reordered_operands_are_not_a_change(tmp_path, base, cli):
         f"owl:intersectionOf (\n        {INFECTION} lbp:PatientCase )",
     )
     done = cli("impact", "--kb", work, "--base", base)
-    assert (done.returncode, done.stdout) == (0, "0 of 47 cases change decision; 0 axioms added, 0 removed\n")
+    assert (done.returncode, done.stdout) == (0, "0 of 56 cases change decision; 0 axioms added, 0 removed\n")
 
 
 def test_changed_cases_are_listed_with_their_causes(tmp_path, base, cli):
     work = copy_kb(tmp_path / "kb")
-    edit(work, "ontology/criteria.ttl", "xsd:minInclusive 20.0", "xsd:minInclusive 25.0")
-    start = "lbp:SevereOrProgressiveNeurologicDeficit a owl:Class"
-    text = (work / "ontology" / "criteria.ttl").read_text(encoding="utf-8")
-    i, j = text.index(start), text.index("lbp:SuspectedSpinalInfection a owl:Class")
-    emergent = text[i:j].replace("owl:hasValue lbp:Prompt", "owl:hasValue lbp:Emergent")
-    (work / "ontology" / "criteria.ttl").write_text(text[:i] + emergent + text[j:], encoding="utf-8")
+    raise_esr_threshold(work)
+    edit(
+        work,
+        "ontology/criteria.ttl",
+        "owl:hasValue lbp:Emergent",
+        "owl:hasValue lbp:Prompt",
+        within="lbp:SevereOrProgressiveNeurologicDeficit",
+    )
     edit(work, "ontology/findings.ttl", "owl:oneOf ( lbp:NewUrinaryDysfunction", f"owl:oneOf ( {NEW_SIGN}")
     with (work / "ontology" / "findings.ttl").open("a", encoding="utf-8") as f:
         f.write(
@@ -134,10 +135,12 @@ def test_changed_cases_are_listed_with_their_causes(tmp_path, base, cli):
         "MalignancyRiskFactorsWithAbnormalFirstLineTest no longer met: its definition changed"
     ]
     assert changed["extra-esr-22"]["changes"][0].startswith("procedure: MRILumbarSpineWithoutAndWithContrast")
-    # Case 03 recorded the seven listed cauda equina signs absent, not the new one.
+    # Case 03 recorded the seven listed cauda equina signs absent, not the new one: at prompt
+    # urgency, the emergent cauda equina criterion could raise it, so the case asks about it.
     assert changed["03-progressive-leg-weakness"]["changes"] == [
-        "urgency: Prompt -> Emergent",
+        "urgency: Emergent -> Prompt",
         "undetermined: +SuspectedCaudaEquinaSyndrome",
+        "questions: +AuthorAddedSign",
     ]
     assert changed["03-progressive-leg-weakness"]["causes"] == [
         "SevereOrProgressiveNeurologicDeficit: its outcome axioms changed"
@@ -221,11 +224,11 @@ def test_a_git_revision_is_exported_without_touching_the_working_tree(tmp_path, 
     git("init", "-q")
     git("add", ".")
     git("commit", "-q", "-m", "base")
-    edit(repo, "ontology/criteria.ttl", "xsd:minInclusive 20.0", "xsd:minInclusive 25.0")
+    raise_esr_threshold(repo)
     status = git("status", "--porcelain")
     done = cli("impact", "--kb", repo, "--base", "HEAD", "--format", "md")
     assert done.returncode == 1, done.stderr
-    assert done.stdout.startswith("1 of 47 cases change decision; 1 axiom added, 1 removed")
+    assert done.stdout.startswith("1 of 56 cases change decision; 1 axiom added, 1 removed")
     assert "| 11-night-pain-esr-20 | procedure: MRILumbarSpineWithoutAndWithContrast -> Lumbar" in done.stdout
     assert "```diff\n- MalignancyRiskFactorsWithAbnormalFirstLineTest EquivalentTo:" in done.stdout
     assert git("status", "--porcelain") == status

@@ -61,7 +61,7 @@ def test_hermit_finds_the_ontology_consistent_with_no_unsatisfiable_class(onto):
 CRITERIA = {
     # criterion: (indicated procedure, urgency)
     "SuspectedCaudaEquinaSyndrome": ("MRILumbarSpineWithoutContrast", "Emergent"),
-    "SevereOrProgressiveNeurologicDeficit": ("MRILumbarSpineWithoutContrast", "Prompt"),
+    "SevereOrProgressiveNeurologicDeficit": ("MRILumbarSpineWithoutContrast", "Emergent"),
     "SuspectedSpinalInfection": ("MRILumbarSpineWithoutContrast", "Prompt"),
     "SuspectedMalignancyKnownCancer": ("MRILumbarSpineWithoutContrast", "Prompt"),
     "MalignancyRiskFactorsFirstLineTests": ("LumbarSpineRadiography", "Routine"),
@@ -70,7 +70,8 @@ CRITERIA = {
     "PersistentRadiculopathyInCandidate": ("MRILumbarSpineWithoutContrast", "Routine"),
     "SpinalStenosisInCandidate": ("MRILumbarSpineWithoutContrast", "Routine"),
     "DiagnosticUncertaintyInSurgicalCandidate": ("MRILumbarSpineWithoutContrast", "Routine"),
-    "SuspectedInflammatoryBackDisease": ("MRILumbarSpineWithoutContrast", "Routine"),
+    "PersistentSymptomsInCandidate": ("MRILumbarSpineWithoutContrast", "Routine"),
+    "SuspectedInflammatoryBackDisease": ("SpecialistReferralForTargetedImaging", "Routine"),
 }
 RULES = {
     "ContrastForSuspectedInfectionMalignancyOrInflammation": "requiresIVContrast",
@@ -154,17 +155,21 @@ FINDINGS = {
         "BilateralLegSensoryChange",
         "BilateralAbsentReflexes",
     ],
-    "SevereNeurologicDeficitSign": ["RapidlyWorseningLegWeakness", "MultifocalNeurologicDeficit"],
+    "SevereNeurologicDeficitSign": [
+        "RapidlyWorseningLegWeakness",
+        "PronouncedLegWeakness",
+        "FootDrop",
+        "MultifocalNeurologicDeficit",
+    ],
     "InfectionRiskFactor": [
         "Fever",
-        "GeneralWeakness",
         "IntravenousDrugUse",
         "RecentInfection",
         "Immunosuppression",
     ],
     "MalignancyRiskFactor": ["HistoryOfCancer", "UnexplainedWeightLoss", "NightOrRestPain"],
     "FractureRiskFactor": ["Osteoporosis", "ProlongedCorticosteroidUse", "SignificantTrauma"],
-    "RedFlag": ["MinorTrauma"],
+    "RedFlag": ["MinorTrauma", "GeneralWeakness"],
     "TestResultFinding": ["ElevatedInflammatoryMarkers"],
     "RadicularFinding": ["PainRadiatingBelowKnee"],
     "NerveRootIrritationSign": ["DermatomalSensoryLoss", "MyotomalWeakness", "ReflexChange"],
@@ -267,7 +272,7 @@ VIGNETTES = {
             "symptomDurationWeeks": 8.0,
             "interventionCandidate": True,
         },
-        {"PersistentRadiculopathyInCandidate"},
+        {"PersistentRadiculopathyInCandidate", "PersistentSymptomsInCandidate"},
     ),
     "radiculopathy-5w": (
         {
@@ -279,6 +284,12 @@ VIGNETTES = {
         set(),
     ),
     "minor-trauma-alone": ({"hasFinding": ["MinorTrauma"]}, set()),
+    "general-weakness-alone": ({"hasFinding": ["GeneralWeakness"]}, set()),
+    "foot-drop": ({"hasFinding": ["FootDrop"]}, {"SevereOrProgressiveNeurologicDeficit"}),
+    "postoperative-saddle": (
+        {"hasFinding": ["SaddleAnaesthesia"], "priorLumbarSurgery": True},
+        {"SuspectedCaudaEquinaSyndrome"},
+    ),
     "device": ({"hasFinding": ["MRIIncompatibleDevice"]}, {"MRIContraindicatedCase"}),
 }
 

@@ -103,6 +103,9 @@ OUTCOMES = {
     LBP.OutcomeMoreInformationNeeded,
     LBP.OutcomeNoImaging,
     LBP.OutcomeRedFlagWithoutCriterion,
+    LBP.OutcomeAbnormalResultWithoutCriterion,
+    LBP.OutcomePathwayComplete,
+    LBP.OutcomeOutOfScope,
 }
 CASE_40 = "https://example.org/case/40-screening-incomplete"
 CASE_39 = "https://example.org/case/39-screened-negative"
@@ -898,7 +901,7 @@ def test_explain_asks_the_questions_grouped_by_what_they_suggest(run, assessor):
         for c in q["criteria"]:
             assert c["label"] in line and assessor.vocab.effect_label(c["effect"]) in line
     lines = [_all_text(node) for node in shown]
-    assert any(line.startswith("general weakness: present") for line in lines)
+    assert any(line.startswith("intravenous drug use: present") for line in lines)
     assert "could indicate imaging" in " ".join(lines)
     # Only the undetermined criteria a question could meet are named; the rest are counted.
     undetermined = [_text(node) for node in _branch(root, "criteria undetermined").children]

@@ -25,7 +25,10 @@ CASE = "https://example.org/case/30-infection-with-cauda-equina"
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    with running(["--cases", str(EXAMPLES)], tmp_path_factory.mktemp("logs")) as server:
+    # Every example case graph is read back in one answer: allow more triples than the default.
+    with running(
+        ["--cases", str(EXAMPLES), "--max-rows", "50000"], tmp_path_factory.mktemp("logs")
+    ) as server:
         yield server
 
 

@@ -1,6 +1,7 @@
 """SHACL shapes: the governance shapes hold on the ontology and catch broken copies of it;
 the case shapes accept the valid example cases and reject each invalid one with the
-message its ``# expect:`` line names.
+message its ``# expect:`` line names, and take every type of the xsd:decimal family
+wherever the range is xsd:decimal (both validators are compared in test_differential).
 
 Uses rdflib and pyshacl directly: every ``ontology/*.ttl`` is parsed into one graph
 (owl:imports are not followed; every module is parsed anyway), once per module.
@@ -14,9 +15,12 @@ from pathlib import Path
 
 import pytest
 from pyshacl import validate
-from rdflib import OWL, RDF, RDFS, BNode, Graph, Literal, Namespace, URIRef
+from rdflib import OWL, RDF, RDFS, XSD, BNode, Graph, Literal, Namespace, URIRef
+from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, PROV, SH, SKOS
 from rdflib.term import Node
+
+from reasoner.definitions import DECIMAL_FAMILY
 
 ROOT = Path(__file__).resolve().parent.parent
 ONTOLOGY_DIR = ROOT / "ontology"
@@ -347,3 +351,30 @@ def test_red_flag_screened_case_assesses_every_red_flag(ontology):
     absent = set(case.objects(None, LBP.hasAbsentFinding))
     assert red_flags and red_flags <= absent, sorted(red_flags - absent)
     assert not list(case.objects(None, LBP.hasFinding))
+
+
+#################################################################
+# Numbers: the xsd:decimal family
+#################################################################
+def _decimal_case_properties(ontology: Graph) -> list[URIRef]:
+    return sorted(
+        p for p in ontology.subjects(RDFS.range, XSD.decimal) if (p, RDFS.domain, LBP.PatientCase) in ontology
+    )
+
+
+def test_every_decimal_case_property_accepts_exactly_the_decimal_family(ontology, case_shapes):
+    """In Turtle ``6`` is an xsd:integer, a type derived from xsd:decimal. sh:datatype compares
+    datatype IRIs, so a property whose range is xsd:decimal lists xsd:decimal and every XSD
+    type derived from it in one sh:or, and has no sh:datatype of its own (which would
+    reject the others)."""
+    properties = _decimal_case_properties(ontology)
+    assert {LBP.symptomDurationWeeks, LBP.esrMmPerHour, LBP.labValue} <= set(properties)
+    checked = set(case_shapes.objects(None, SH.property))
+    for prop in properties:
+        shapes = [s for s in case_shapes.subjects(SH.path, prop) if s in checked]
+        ors = [(s, o) for s in shapes for o in case_shapes.objects(s, SH["or"])]
+        assert len(ors) == 1, f"{prop}: expected one sh:or over the decimal family, found {len(ors)}"
+        members = list(Collection(case_shapes, ors[0][1]))
+        assert {case_shapes.value(m, SH.datatype) for m in members} == set(DECIMAL_FAMILY), prop
+        assert all(set(case_shapes.predicates(m)) == {SH.datatype} for m in members), prop
+        assert not [s for s in shapes if (s, SH.datatype, None) in case_shapes], prop

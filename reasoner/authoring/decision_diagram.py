@@ -8,11 +8,18 @@ Read left to right (``layered_svg`` lays it out):
   coloured by its family (the class just below the top of its superclass chain, so all
   red-flag categories share one colour; the largest family gets the first colour);
 * **criteria** in bands by urgency, most urgent first (``lbp:urgencyRank``), then the
-  closed-world outcome, each with the criteria it builds on and its other outcomes;
+  closed-world outcomes, each with the criteria it builds on and its other outcomes, and
+  the rules that swap no procedure (a case that completes a criterion's pathway, calls for
+  clinical review, is out of scope: whatever their superclass says), banded by their
+  superclass, each with the criterion or outcome it names (``LINKS``);
 * the **procedures** they indicate (solid) or offer instead (dashed);
 * the **procedure-modifier rules**, each with its condition in words, and the procedures
   they swap in, as the named query ``procedure-modifier-rules`` lists the swaps (the ones
   ``recommended-procedure`` makes), followed from the indicated procedures on.
+
+A condition is named by its term (a finding, a category); one on a property other than
+the one most conditions use (a finding recorded *absent*, not present) is named in words,
+so that it never looks like the condition on the usual property.
 
 An author who edits a threshold, a category or a rule in Turtle changes the diagram with
 no code change; nothing here names a clinical term.
@@ -32,6 +39,7 @@ from ..definition_words import text_of
 from ..definitions import Leaf, leaves
 from ..knowledge import LBP, KnowledgeBase
 from ..server.criteria_catalogue import CriteriaCatalogue, Criterion
+from ..server.labels import property_label
 from .layered_svg import Arrow, Box, Diagram, LegendEntry
 
 SWAP_QUERY = "procedure-modifier-rules"
@@ -41,6 +49,9 @@ DATA_FILL, DATA_LINE = "#ffffff", "#5b6472"
 CRITERION_FILL, PROCEDURE_FILL, RULE_FILL = "#dde7f3", "#e4f3e7", "#efe6fb"
 OUTCOME_LINE, SWAP_LINE = "#1d2430", "#6b46c1"
 CONDITIONS, CRITERIA, INDICATED = 0, 1, 2
+LINKS = (LBP.completesPathwayOf, LBP.outcomeWithoutCriterion)
+"""Properties by which a rule names the criterion it acts on or the outcome it sets; each
+value is a line of the rule's box."""
 
 
 def _named(nodes: Iterable) -> list[URIRef]:
@@ -58,6 +69,9 @@ class _Builder:
         self.href = href
         every = [set(leaves(f)) for f in self.formulas.values()]
         self.universal = frozenset(set.intersection(*every)) if every else frozenset()
+        named = Counter(leaf.on for found in every for leaf in found if leaf.kind in ("some", "value"))
+        self.usual = named.most_common(1)[0][0] if named else None
+        """The property most conditions on a named term use (a case's present findings)."""
         self.procedure_classes = set(self.g.transitive_subjects(RDFS.subClassOf, LBP.DiagnosticProcedure))
         self.boxes: dict[str, Box] = {}
         self.arrows: list[Arrow] = []
@@ -100,7 +114,8 @@ class _Builder:
         is_value = leaf.kind == "value"
         uppers = _named(self.g.objects(term, RDF.type if is_value else RDFS.subClassOf))
         self.family[box_id] = self._family(uppers[0] if is_value and uppers else term)
-        lines = (self.label(str(term)), "; ".join(self.label(str(u)) for u in uppers))
+        title = self.label(str(term)) if leaf.on in (None, self.usual) else said
+        lines = (title, "; ".join(self.label(str(u)) for u in uppers))
         self.boxes[box_id] = Box(box_id, CONDITIONS, lines, href=self.href(str(term)), tooltip=said)
         return box_id
 
@@ -140,6 +155,22 @@ class _Builder:
         cls = URIRef(criterion.iri)
         return text_of(self.words.words(cls, self.universal)) if cls in self.formulas else ""
 
+    def _links(self, criterion: Criterion) -> list[str]:
+        """``property: value`` for each criterion or outcome the rule names (``LINKS``)."""
+        return [
+            f"{property_label(self.catalogue.vocab, str(p))}: {self.label(str(v))}"
+            for p in LINKS
+            for v in _named(self.g.objects(URIRef(criterion.iri), p))
+        ]
+
+    def _band(self, criterion: Criterion) -> str:
+        """The band of a box in the criteria layer: its urgency; a rule's superclasses; its kind."""
+        if urgency := self._urgency(criterion):
+            return urgency[1]
+        if criterion.kind == "rule" and criterion.groups:
+            return ", ".join(criterion.groups)
+        return criterion.kind
+
     def _criterion(self, criterion: Criterion) -> None:
         builds_on = [w.text for w in criterion.logic if w.ref and URIRef(w.ref) in self.formulas]
         others = [
@@ -147,9 +178,9 @@ class _Builder:
             for o in criterion.outcomes
             if o.property_iri != str(LBP.hasUrgency) and not self._is_procedure(o.value.iri)
         ]
+        others += self._links(criterion)
         if criterion.closed_world_query:
             others.append(f"closed world: {criterion.closed_world_query}")
-        urgency = self._urgency(criterion)
         said = self._said(criterion)
         box_id = f"criterion:{criterion.iri}"
         self.boxes[box_id] = Box(
@@ -159,7 +190,7 @@ class _Builder:
             CRITERION_FILL,
             href=self.href(criterion.iri),
             tooltip=f"A case meets it when it {said}." if said else criterion.definition,
-            group=urgency[1] if urgency else criterion.kind,
+            group=self._band(criterion),
         )
         if URIRef(criterion.iri) in self.formulas:
             self.uses += [(self._condition(leaf), box_id) for leaf in self._own_leaves(criterion)]
@@ -188,7 +219,7 @@ class _Builder:
         rows = store.query(self.kb.query(SWAP_QUERY).text)
         return sorted({(row["rule"].value, row["from"].value, row["to"].value) for row in rows})
 
-    def _rules(self, rules: list[Criterion]) -> None:
+    def _rules(self, rules: list[Criterion], swaps: list[tuple[str, str, str]]) -> None:
         for rule in rules:
             said = self._said(rule)
             self.boxes[f"rule:{rule.iri}"] = Box(
@@ -202,7 +233,7 @@ class _Builder:
         # Layers by the longest path from the indicated procedures; bounded, so that a cycle
         # of swaps ends (its arrows are then drawn backwards).
         names = {r.iri for r in rules}
-        swaps = [(f"rule:{r}", a, b) for r, a, b in self._swaps() if r in names]
+        swaps = [(f"rule:{r}", a, b) for r, a, b in swaps if r in names]
         layer = {b.id: b.layer for b in self.boxes.values() if b.id.startswith("procedure:")}
         reached: list[tuple[str, str, str]] = []
         for _ in range(len(swaps) + 1):
@@ -218,10 +249,10 @@ class _Builder:
             self.boxes[box_id] = replace(self.boxes[box_id], layer=at)
 
     # -- the whole ------------------------------------------------------------------------
-    def _titles(self) -> dict[int, str]:
+    def _titles(self, other_rules: bool) -> dict[int, str]:
         titles = {
             CONDITIONS: "conditions",
-            CRITERIA: "criteria, by urgency",
+            CRITERIA: "criteria, by urgency" + (", and other rules" if other_rules else ""),
             INDICATED: "indicated procedures",
         }
         kinds = {"rule": "modifier rules", "procedure": "procedures swapped in"}
@@ -231,11 +262,15 @@ class _Builder:
         return titles
 
     def diagram(self) -> Diagram:
-        criteria = [c for c in self.catalogue if c.kind != "rule"]
+        swaps = self._swaps()
+        swapping = {rule for rule, _, _ in swaps}
+        rules = [c for c in self.catalogue if c.kind == "rule" and c.iri in swapping]
+        criteria = [c for c in self.catalogue if c.kind != "rule" or c.iri not in swapping]
         for criterion in criteria:
             self._criterion(criterion)
-        self._rules([c for c in self.catalogue if c.kind == "rule"])
-        bands = sorted({u for c in criteria if (u := self._urgency(c))})
+        self._rules(rules, swaps)
+        ranked = sorted({u for c in criteria if (u := self._urgency(c))})
+        bands = [label for _, label in ranked]
         procedure_links = {
             o.property_iri: o.property
             for c in criteria
@@ -252,16 +287,13 @@ class _Builder:
         ]
         return Diagram(
             title="Decision diagram of the criteria",
-            description="The conditions the criteria name (left), the criteria grouped by urgency, the "
-            "procedures they indicate, and the procedure-modifier rules with the procedures they swap in; "
-            "generated from the knowledge base.",
+            description="The conditions the criteria name (left), the criteria grouped by urgency and the "
+            "other rules by kind, the procedures the criteria indicate, and the procedure-modifier rules "
+            "with the procedures they swap in; generated from the knowledge base.",
             boxes=tuple(self.boxes.values()),
             arrows=tuple(self.arrows),
-            layer_titles=self._titles(),
-            groups=(
-                *(label for _, label in bands),
-                *sorted({c.kind for c in criteria if not self._urgency(c)}),
-            ),
+            layer_titles=self._titles(any(c.kind == "rule" for c in criteria)),
+            groups=(*bands, *sorted({self._band(c) for c in criteria} - set(bands))),
             legend=tuple(legend),
         )
 

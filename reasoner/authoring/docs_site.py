@@ -40,7 +40,7 @@ from .layered_svg import Diagram, render_svg
 MARKER = ".lbp-imaging-docs"
 KIND_COUNTS = {
     "criterion": "imaging criteria (defined classes)",
-    "rule": "procedure-modifier rules (defined classes)",
+    "rule": "rules (defined classes)",
     "closed-world": "closed-world outcomes",
 }
 """How the start page counts each kind of the criteria catalogue."""

@@ -6,10 +6,12 @@ raises suspicion of, whether a closure axiom closes it (an ``owl:oneOf`` supercl
 lets a criterion over it be ruled out), and its members with their synonyms, codes and
 coding status.
 Procedures are the individuals of the classes under ``lbp:DiagnosticProcedure``; the
-properties every procedure has exactly one value of (modality, contrast, radiation…,
-whatever the ontology gives) make the columns of a summary table, and every other
-property is listed per procedure. Read generically, so that a new property, category or
-procedure in the Turtle shows up with no code change.
+properties that most procedures have one value of and none has two of (modality,
+contrast, radiation…, whatever the ontology gives) make the columns of a summary table,
+and every other property is listed per procedure. "Most", not "every": a kind of
+procedure that names no study (a referral) has no modality, and one such procedure must
+not empty the table. Read generically, so that a new property, category or procedure in
+the Turtle shows up with no code change.
 """
 
 from __future__ import annotations
@@ -131,8 +133,8 @@ class Procedure:
     kind: str
     definition: str | None
     synonyms: tuple[str, ...]
-    summary: tuple[Value, ...]
-    """One value per column of the summary table."""
+    summary: tuple[Value | None, ...]
+    """One value per column of the summary table (None where the procedure has none)."""
     details: tuple[tuple[str, tuple[Value, ...]], ...]
     """Every other property: its label and its values."""
 
@@ -163,9 +165,10 @@ def procedure_table(graph: Graph, vocab: Vocabulary, codings: Codings) -> Proced
     members = {m for c in classes for m in graph.subjects(RDF.type, c) if isinstance(m, URIRef)}
     ordered = sorted(members, key=lambda m: vocab.label(str(m)).lower())
     counts = [Counter(p for p in graph.predicates(m) if p not in SHOWN_APART) for m in ordered]
-    common = set.intersection(*(set(c) for c in counts)) if counts else set()
+    held = Counter(p for c in counts for p in c)
     columns = sorted(
-        (p for p in common if all(c[p] == 1 for c in counts)), key=lambda p: property_label(vocab, str(p))
+        (p for p, n in held.items() if 2 * n > len(counts) and all(c[p] <= 1 for c in counts)),
+        key=lambda p: property_label(vocab, str(p)),
     )
     procedures = []
     for member in ordered:
@@ -181,7 +184,10 @@ def procedure_table(graph: Graph, vocab: Vocabulary, codings: Codings) -> Proced
                 ", ".join(sorted(vocab.label(str(k)) for k in kinds)),
                 next(iter(_texts(graph, member, SKOS.definition)), None),
                 _texts(graph, member, SKOS.altLabel),
-                tuple(_value(graph, vocab, graph.value(member, p)) for p in columns),
+                tuple(
+                    _value(graph, vocab, value) if (value := graph.value(member, p)) is not None else None
+                    for p in columns
+                ),
                 tuple(
                     (
                         property_label(vocab, str(p)),

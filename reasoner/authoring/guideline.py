@@ -1,7 +1,7 @@
 """Checks specific to a guideline knowledge base: criteria, their sources, their overlap.
 
 A *criterion* here is what the engines decide membership of: a named class with an
-``owl:equivalentClass`` definition (imaging criteria and procedure-modifier rules alike).
+``owl:equivalentClass`` definition (imaging criteria and rules alike).
 A *source statement* is a node with a Web Annotation text quote selector. Both notions
 are read from the graph, so no criterion or statement is named in this module.
 """

@@ -35,7 +35,8 @@ class OrderActions:
     ) -> dict:
         """The suggestion that replaces the draft order by one for ``procedure`` at
         ``priority`` (the recommended one; the draft's when the ontology gives none), carrying
-        the outcome's PAMA rating for an order of a recommended procedure."""
+        the outcome's PAMA rating for an order of a recommended procedure when it is an
+        imaging study (PAMA rates advanced imaging: a specialist referral is not rated)."""
         priority = priority or order.priority
         label = self.vocab.label(procedure)
         keep = {k: v for k, v in order.resource.items() if k not in NOT_COPIED}
@@ -44,7 +45,7 @@ class OrderActions:
         )
         created = {**keep, "id": new_id, "code": self.procedures.code(procedure), "priority": priority}
         rating = self.knowledge.rating((result.outcome or {}).get("iri"), indicated=True)
-        if rating:
+        if rating and procedure in self.procedures.iris:
             created = self.rated(result, created, rating, hook_instance)
         return {
             "label": f"Replace with {label} (priority {priority})",

@@ -13,16 +13,20 @@ What the assessment says about an order (``Verdict``):
   meet an imaging criterion (the outcome "more information needed"): whether the order is
   indicated cannot be decided yet, and the card lists the questions;
 * ``not-indicated``: no procedure is recommended and nothing unknown could change that (no
-  imaging, or a red flag that no criterion acts on);
+  imaging; a red flag or an abnormal result that no criterion acts on; a first-line pathway
+  complete with normal results; a case outside the criteria's scope, whose criteria met are
+  not applied);
 * ``not-assessed``: the patient data was read but the case is invalid (the case shapes'
   errors are listed); ``ambiguous``: the order's codings name several procedures.
 
 The card is ``info`` for ``matches`` and ``warning`` otherwise, raised to the indicator the
-deciding urgency carries in the ontology: the recommended urgency, or for ``undetermined``
-that of the most urgent criterion a question could meet (an emergent recommendation, or an
-undetermined emergent criterion, makes it ``critical``). A ``different-*`` card suggests
-replacing the order: delete it, create a ServiceRequest for the recommended procedure
-(codes from the ontology) with the recommended priority. The PAMA rating comes from the
+deciding urgency carries in the ontology: the recommended urgency, for ``undetermined``
+that of the most urgent criterion a question could meet, and for ``not-indicated`` that of
+the most urgent criterion met but not applied (an emergent recommendation, an undetermined
+emergent criterion, or an emergent criterion met in a case outside the scope makes it
+``critical``). A ``different-*`` card suggests replacing the order: delete it, create a
+ServiceRequest for the recommended procedure (codes from the ontology) with the recommended
+priority (rated only when it is imaging: PAMA rates imaging). The PAMA rating comes from the
 outcome in the ontology: its rating for an order of a recommended procedure, or for any
 other order; ``not-assessed`` and ``ambiguous`` orders, and outcomes without a rating (more
 information needed has none: the Argonaut guide lets a service without enough information
@@ -107,15 +111,23 @@ class CardWriter:
     def deciding_urgency(self, result: CaseResult, verdict: Verdict) -> str | None:
         """The urgency (IRI) the card's indicator follows: the recommended one; for an
         undetermined order, that of the most urgent criterion a question could meet, since
-        the answer could call for imaging that urgent (an undetermined emergent criterion
-        must not hide behind a mere warning)."""
+        the answer could call for imaging that urgent; for an order no criterion supports,
+        that of the most urgent criterion the case meets without its being applied (outside
+        the criteria's scope, say). Neither an undetermined nor an unapplied emergent
+        criterion may hide behind a mere warning."""
         if verdict.kind == "undetermined":
-            open_criteria = [c for q in result.questions for c in q["criteria"] if c.get("urgency")]
-            if not open_criteria:
-                return None
-            return max(open_criteria, key=lambda c: self.vocab.rank_of(c["iri"]))["urgency"]["iri"]
+            return self.most_urgent([c for q in result.questions for c in q["criteria"]])
+        if verdict.kind == "not-indicated":
+            return self.most_urgent(result.criteria)
         urgency = (result.recommendation or {}).get("urgency")
         return urgency["iri"] if urgency else None
+
+    def most_urgent(self, criteria: list[dict]) -> str | None:
+        """The urgency (IRI) of the most urgent of ``criteria`` that has one."""
+        urgent = [c for c in criteria if c.get("urgency")]
+        if not urgent:
+            return None
+        return max(urgent, key=lambda c: self.vocab.rank_of(c["iri"]))["urgency"]["iri"]
 
     def rating(self, result: CaseResult, order: DraftOrder, verdict: Verdict) -> str | None:
         """The order's PAMA rating code, or ``None`` (no rating, no systemAction): for an
@@ -176,12 +188,7 @@ class CardWriter:
         if verdict.kind == "undetermined":
             return self.undetermined_texts(result, order, this)
         if verdict.kind == "not-indicated":
-            outcome = result.outcome or {}
-            return (
-                f"No criterion supports {ordered}: {outcome.get('label')}",
-                f"**No imaging criterion supports {this}: {md(outcome.get('label'))}.** "
-                f"{self.details.definition(outcome['iri']) if outcome else ''}",
-            )
+            return self.not_indicated_texts(result, ordered, this)
         if verdict.kind == "ambiguous":
             return (
                 f"This order's codes name {len(order.procedures)} different lumbar studies; it is not rated",
@@ -192,6 +199,22 @@ class CardWriter:
             "The patient data could not be assessed; this order is not rated",
             f"**The patient data could not be assessed, so {this} is not rated.** Correct the record: "
             "the advice follows once the data can be assessed.",
+        )
+
+    def not_indicated_texts(self, result: CaseResult, ordered: str, this: str) -> tuple[str, str]:
+        """Summary and headline of an order no criterion supports: the outcome and why. When
+        the case meets a criterion that the outcome does not apply (a completed first-line
+        pathway, a case outside the scope), "no criterion supports" would be untrue: there is
+        no recommendation for the order."""
+        outcome = result.outcome or {}
+        if any(c["kind"] == "criterion" for c in result.criteria):
+            summary = headline = "No recommendation for"
+        else:
+            summary, headline = "No criterion supports", "No imaging criterion supports"
+        return (
+            f"{summary} {ordered}: {outcome.get('label')}",
+            f"**{headline} {this}: {md(outcome.get('label'))}.** "
+            f"{self.details.definition(outcome['iri']) if outcome else ''}",
         )
 
     def undetermined_texts(self, result: CaseResult, order: DraftOrder, this: str) -> tuple[str, str]:

@@ -4,10 +4,16 @@ The same explanation as the CLI's, shortened for a card: what the open questions
 change (when a study is recommended), the criteria and rules the case met with the patient
 facts that met them, the questions that would settle the decision (grouped by what they
 suggest, each with the answer that would meet a criterion: unknown is not absent), the red
-flags present, the verbatim quotes of the source statements with their IRIs, the warnings,
-and the disclaimer. Labels, quotes and definitions come from the knowledge base through
-``Vocabulary`` and the questions from the result; text from either is escaped so that it
-cannot change the Markdown.
+flags present, the verbatim quotes of the source statements with their IRIs, the source
+caveats, the warnings, and the disclaimer. Labels, quotes and definitions come from the
+knowledge base through ``Vocabulary`` and the questions from the result; text from either is
+escaped so that it cannot change the Markdown.
+
+The source caveats (the statements the ontology shows with every recommendation,
+``lbp:shownWith`` on ``lbp:Recommendation``) are warnings of every assessed result; they get
+a section of their own, quoted like the sources, so that they neither repeat in every card's
+notes nor take the places of the warnings about this case (the notes are cut at
+``MAX_NOTES``).
 """
 
 from __future__ import annotations
@@ -40,6 +46,8 @@ class DetailWriter:
 
     def __init__(self, vocab: Vocabulary):
         self.vocab = vocab
+        # each source caveat warning, with the IRI of the statement it quotes
+        self.caveats = dict(zip(vocab.source_caveats, vocab.shown_with, strict=True))
 
     def definition(self, iri: str) -> str:
         value = self.vocab.g.value(URIRef(iri), SKOS.definition)
@@ -56,6 +64,7 @@ class DetailWriter:
                 self.questions(result),
                 self.red_flags(result),
                 self.sources(statements),
+                self.source_caveats(result),
             ]
         else:
             parts.append(
@@ -92,15 +101,28 @@ class DetailWriter:
             return "**Criteria met**: none, by the facts recorded."
         lines = ["**Criteria met**", ""]
         for c in result.criteria:
-            state = "selected" if c["selected"] else "outranked"
             outcome = ", ".join(md(c[k]["label"]) for k in ("indicates", "urgency") if c.get(k))
             lines.append(
-                f"- **{md(c['label'])}** ({c['kind']}, {state})" + (f": {outcome}" if outcome else "")
+                f"- **{md(c['label'])}** ({c['kind']}, {self.state(c, result)})"
+                + (f": {outcome}" if outcome else "")
             )
             lines += [
                 f"  - because {md(f['property']['label'])}: {md(_value(f['value']))}" for f in c["facts"]
             ]
         return "\n".join(lines)
+
+    def state(self, criterion: dict, result: CaseResult) -> str:
+        """Whether a class the case met is applied, and if not why, as the engine's notes say
+        it: selected; a criterion whose first-line pathway is complete (a met rule completes
+        it); a criterion outranked by the one whose procedure is recommended; otherwise not
+        applied (a rule that does not fit the recommendation, or an outcome that makes none,
+        such as a case outside the criteria's scope)."""
+        if criterion["selected"]:
+            return "selected"
+        if any(criterion["iri"] in self.vocab.completes(c["iri"]) for c in result.criteria):
+            return "pathway complete"
+        recommended = (result.recommendation or {}).get("procedure")
+        return "outranked" if recommended and criterion["kind"] == "criterion" else "not applied"
 
     def questions(self, result: CaseResult) -> str:
         """The questions whose answers could change the decision, grouped by what they
@@ -142,20 +164,30 @@ class DetailWriter:
         return f"**Red flags present**: {present or 'none recorded'}"
 
     def sources(self, statements: list[str]) -> str:
-        lines = ["**Sources** (verbatim)", ""]
-        for iri in statements:
-            s = self.vocab.statement(iri)
-            document = f"{md(s['document']['title'])}, " if s.get("document") else ""
-            lines.append(f"- “{md(s['quote'])}” ({document}[{md(iri.rsplit('/', 1)[-1])}]({iri}))")
-        return "\n".join(lines) if len(lines) > 2 else ""
+        lines = ["**Sources** (verbatim)", "", *(self.quote(iri) for iri in statements)]
+        return "\n".join(lines) if statements else ""
 
-    @staticmethod
-    def notes(result: CaseResult) -> str:
-        if not result.warnings:
+    def source_caveats(self, result: CaseResult) -> str:
+        """The source caveats the result carries, quoted with their documents and IRIs."""
+        carried = [iri for warning, iri in self.caveats.items() if warning in result.warnings]
+        lines = ["**Source caveats** (verbatim, shown with every recommendation)", ""]
+        return "\n".join(lines + [self.quote(iri) for iri in carried]) if carried else ""
+
+    def quote(self, iri: str) -> str:
+        """A statement as a list item: its verbatim quote, its document, a link to its IRI."""
+        s = self.vocab.statement(iri)
+        document = f"{md(s['document']['title'])}, " if s.get("document") else ""
+        return f"- “{md(s['quote'])}” ({document}[{md(iri.rsplit('/', 1)[-1])}]({iri}))"
+
+    def notes(self, result: CaseResult) -> str:
+        """The warnings about this case (the source caveats have their own section), at most
+        ``MAX_NOTES`` of them."""
+        warnings = [w for w in result.warnings if w not in self.caveats]
+        if not warnings:
             return ""
-        shown = [f"- {md(w)}" for w in result.warnings[:MAX_NOTES]]
-        if len(result.warnings) > MAX_NOTES:
-            shown.append(f"- … and {len(result.warnings) - MAX_NOTES} more")
+        shown = [f"- {md(w)}" for w in warnings[:MAX_NOTES]]
+        if len(warnings) > MAX_NOTES:
+            shown.append(f"- … and {len(warnings) - MAX_NOTES} more")
         return "**Notes**\n\n" + "\n".join(shown)
 
 
