@@ -43,11 +43,13 @@ HERMIT_BATCH = 150  # HermiT slows superlinearly with batch size here (nominals)
 
 @dataclass
 class AssessmentRun:
-    """The results of one run: one entry per case, plus files that could not be read."""
+    """The results of one run: one entry per case, plus files that could not be read and
+    the warnings about the input (those ``attached`` are also carried by their results)."""
 
     engine: str
     results: list[CaseResult] = field(default_factory=list)
     input_errors: list[case_input.InputError] = field(default_factory=list)
+    input_warnings: list[case_input.InputWarning] = field(default_factory=list)
     statements: dict[str, dict] = field(default_factory=dict)
     criteria: dict[str, dict] = field(default_factory=dict)
     started: str = ""
@@ -65,7 +67,8 @@ class AssessmentRun:
 
 def with_input_warnings(results: list[CaseResult], warnings: dict[str, list[str]]) -> list[CaseResult]:
     """The results, each carrying first the warnings its input gave (a FHIR coding the
-    mappings do not know, say), so that every output format reports them with the case."""
+    mappings do not know, a term the ontology does not define, files merged), so that
+    every output format reports them with the case."""
     for r in results:
         if r.case in warnings:
             r.warnings[:0] = warnings[r.case]
@@ -86,7 +89,7 @@ class Assessor:
         self.kb_quads = list(
             ox.parse(kb.ontology.serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES)
         )
-        self.inputs = case_input.InputOptions.for_knowledge_base(kb)
+        self.inputs = case_input.InputOptions.for_knowledge_base(kb, shapes=self.case_shapes)
         try:
             formulas = compile_definitions(kb.ontology)
             self.classifier: FastClassifier | None = FastClassifier(formulas, kb.ontology)
@@ -116,9 +119,10 @@ class Assessor:
         run = AssessmentRun(
             self.engine,
             input_errors=list(loaded.errors),
+            input_warnings=list(loaded.notes),
             started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         )
-        warnings = {iri: case.warnings for iri, case in loaded.fhir_cases.items() if case.warnings}
+        warnings = loaded.case_warnings()
         for batch in self._batches(loaded.quads):
             run.results += with_input_warnings(self._assess_batch(batch, loaded.source_of), warnings)
             if progress:

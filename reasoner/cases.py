@@ -7,11 +7,19 @@ malformed line loses only the case it describes (its subject). JSON-LD documents
 published context by IRI get the local copy of it (no network access is needed), and
 JSON numbers that the JSON-LD algorithm turns into ill-formed ``xsd:decimal`` literals
 (``6.5E0``) are restored to the decimal they were written as.
+
+Identity is explicit. A case IRI is one patient: the same case IRI in two or more files is
+an error for each of them and the case is not assessed, unless ``merge_duplicates`` asks
+for one case (each result then says so). Blank nodes are local to their file: a label
+used in two files names two nodes. A file in which no subject is a case, and a term of
+the project's namespace that the ontology does not define (``lbp:PatientCas``), give
+warnings (``InputWarning``) naming the file, the case and the term.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import gc
 import json
 from collections.abc import Callable, Iterator
@@ -25,6 +33,8 @@ from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import pyoxigraph as ox
 import rdflib
+from rdflib import OWL, RDF, RDFS, URIRef
+from rdflib.namespace import SH
 
 from .knowledge import LBP, KnowledgeBase
 
@@ -42,7 +52,10 @@ FORMATS = {
     ".json": ox.RdfFormat.JSON_LD,
 }
 XSD_DECIMAL = "http://www.w3.org/2001/XMLSchema#decimal"
+RDF_TYPE = str(RDF.type)
 CONTEXT_FILE = "context.jsonld"
+NAMED_CASES = 3
+"""How many cases a warning about many names before it counts the rest."""
 
 
 @dataclass(frozen=True)
@@ -56,41 +69,216 @@ class InputError:
         return f"{self.path}: {self.message}"
 
 
+@dataclass(frozen=True)
+class InputWarning:
+    """Something read that may not say what was meant. ``cases`` are the subjects it is
+    about; when ``attached``, they are cases and each one's result carries the warning,
+    otherwise no result does (a file with no case, a term on a subject that is no case)."""
+
+    path: str
+    message: str
+    cases: tuple[str, ...] = ()
+    attached: bool = False
+
+    def __str__(self) -> str:
+        if not self.cases:
+            return f"{self.path}: {self.message}"
+        named = ", ".join(self.cases[:NAMED_CASES])
+        more = len(self.cases) - NAMED_CASES
+        who = f"case {named}" if len(self.cases) == 1 else f"cases {named}"
+        return f"{self.path}: {who}{f' and {more} more' if more > 0 else ''}: {self.message}"
+
+    def on_result(self) -> str:
+        """The warning as the result of one of its cases carries it (the result names the case)."""
+        return f"{self.path}: {self.message}"
+
+
+def merge_warnings(warnings: list[InputWarning]) -> list[InputWarning]:
+    """The warnings with those of the same file and message made one, naming all their
+    cases (batches of one file each find the same term undefined)."""
+    merged: dict[tuple[str, str, bool], list[str]] = {}
+    for w in warnings:
+        merged.setdefault((w.path, w.message, w.attached), []).extend(w.cases)
+    return [
+        InputWarning(path, message, tuple(dict.fromkeys(cases)), attached)
+        for (path, message, attached), cases in merged.items()
+    ]
+
+
+@dataclass(frozen=True)
+class CaseTerms:
+    """What checking identity and terms needs from the knowledge base: which subjects are
+    cases (as the case shapes target them: typed with a target class or a subclass of it,
+    or the subject of a targeted property), and the project's terms the ontology defines,
+    each with its kind (property, class or value) so that a near miss is suggested from
+    terms of the same kind."""
+
+    namespace: str
+    case_classes: frozenset[str]
+    case_properties: frozenset[str]
+    defined: dict[str, str]
+
+    @classmethod
+    def from_knowledge_base(cls, kb: KnowledgeBase, shapes: rdflib.Graph) -> CaseTerms:
+        onto = kb.ontology
+        classes = {
+            str(c)
+            for target in shapes.objects(None, SH.targetClass)
+            for c in onto.transitive_subjects(RDFS.subClassOf, target)
+        }
+        properties = {str(p) for p in shapes.objects(None, SH.targetSubjectsOf)}
+        defined = {
+            str(term): _kind(set(onto.objects(term, RDF.type)))
+            for term in set(onto.subjects())
+            if isinstance(term, URIRef) and term.startswith(str(LBP))
+        }
+        return cls(str(LBP), frozenset(classes), frozenset(properties), defined)
+
+    def is_case(self, facts: list[Fact]) -> bool:
+        """Whether a subject with these facts is a case (a focus node of the case shapes)."""
+        return any(
+            f.prop in self.case_properties
+            or (
+                f.prop == RDF_TYPE
+                and isinstance(f.value, ox.NamedNode)
+                and f.value.value in self.case_classes
+            )
+            for f in facts
+        )
+
+    def _undefined(self, fact: Fact) -> list[tuple[str, str]]:
+        """The (kind, term) of each project term in ``fact`` that the ontology does not define."""
+        found = []
+        if fact.prop.startswith(self.namespace) and fact.prop not in self.defined:
+            found.append(("property", fact.prop))
+        value = fact.value
+        if (
+            isinstance(value, ox.NamedNode)
+            and value.value.startswith(self.namespace)
+            and value.value not in self.defined
+        ):
+            found.append(("class" if fact.prop == RDF_TYPE else "value", value.value))
+        return found
+
+    def suggestion(self, term: str, kind: str) -> str | None:
+        """The closest defined term of the same kind, by spelling, if one is close."""
+        names = self._names(kind) or self._names(None)
+        found = difflib.get_close_matches(term.removeprefix(self.namespace).lower(), names, n=1, cutoff=0.75)
+        return names[found[0]] if found else None
+
+    def _names(self, kind: str | None) -> dict[str, str]:
+        """Local names (lower case) of the defined terms of ``kind`` (any when None)."""
+        return {
+            iri.removeprefix(self.namespace).lower(): iri.removeprefix(self.namespace)
+            for iri, k in self.defined.items()
+            if (kind is None or k == kind) and "/" not in iri.removeprefix(self.namespace)
+        }
+
+    def warnings(
+        self, facts: dict[str, list[Fact]], path_of: Callable[[str], str | None]
+    ) -> list[InputWarning]:
+        """A warning per file and undefined term, naming the subjects that use it. Equal
+        facts are checked once (a batch repeats the same few)."""
+        distinct = {f for subject_facts in facts.values() for f in subject_facts}
+        bad = {f: found for f in distinct if (found := self._undefined(f))}
+        if not bad:
+            return []
+        uses: dict[tuple[str, str, str, bool], list[str]] = {}
+        for key, subject_facts in facts.items():
+            terms = [term for f in subject_facts if f in bad for term in bad[f]]
+            case = self.is_case(subject_facts) if terms else False
+            for kind, term in dict.fromkeys(terms):
+                uses.setdefault((path_of(key) or "?", kind, term, case), []).append(key)
+        warnings = []
+        for (path, kind, term, case), keys in uses.items():
+            near = self.suggestion(term, kind)
+            hint = f" (did you mean lbp:{near}?)" if near else ""
+            message = (
+                f"the {kind} lbp:{term.removeprefix(self.namespace)} is not defined by the ontology{hint}"
+            )
+            warnings.append(InputWarning(path, message, tuple(keys), attached=case))
+        return warnings
+
+
+PROPERTY_TYPES = {OWL.ObjectProperty, OWL.DatatypeProperty, OWL.AnnotationProperty, RDF.Property}
+CLASS_TYPES = {OWL.Class, RDFS.Class}
+
+
+def _kind(types: set) -> str:
+    """A term's kind by its declared types (OWL's and RDF Schema's own vocabulary)."""
+    return "property" if types & PROPERTY_TYPES else "class" if types & CLASS_TYPES else "value"
+
+
 @dataclass
 class InputOptions:
     """What reading needs besides the files: the published JSON-LD contexts by IRI (used
-    locally), and for FHIR Bundles the ontology's code mappings and the reference date
-    that ages and durations are counted to."""
+    locally), for FHIR Bundles the ontology's code mappings and the reference date that
+    ages and durations are counted to, the knowledge base's case terms (to check identity
+    and terms), and whether cases of the same IRI in several files are merged."""
 
     contexts: dict[str, object] = field(default_factory=dict)
     fhir: FhirMapping | None = None
     as_of: dt.date = field(default_factory=dt.date.today)
+    terms: CaseTerms | None = None
+    merge_duplicates: bool = False
 
     @classmethod
-    def for_knowledge_base(cls, kb: KnowledgeBase, as_of: dt.date | None = None) -> InputOptions:
+    def for_knowledge_base(
+        cls, kb: KnowledgeBase, as_of: dt.date | None = None, shapes: rdflib.Graph | None = None
+    ) -> InputOptions:
+        """The options for ``kb``; ``shapes`` are its case shapes when already parsed."""
         from .fhir_mapping import FhirMapping
 
         return cls(
-            load_contexts(kb.root, str(LBP)), FhirMapping.from_ontology(kb.ontology), as_of or dt.date.today()
+            load_contexts(kb.root, str(LBP)),
+            FhirMapping.from_ontology(kb.ontology),
+            as_of or dt.date.today(),
+            CaseTerms.from_knowledge_base(kb, shapes if shapes is not None else kb.shapes("case-shapes")),
         )
 
 
 @dataclass
-class LoadedInput:
-    """Every quad read, the file each subject first came from, file-level errors, and
-    what FHIR Bundles gave: the bundle read as a case, with its warnings, by case IRI."""
+class _Input:
+    """What every reading of case files gives besides the cases: the file each subject
+    first came from, file-level errors, the files read, what FHIR Bundles gave (the bundle
+    read as a case, with its warnings, by case IRI) and the warnings about the input."""
 
-    quads: list[ox.Quad] = field(default_factory=list)
     source_of: dict[str, str] = field(default_factory=dict)
     errors: list[InputError] = field(default_factory=list)
     files: list[str] = field(default_factory=list)
     fhir_cases: dict[str, FhirCase] = field(default_factory=dict)
+    notes: list[InputWarning] = field(default_factory=list)
 
     def warnings(self) -> list[str]:
-        return [w for case in self.fhir_cases.values() for w in case.warnings]
+        """Every input warning, as the command line reports them."""
+        return [w for case in self.fhir_cases.values() for w in case.warnings] + list(map(str, self.notes))
+
+    def case_warnings(self) -> dict[str, list[str]]:
+        """The warnings each case's result carries, by case."""
+        found = {iri: case.warnings for iri, case in self.fhir_cases.items() if case.warnings}
+        return with_notes(found, self.notes)
+
+
+def with_notes(warnings: dict[str, list[str]], notes: list[InputWarning]) -> dict[str, list[str]]:
+    """``warnings`` (by case) and, after them, the attached ``notes`` of each case."""
+    found = {case: list(texts) for case, texts in warnings.items()}
+    for note in notes:
+        if note.attached:
+            for case in note.cases:
+                found.setdefault(case, []).append(note.on_result())
+    return found
+
+
+@dataclass
+class LoadedInput(_Input):
+    """Every quad read, besides what ``_Input`` holds."""
+
+    quads: list[ox.Quad] = field(default_factory=list)
 
 
 def find_files(paths: list[Path]) -> tuple[list[Path], list[InputError]]:
+    """The case files at ``paths`` (each once, however often it is named: a file read twice
+    is not two patients' records), and the paths that hold none."""
     files, errors = [], []
     for path in paths:
         if path.is_dir():
@@ -121,7 +309,10 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[InputError]]:
                 files.append(path)
         else:
             errors.append(InputError(str(path), "no such file or directory"))
-    return files, errors
+    unique: dict[Path, Path] = {}
+    for f in files:
+        unique.setdefault(f.resolve(), f)
+    return list(unique.values()), errors
 
 
 def _jsonld_input(doc: object, contexts: dict[str, object]) -> str:
@@ -181,6 +372,8 @@ def _quads(path: Path, options: InputOptions, fhir_cases: dict[str, FhirCase]) -
         doc = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(doc, dict) and "resourceType" in doc:
             case = _fhir_case(doc, path, options)
+            if case.case_iri in fhir_cases:  # the same case in another bundle: keep its warnings
+                case.warnings[:0] = fhir_cases[case.case_iri].warnings
             fhir_cases[case.case_iri] = case
             return iter(case.quads())
         text = _jsonld_input(doc, options.contexts)
@@ -235,33 +428,149 @@ def _empty(path: Path) -> InputError:
 
 
 def load(paths: list[Path], options: InputOptions | None = None) -> LoadedInput:
-    """Parse every case file into quads (in the default graph). As in ``load_grouped``,
-    a malformed line of an N-Triples file loses only its own case."""
+    """Parse every case file into quads (in the default graph), grouped by subject. As in
+    ``load_grouped``, a malformed line of an N-Triples file loses only its own case; a case
+    IRI in several files is an error for each (the case is left out) or, when the options
+    ask, one case."""
     options = options or InputOptions()
     files, errors = find_files(paths)
     fhir_cases: dict[str, FhirCase] = {}
-    done = []
+    done: list[tuple[str, CaseBatch]] = []
     for path in files:
         lines = nt_lines_by_subject(path) if path.suffix == ".nt" else None
         if lines:
             batch, line_errors = parse_cases(LineBatch.of(lines), dict.fromkeys(lines, str(path)))
             errors += line_errors
-            result: list[ox.Quad] | InputError = batch.all_quads()
+            result: CaseBatch | InputError = batch
         else:
-            result = _read_one(path, options, list, fhir_cases)
+            result = _read_one(path, options, _file_batch, fhir_cases)
         if isinstance(result, InputError):
             errors.append(result)
         elif result:
             done.append((str(path), result))
     loaded = LoadedInput(errors=errors, files=[path for path, _ in done], fhir_cases=fhir_cases)
-    default = ox.DefaultGraph()
-    for path, quads in done:
-        if any(not isinstance(q.graph_name, ox.DefaultGraph) for q in quads):
-            quads = [ox.Quad(q.subject, q.predicate, q.object, default) for q in quads]
-        loaded.quads += quads
-        for subject in {q.subject for q in quads}:
-            loaded.source_of.setdefault(term_key(subject), path)
+    appears_in: dict[str, list[str]] = {}
+    failed = {e.path for e in errors}
+    for n, (path, batch) in enumerate(done):
+        clashing = {k for k in batch.quads.keys() & loaded.source_of.keys() if k.startswith("_:")}
+        if clashing:  # another file's blank node of the same label is another node
+            batch = _file_batch(_relabelled(iter(batch.all_quads()), clashing, n, loaded.source_of))
+            done[n] = (path, batch)
+        loaded.notes += file_warnings(path, batch.facts, options.terms, failed)
+        for key in batch.quads:
+            first = loaded.source_of.setdefault(key, path)
+            if first != path:
+                appears_in.setdefault(key, [first]).append(path)
+    duplicates: dict[str, list[str]] = {}
+    if appears_in:
+        facts: dict[str, list[Fact]] = {}
+        for _, batch in done:
+            for key in appears_in.keys() & batch.facts.keys():
+                facts.setdefault(key, []).extend(batch.facts[key])
+        duplicates = duplicate_cases(appears_in, facts, options.terms)
+        loaded.errors += identity_errors(duplicates, options.merge_duplicates)
+        loaded.notes += identity_warnings(duplicates, options.merge_duplicates)
+    left_out = () if options.merge_duplicates else duplicates
+    loaded.quads = [
+        q for _, batch in done for key, quads in batch.quads.items() if key not in left_out for q in quads
+    ]
     return loaded
+
+
+def _file_batch(quads: Iterator[ox.Quad]) -> CaseBatch:
+    """One file's quads, in the default graph, grouped by subject."""
+    default = ox.DefaultGraph()
+    return CaseBatch.from_quads(
+        group_by_subject(
+            q if isinstance(q.graph_name, ox.DefaultGraph) else ox.Quad(*q.triple, default) for q in quads
+        )
+    )
+
+
+def _relabelled(
+    quads: Iterator[ox.Quad], labels: set[str], n: int, taken: dict[str, str]
+) -> Iterator[ox.Quad]:
+    """The quads of the ``n``-th file with each blank node whose label (``_:x``) is in
+    ``labels`` renamed (``_:x-n``, or longer while that is ``taken``), so that it is not
+    the node of that label in an earlier file."""
+    renamed: dict[str, ox.BlankNode] = {}
+    for label in labels:
+        new = f"{label}-{n}"
+        while new in taken:
+            new += f"-{n}"
+        renamed[label] = ox.BlankNode(new.removeprefix("_:"))
+
+    def node(term):
+        return renamed.get(str(term), term) if isinstance(term, ox.BlankNode) else term
+
+    for q in quads:
+        yield ox.Quad(node(q.subject), q.predicate, node(q.object), q.graph_name)
+
+
+def no_case_warning(path: str, terms: CaseTerms) -> InputWarning:
+    return InputWarning(
+        path,
+        "no patient case in this file: nothing in it is typed as a patient case or records a case "
+        f"field, so nothing in it is assessed (check the type and the namespace <{terms.namespace}>)",
+    )
+
+
+def file_warnings(
+    path: str, facts: dict[str, list[Fact]], terms: CaseTerms | None, failed: set[str]
+) -> list[InputWarning]:
+    """The warnings about one file's subjects: undefined project terms, and no case at all
+    (unless the file is among the ``failed``, whose errors say why)."""
+    if terms is None:
+        return []
+    found = terms.warnings(facts, lambda _: path)
+    if path not in failed and not any(terms.is_case(subject_facts) for subject_facts in facts.values()):
+        found.append(no_case_warning(path, terms))
+    return found
+
+
+def duplicate_cases(
+    appears_in: dict[str, list[str]], facts: dict[str, list[Fact]], terms: CaseTerms | None
+) -> dict[str, list[str]]:
+    """Of the IRIs that are subjects in several files (with those files), the cases: those
+    whose facts, from all the files, make them one (every one, without the terms)."""
+    return {
+        key: files
+        for key, files in appears_in.items()
+        if not key.startswith("_:") and (terms is None or terms.is_case(facts.get(key, [])))
+    }
+
+
+def identity_errors(duplicates: dict[str, list[str]], merge: bool) -> list[InputError]:
+    """An error for each file a case of several files is in, naming the case and the
+    files, unless they are merged."""
+    if merge:
+        return []
+    return [
+        InputError(
+            path,
+            f"case {case} is also in {', '.join(f for f in files if f != path)}: a case IRI names one "
+            "patient, so the case is not assessed (give each patient its own IRI, or pass "
+            "--merge-duplicates if the files describe the same patient)",
+        )
+        for case, files in duplicates.items()
+        for path in files
+    ]
+
+
+def identity_warnings(duplicates: dict[str, list[str]], merge: bool) -> list[InputWarning]:
+    """When cases of several files are merged, the warning each one's result carries."""
+    if not merge:
+        return []
+    return [
+        InputWarning(
+            files[0],
+            f"merged with the same case IRI in {', '.join(files[1:])}, as --merge-duplicates asks: "
+            f"the facts of {len(files)} files are assessed as one case",
+            (case,),
+            attached=True,
+        )
+        for case, files in duplicates.items()
+    ]
 
 
 def _nt_blocks(path: Path, size: int = 1 << 23) -> Iterator[list[str]]:
@@ -390,6 +699,10 @@ class CaseBatch:
     def all_quads(self) -> list[ox.Quad]:
         return [q for subject_quads in self.quads.values() for q in subject_quads]
 
+    def __len__(self) -> int:
+        """The number of subjects (so a batch of none is false)."""
+        return len(self.quads)
+
 
 def _facts_by_line_text(lines: LineBatch) -> dict[str, list[Fact]] | None:
     """Each subject's facts, parsing each distinct predicate-object text once: a batch
@@ -461,15 +774,13 @@ def group_by_subject(quads: Iterator[ox.Quad]) -> dict[str, list[ox.Quad]]:
 
 
 @dataclass
-class GroupedInput:
+class GroupedInput(_Input):
     """Input for batch processing: each subject's triples as N-Triples lines, in input
-    order. Lines take a fraction of the memory of parsed quad objects."""
+    order (lines take a fraction of the memory of parsed quad objects), and the files some
+    case of which is in another file too (its result names only the first)."""
 
     lines: dict[str, list[str]] = field(default_factory=dict)
-    source_of: dict[str, str] = field(default_factory=dict)
-    errors: list[InputError] = field(default_factory=list)
-    files: list[str] = field(default_factory=list)
-    fhir_cases: dict[str, FhirCase] = field(default_factory=dict)
+    shared_files: set[str] = field(default_factory=set)
 
 
 def _lines_by_subject(quads: Iterator[ox.Quad]) -> dict[str, list[str]]:
@@ -493,16 +804,32 @@ def load_grouped(paths: list[Path], options: InputOptions | None = None) -> Grou
     """Like ``load``, but keeping each subject's triples as N-Triples lines. N-Triples
     files are only split into lines here (they are parsed case by case later, in the
     worker processes: see ``parse_cases``); other formats are parsed whole, and a
-    malformed file of those is skipped."""
+    malformed file of those is skipped. Only the subjects found in several files are
+    parsed here, to tell whether they are cases; which files hold no case, and which
+    terms the ontology does not define, is found where the cases are parsed
+    (``file_warnings`` in ``load``, ``CaseTerms.warnings`` in ``stream``)."""
+    options = options or InputOptions()
     files, errors = find_files(paths)
     grouped = GroupedInput(errors=errors)
-    for path in files:
+    appears_in: dict[str, list[str]] = {}
+    for n, path in enumerate(files):
         with gc_paused():
             by_subject = nt_lines_by_subject(path) if path.suffix == ".nt" else None
         if by_subject is None:
-            by_subject = _read_one(path, options or InputOptions(), _lines_by_subject, grouped.fhir_cases)
+            by_subject = _read_one(path, options, _lines_by_subject, grouped.fhir_cases)
         elif not by_subject:
             by_subject = _empty(path)
+        if not isinstance(by_subject, InputError) and grouped.lines:
+            clashing = {k for k in by_subject.keys() & grouped.source_of.keys() if k.startswith("_:")}
+            if clashing:  # another file's blank node of the same label is another node
+                by_subject = _read_one(
+                    path,
+                    options,
+                    lambda quads, clashing=clashing, n=n: _lines_by_subject(
+                        _relabelled(quads, clashing, n, grouped.source_of)
+                    ),
+                    {},  # a FHIR Bundle's case is kept from the first reading
+                )
         if isinstance(by_subject, InputError):
             grouped.errors.append(by_subject)
             continue
@@ -510,9 +837,22 @@ def load_grouped(paths: list[Path], options: InputOptions | None = None) -> Grou
         if not grouped.lines:  # the first file (often the only one): take its groups
             grouped.lines, grouped.source_of = by_subject, dict.fromkeys(by_subject, str(path))
             continue
+        if common := by_subject.keys() & grouped.source_of.keys():
+            for key in filter(common.__contains__, by_subject):  # in input order
+                appears_in.setdefault(key, [grouped.source_of[key]]).append(str(path))
         for key, lines in by_subject.items():
             grouped.source_of.setdefault(key, str(path))
             grouped.lines.setdefault(key, []).extend(lines)
+    if appears_in:
+        candidates = {k: grouped.lines[k] for k in appears_in if not k.startswith("_:")}
+        facts = parse_cases(LineBatch.of(candidates), {})[0].facts
+        duplicates = duplicate_cases(appears_in, facts, options.terms)
+        grouped.errors += identity_errors(duplicates, options.merge_duplicates)
+        grouped.notes += identity_warnings(duplicates, options.merge_duplicates)
+        grouped.shared_files = {f for shared in duplicates.values() for f in shared}
+        if not options.merge_duplicates:
+            for case in duplicates:
+                del grouped.lines[case]
     return grouped
 
 

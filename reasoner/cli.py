@@ -16,6 +16,8 @@ from typing import Annotated
 
 import typer
 
+from .server.sparql_text import DEFAULT_MAX_DEPTH
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -68,6 +70,16 @@ AsOfOption = Annotated[
 ]
 
 
+MergeOption = Annotated[
+    bool,
+    typer.Option(
+        "--merge-duplicates",
+        help="Read a case IRI found in several files as one case, its facts merged (each such result "
+        "says so). Without it, such a case is an error for every file it is in and is not assessed.",
+    ),
+]
+
+
 def _as_of(text: str | None):
     import datetime as dt
 
@@ -101,7 +113,7 @@ def _load_kb(kb_dir: Path | None):
         raise _fail(f"knowledge base error: {exc}") from None
 
 
-def _assessor(kb, engine: Engine, as_of: str | None = None):
+def _assessor(kb, engine: Engine, as_of: str | None = None, merge_duplicates: bool = False):
     from .assess import Assessor
     from .definitions import UnsupportedConstruct
     from .knowledge import KnowledgeBaseError
@@ -110,6 +122,7 @@ def _assessor(kb, engine: Engine, as_of: str | None = None):
     try:
         assessor = Assessor(kb, engine.value)
         assessor.inputs.as_of = day
+        assessor.inputs.merge_duplicates = merge_duplicates
         return assessor
     except UnsupportedConstruct as exc:
         raise _fail(f"the fast engine cannot evaluate the knowledge base: {exc}") from None
@@ -149,6 +162,15 @@ def _run(assessor, paths: list[Path], quiet: bool):
         return assessor.assess_loaded(loaded, lambda k: progress.advance(task, k)), loaded
 
 
+def _report(run) -> None:
+    """After the output: each input error and each error of an invalid case, on stderr."""
+    for e in run.input_errors:
+        typer.echo(f"lbp-imaging: {e}", err=True)
+    for r in run.invalid:
+        for line in r.error_lines():
+            typer.echo(f"lbp-imaging: {line}", err=True)
+
+
 def _write(text: str, output: Path | None) -> None:
     if output is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
@@ -170,6 +192,7 @@ def assess(
         int | None, typer.Option(help="Worker processes for large JSON/CSV batches (default: up to 2).")
     ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
+    merge_duplicates: MergeOption = False,
     as_of: AsOfOption = None,
     kb_dir: KbOption = None,
 ) -> None:
@@ -178,14 +201,14 @@ def assess(
     from . import render, stream
 
     kb = _load_kb(kb_dir)
-    assessor = _assessor(kb, engine, as_of)
+    assessor = _assessor(kb, engine, as_of, merge_duplicates)
     if fmt in (Format.json, Format.csv):
         # Streamed batch by batch (bounded memory, parallel workers for large inputs).
         n_workers = workers or stream.default_workers()
         starting = stream.worker_pool(assessor, n_workers) if stream.worth_workers(paths, n_workers) else None
         with starting or nullcontext() as pool:
             grouped = case_input.load_grouped(paths, assessor.inputs)
-            _warn([w for case in grouped.fhir_cases.values() for w in case.warnings])
+            _warn(grouped.warnings())
             with (
                 _binary_output(output, fmt is Format.json) as out,
                 _progress(len(grouped.lines), quiet) as advance,
@@ -200,6 +223,7 @@ def assess(
                     progress=advance,
                     pool=pool,
                 )
+        _warn(summary.warnings)
         for message in summary.messages:
             typer.echo(f"lbp-imaging: {message}", err=True)
         raise typer.Exit(summary.exit_code)
@@ -228,11 +252,7 @@ def assess(
     else:
         graph = render.to_prov(run)
         _write(graph.serialize(format="turtle" if fmt is Format.turtle else "json-ld"), output)
-    for e in run.input_errors:
-        typer.echo(f"lbp-imaging: {e}", err=True)
-    for r in run.invalid:
-        for line in r.error_lines():
-            typer.echo(f"lbp-imaging: {line}", err=True)
+    _report(run)
     raise typer.Exit(run.exit_code)
 
 
@@ -265,6 +285,7 @@ def explain(
     path: Annotated[Path, typer.Argument(help="A case file (or directory).")],
     case: Annotated[str | None, typer.Option(help="The case IRI, when the file holds several.")] = None,
     engine: Annotated[Engine, typer.Option(help="fast or hermit.")] = Engine.fast,
+    merge_duplicates: MergeOption = False,
     as_of: AsOfOption = None,
     kb_dir: KbOption = None,
 ) -> None:
@@ -274,7 +295,7 @@ def explain(
     from .tree import explanation_tree
 
     kb = _load_kb(kb_dir)
-    assessor = _assessor(kb, engine, as_of)
+    assessor = _assessor(kb, engine, as_of, merge_duplicates)
     run, _ = _run(assessor, [path], quiet=True)
     chosen = [r for r in run.results if case is None or r.case == case]
     if not chosen:
@@ -298,10 +319,12 @@ def validate(
     engine: Annotated[
         Validator, typer.Option(help="fast (compiled SHACL) or reference (pyshacl).")
     ] = Validator.fast,
+    merge_duplicates: MergeOption = False,
     as_of: AsOfOption = None,
     kb_dir: KbOption = None,
 ) -> None:
-    """Check cases against the case shapes without assessing them."""
+    """Check cases against the case shapes without assessing them; warn of files with no
+    case and of terms the ontology does not define."""
     import pyoxigraph as ox
 
     from . import cases as case_input
@@ -311,13 +334,16 @@ def validate(
     from .validate import FastValidator, validate_reference
 
     kb = _load_kb(kb_dir)
-    loaded = case_input.load(paths, case_input.InputOptions.for_knowledge_base(kb, _as_of(as_of)))
-    _warn(loaded.warnings())
     try:
         shapes = kb.shapes("case-shapes")
         validator = FastValidator(shapes) if engine is Validator.fast else None
     except (KnowledgeBaseError, UnsupportedConstruct) as exc:
         raise _fail(f"knowledge base error: {exc}") from None
+    options = case_input.InputOptions.for_knowledge_base(kb, _as_of(as_of), shapes)
+    options.merge_duplicates = merge_duplicates
+    loaded = case_input.load(paths, options)
+    warnings = loaded.warnings()
+    _warn(warnings)
     vocab = Vocabulary(kb.ontology)
     if validator is not None:
         store = ox.Store()
@@ -333,9 +359,15 @@ def validate(
     for r in sorted(results, key=lambda r: (loaded.source_of.get(r.focus, ""), r.focus, r.path or "")):
         field = vocab.label(r.path) if r.path else "case"
         typer.echo(f"{loaded.source_of.get(r.focus, '?')}: case {r.focus}: {field}: {r.message}")
-    cases = {str(q.subject) for q in loaded.quads}
+    subjects = case_input.group_by_subject(iter(loaded.quads))
+    cases = [
+        key
+        for key, facts in case_input.CaseBatch.from_quads(subjects).facts.items()
+        if options.terms.is_case(facts)
+    ]
     typer.echo(
-        f"{len(loaded.files)} file(s), {len(results)} problem(s), {len(loaded.errors)} unreadable file(s)",
+        f"{len(loaded.files)} file(s), {len(cases)} case(s), {len(results)} problem(s), "
+        f"{len(loaded.errors)} input error(s), {len(warnings)} warning(s)",
         err=True,
     )
     raise typer.Exit(1 if results or loaded.errors or not cases else 0)
@@ -349,7 +381,11 @@ def query(
         ResultFormat, typer.Option("--format", "-f", help="SPARQL result format.")
     ] = ResultFormat.json,
     engine: Annotated[Engine, typer.Option(help="Engine used to assess --data.")] = Engine.fast,
+    merge_duplicates: MergeOption = False,
     as_of: AsOfOption = None,
+    max_query_depth: Annotated[
+        int, typer.Option(help="Deepest nesting of brackets the query may have; deeper ones are refused.")
+    ] = DEFAULT_MAX_DEPTH,
     kb_dir: KbOption = None,
 ) -> None:
     """Run SPARQL over the knowledge base plus assessed cases and their PROV-O results."""
@@ -359,6 +395,7 @@ def query(
     from .knowledge import KnowledgeBaseError
     from .render import to_prov
     from .select import add_memberships
+    from .server.sparql_text import depth_problem, scan
 
     kb = _load_kb(kb_dir)
     path = Path(name)
@@ -366,13 +403,17 @@ def query(
         text = path.read_text(encoding="utf-8") if path.suffix == ".rq" else kb.query(name).text
     except (OSError, KnowledgeBaseError) as exc:
         raise _fail(str(exc)) from None
+    except UnicodeDecodeError:
+        raise _fail(f"{path}: not UTF-8 text") from None
+    if problem := depth_problem(scan(text), max_query_depth):
+        raise _fail(f"{name}: {problem}")
     store = ox.Store()
     store.bulk_extend(
         ox.parse(kb.ontology.serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES)
     )
     exit_code = 0
     if data:
-        assessor = _assessor(kb, engine, as_of)
+        assessor = _assessor(kb, engine, as_of, merge_duplicates)
         loaded = case_input.load(data, assessor.inputs)
         _warn(loaded.warnings())
         run = assessor.assess_loaded(loaded)
@@ -388,6 +429,7 @@ def query(
             ox.parse(to_prov(run).serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES)
         )
         exit_code = run.exit_code
+        _report(run)
     try:
         results = store.query(text)
     except SyntaxError as exc:
@@ -445,6 +487,9 @@ def serve(
     answer_cache_mb: Annotated[
         int, typer.Option(help="MiB of query answers kept until the next write (0: none).")
     ] = 64,
+    max_query_depth: Annotated[
+        int, typer.Option(help="Deepest nesting of brackets a query may have; deeper ones are refused.")
+    ] = DEFAULT_MAX_DEPTH,
     kb_dir: KbOption = None,
 ) -> None:
     """Serve the knowledge graph: a SPARQL 1.1 endpoint at /sparql (read-only by default)."""
@@ -462,6 +507,7 @@ def serve(
             fhir_servers=tuple(fhir_server or ()),
             case_workers=case_workers,
             answer_cache_bytes=answer_cache_mb * 1024 * 1024,
+            max_query_depth=max_query_depth,
         )
     except SettingsError as exc:
         raise _fail(str(exc)) from None

@@ -45,15 +45,22 @@ def json_results(results: list[CaseResult]) -> bytes:
     return b",".join(orjson.dumps(r.to_dict(), default=str) for r in results)
 
 
-def json_footer(summary: dict, criteria: dict, statements: dict, input_errors: list, ended: str) -> bytes:
+def json_footer(
+    summary: dict, criteria: dict, statements: dict, input_errors: list, ended: str, input_warnings: list = ()
+) -> bytes:
     """The close of the results array and the run-level tables: criteria and statements
-    are listed once, and results cite them by IRI."""
+    are listed once, and results cite them by IRI. ``input_warnings`` are those no result
+    carries (``InputWarning``), listed by file."""
     tail = orjson.dumps(
         {
             "summary": summary,
             "criteria": criteria,
             "statements": statements,
             "inputErrors": [{"path": e.path, "message": e.message} for e in input_errors],
+            "inputWarnings": [
+                {"path": w.path, "cases": list(w.cases), "message": w.message}
+                for w in sorted(input_warnings, key=lambda w: (w.path, w.message))
+            ],
             "ended": ended,
         },
         default=str,
@@ -82,6 +89,7 @@ def to_json(run: AssessmentRun, knowledge_base: dict) -> str:
             run.statements,
             run.input_errors,
             run.ended,
+            [w for w in run.input_warnings if not w.attached],
         )
     ).decode("utf-8")
 
@@ -310,6 +318,7 @@ def _shared_warnings(results: list[CaseResult]) -> list[str]:
 
 
 def print_table(run: AssessmentRun, console) -> None:
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"lbp-imaging assessment ({run.engine} engine)", show_lines=False)
@@ -329,4 +338,6 @@ def print_table(run: AssessmentRun, console) -> None:
         console.print(warning, markup=False, highlight=False)
     for e in run.input_errors:
         console.print(f"[red]input error[/red] {e}")
+    for w in run.input_warnings:
+        console.print(f"[yellow]input warning[/yellow] {escape(str(w))}", highlight=False)
     console.print(f"[dim]{DISCLAIMER}[/dim]")

@@ -24,7 +24,16 @@ from typing import BinaryIO
 
 from . import render
 from .assess import Assessor, with_input_warnings
-from .cases import GroupedInput, InputError, LineBatch, parse_cases
+from .cases import (
+    GroupedInput,
+    InputError,
+    InputWarning,
+    LineBatch,
+    merge_warnings,
+    no_case_warning,
+    parse_cases,
+    with_notes,
+)
 from .explain import cited_by
 from .knowledge import KnowledgeBase
 from .malloc import keep_freed_memory
@@ -43,6 +52,8 @@ class BatchOutput:
     criteria: list[str] = field(default_factory=list)
     messages: list[str] = field(default_factory=list)
     input_errors: list[InputError] = field(default_factory=list)
+    notes: list[InputWarning] = field(default_factory=list)
+    case_files: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -56,10 +67,23 @@ class Payload:
 
 
 def _render(assessor: Assessor, payload: Payload, fmt: str) -> BatchOutput:
+    """One batch parsed, its terms checked (here, where its lines are parsed: the parent
+    only splits them), assessed and rendered; with the files its cases came from, so that
+    the parent can tell which files held none."""
     batch, input_errors = parse_cases(payload.lines, payload.source_of)
-    results = with_input_warnings(assessor._assess_batch(batch, payload.source_of), payload.warnings)
+    terms = assessor.inputs.terms
+    notes = terms.warnings(batch.facts, payload.source_of.get) if terms else []
+    results = with_input_warnings(
+        assessor._assess_batch(batch, payload.source_of), with_notes(payload.warnings, notes)
+    )
     data = render.json_results(results) if fmt == "json" else render.csv_rows(results).encode("utf-8")
-    out = BatchOutput(data, cases=len(results), input_errors=input_errors)
+    out = BatchOutput(
+        data,
+        cases=len(results),
+        input_errors=input_errors,
+        notes=notes,
+        case_files=sorted({r.source for r in results if r.source}),
+    )
     for r in results:
         if r.status != "assessed":
             out.invalid += 1
@@ -126,9 +150,13 @@ def default_workers() -> int:
 
 @dataclass
 class StreamSummary:
+    """Counts, the messages that make the run fail, and the warnings found while assessing
+    (those ``load_grouped`` found are reported before)."""
+
     cases: int = 0
     invalid: int = 0
     messages: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
@@ -139,7 +167,7 @@ def _payloads(grouped: GroupedInput, size: int) -> Iterator[Payload]:
     """Batches of whole cases, releasing each subject's lines once sent, with their
     source files and the warnings their input gave."""
     keys = list(grouped.lines)
-    warnings = {iri: case.warnings for iri, case in grouped.fhir_cases.items() if case.warnings}
+    warnings = grouped.case_warnings()
     for i in range(0, len(keys), size):
         chunk = keys[i : i + size]
         yield Payload(
@@ -171,6 +199,8 @@ def assess_to(
     summary = StreamSummary(messages=[str(e) for e in grouped.errors])
     cited: dict[str, None] = {}
     criteria: dict[str, None] = {}
+    notes: list[InputWarning] = []
+    case_files: set[str] = set()
     out.write(
         render.json_header(assessor.engine, knowledge_base, started)
         if fmt == "json"
@@ -209,10 +239,21 @@ def assess_to(
         summary.invalid += batch_out.invalid
         summary.messages += [str(e) for e in batch_out.input_errors] + batch_out.messages
         input_errors += batch_out.input_errors
+        notes += batch_out.notes
+        case_files.update(batch_out.case_files)
         cited.update(dict.fromkeys(batch_out.cited))
         criteria.update(dict.fromkeys(batch_out.criteria))
         if progress:
             progress(batch_out.cases)
+    notes = merge_warnings(notes)
+    if assessor.inputs.terms is not None:  # as ``cases.file_warnings`` for a whole file
+        failed = {e.path for e in input_errors} | grouped.shared_files
+        notes += [
+            no_case_warning(path, assessor.inputs.terms)
+            for path in grouped.files
+            if path not in case_files and path not in failed
+        ]
+    summary.warnings = [str(w) for w in notes]
     if fmt == "json":
         run_summary = {
             "cases": summary.cases,
@@ -227,6 +268,7 @@ def assess_to(
                 {iri: assessor.vocab.statement(iri) for iri in cited},
                 input_errors,
                 dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+                [w for w in grouped.notes + notes if not w.attached],
             )
         )
     else:

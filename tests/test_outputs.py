@@ -61,6 +61,7 @@ TOP_KEYS = {
     "criteria",
     "statements",
     "inputErrors",
+    "inputWarnings",
 }
 ASSESSED_KEYS = {
     "case",
@@ -566,6 +567,7 @@ def test_json_top_level_keys(doc, run):
         "inputErrors": 0,
     }
     assert doc["inputErrors"] == []
+    assert doc["inputWarnings"] == []
     assert len(doc["results"]) == len(run.results)
 
 

@@ -10,6 +10,8 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import pyoxigraph as ox
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sparql_server import TOKEN, running
 
 from reasoner.server.query import Limits, QueryTimeout, TooManyRows, run_query
@@ -146,6 +148,42 @@ def test_the_scanner_sees_keywords_only_outside_strings_iris_and_comments():
     assert found.has("FROM") and not found.has("SERVICE", "LOAD", "WITH")
     assert scan("SELECT * { \\u0053ERVICE <http://x/> { ?s ?p ?o } }").has("SERVICE")
     assert scan("select * { ex:SERVICE ?p ?o }").keywords.isdisjoint({"SERVICE"})
+
+
+# -- nesting: refused before the parser, whose stack it would overflow ------------------
+NESTED = {
+    "braces": lambda n: "SELECT * WHERE " + "{" * n + "}" * n,
+    "parentheses": lambda n: "SELECT * WHERE { FILTER(" + "(" * n + "1" + ")" * n + ") }",
+    "sub-selects": lambda n: "SELECT * WHERE { " + "{ SELECT * WHERE " * n + "{}" + " }" * n + " }",
+    "escaped braces": lambda n: "SELECT * WHERE " + "\\u007B" * n + "}" * n,
+    "brackets": lambda n: "SELECT * WHERE { ?s ?p " + "[ ?q " * n + "1" + " ]" * n + " }",
+}
+
+
+@given(depth=st.integers(min_value=0, max_value=400), noise=st.text(alphabet="{}()[] ?x", max_size=20))
+@settings(max_examples=100, deadline=None)
+def test_the_scanner_counts_the_deepest_nesting_outside_strings_iris_and_comments(depth, noise):
+    text = "(" * depth + f' "{noise}" <urn:{len(noise)}> # {noise}\n' + ")" * depth
+    assert scan(text).depth == depth
+
+
+@pytest.mark.parametrize("kind", sorted(NESTED))
+def test_a_query_nested_too_deep_is_refused_and_the_server_stays_up(limits_server, kind):
+    deep = _query(limits_server, NESTED[kind](5000))
+    assert deep.status_code == 400
+    assert "levels deep" in deep.text and "at most 100" in deep.text
+    fine = _query(limits_server, "ASK { }")
+    assert fine.status_code == 200 and fine.json()["boolean"] is True
+    assert _query(limits_server, NESTED[kind](50)).status_code in (200, 400)  # parsed, not refused
+    assert "levels deep" not in _query(limits_server, NESTED[kind](50)).text
+
+
+def test_the_query_command_refuses_a_query_nested_too_deep(cli, tmp_path):
+    query = tmp_path / "deep.rq"
+    query.write_text(NESTED["sub-selects"](3000), encoding="utf-8")
+    done = cli("query", query)
+    assert done.returncode == 2 and "levels deep" in done.stderr and "at most 100" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_using_clauses_go_before_each_operations_where_but_not_into_delete_where():

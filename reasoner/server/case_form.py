@@ -100,8 +100,13 @@ class CaseDesk:
         """Copy ``run`` into ``report``, naming the input as the page does instead of by ``path``."""
         for result in run.results:
             result.source = report.shown_as
+            result.warnings[:] = [w.replace(path, report.shown_as) for w in result.warnings]
         report.results = run.results
         report.statements = run.statements
         report.errors = [e.message.replace(path, report.shown_as) for e in run.input_errors]
         if not run.results and not report.errors:
             report.errors.append("no patient case found in the input")
+            # why, when a subject was meant as one (a mistyped class, say)
+            report.errors += [
+                f"{', '.join(w.cases)}: {w.message}" for w in run.input_warnings if w.cases and not w.attached
+            ]

@@ -14,6 +14,7 @@ so that the facts of a stored case are listed the same way in both answers.
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 from email.message import Message
 from pathlib import Path
@@ -54,8 +55,9 @@ def body_suffix(content_type: str | None) -> str:
 
 def read_body(body: bytes, suffix: str, options: case_input.InputOptions) -> case_input.LoadedInput:
     """The quads of the case(s) in ``body``, in N-Triples order and with no source file
-    named (the body has none: a FHIR Bundle's warnings call it the request body); 400 when
-    the body is empty or cannot be parsed."""
+    named (the body has none: a FHIR Bundle's warnings, and those about terms the ontology
+    does not define, call it the request body); 400 when the body is empty or cannot be
+    parsed."""
     if not body.strip():
         raise ProtocolError(400, "the request body is empty: send the case")
     with tempfile.TemporaryDirectory(prefix="lbp-imaging-case-") as folder:
@@ -64,6 +66,7 @@ def read_body(body: bytes, suffix: str, options: case_input.InputOptions) -> cas
         loaded = case_input.load([path], options)
     for case in loaded.fhir_cases.values():
         case.warnings[:] = [w.replace(str(path), BODY_NAME) for w in case.warnings]
+    loaded.notes[:] = [dataclasses.replace(n, path=BODY_NAME) for n in loaded.notes]
     if loaded.errors:
         raise ProtocolError(400, "; ".join(f"cannot read the case: {e.message}" for e in loaded.errors))
     loaded.quads.sort(key=str)

@@ -62,9 +62,11 @@ class Assessed:
 
 
 def the_case(run: AssessmentRun) -> CaseResult:
-    """The one case of a posted body; 422 when it holds none or several."""
+    """The one case of a posted body; 422 when it holds none (saying what the input
+    warnings found about its subjects, such as a mistyped class) or several."""
     if not run.results:
-        raise ProtocolError(422, "the body describes no patient case")
+        found = "".join(f"; {w}" for w in run.input_warnings if w.cases and not w.attached)
+        raise ProtocolError(422, f"the body describes no patient case{found}")
     if len(run.results) > 1:
         cases = ", ".join(r.case for r in run.results)
         raise ProtocolError(422, f"the body describes {len(run.results)} cases ({cases}): post one case")

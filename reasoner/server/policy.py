@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from .protocol import Operation, ProtocolError
 from .settings import ServerSettings
-from .sparql_text import Scan
+from .sparql_text import Scan, depth_problem
 
 
 def check_operation(operation: Operation, scan: Scan, settings: ServerSettings) -> None:
     """Raise a ``ProtocolError`` (400) for what the settings do not allow."""
+    if problem := depth_problem(scan, settings.max_query_depth):
+        raise ProtocolError(400, problem)
     if scan.has("SERVICE") and not settings.allow_service:
         raise ProtocolError(
             400, "SERVICE (federated query) is not allowed on this server: it does not query other endpoints"

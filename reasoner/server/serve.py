@@ -31,6 +31,8 @@ def serve(
     if case_paths:
         state = app.state.lbp
         run, stored = assess_into(state.store, state.assessor, case_paths)
+        for warning in run.input_warnings:
+            print(f"lbp-imaging: warning: {warning}", file=sys.stderr)
         for error in run.input_errors:
             print(f"lbp-imaging: {error}", file=sys.stderr)
         for result in run.invalid:

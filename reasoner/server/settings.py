@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .fhir_servers import base_url_problem
+from .sparql_text import DEFAULT_MAX_DEPTH
 
 TOKEN_ENV = "LBP_IMAGING_TOKEN"
 
@@ -44,6 +45,9 @@ class ServerSettings:
     """Processes that assess posted cases (off the server's GIL); more posts wait."""
     answer_cache_bytes: int = 64 * 1024 * 1024
     """Most bytes of query answers kept until the next write (0: none kept)."""
+    max_query_depth: int = DEFAULT_MAX_DEPTH
+    """The deepest nesting of brackets a query or update may have; deeper ones are refused
+    (400) before they are parsed (see ``sparql_text.DEFAULT_MAX_DEPTH``)."""
 
     def __post_init__(self) -> None:
         if self.allow_update and not self.token:
@@ -56,6 +60,8 @@ class ServerSettings:
             raise SettingsError("at least one query thread is needed")
         if self.case_workers < 1:
             raise SettingsError("at least one case worker is needed")
+        if self.max_query_depth < 1:
+            raise SettingsError("the query depth limit must be at least 1")
         if self.answer_cache_bytes < 0:
             raise SettingsError("the answer cache size cannot be negative")
         for url in self.fhir_servers:

@@ -39,13 +39,25 @@ _TOKEN = re.compile(
 )
 
 
+DEFAULT_MAX_DEPTH = 100
+"""The deepest nesting of brackets a query may have by default. pyoxigraph's parser recurses
+once per level and overflows its thread's stack (the process dies by SIGSEGV) at a few
+thousand levels (about 2,500 in a thread with the default stack); real queries nest a
+handful of levels (the named queries of ``queries/`` at most 7), so 100 keeps a wide
+margin on both sides."""
+_OPENERS, _CLOSERS = frozenset("{(["), frozenset("})]")
+
+
 @dataclass(frozen=True)
 class Scan:
-    """What the scanner found: bare words (upper-cased) anywhere, and the offsets of the
-    ``WHERE`` keywords that open an update operation's pattern (not ``DELETE WHERE``)."""
+    """What the scanner found: bare words (upper-cased) anywhere, the offsets of the
+    ``WHERE`` keywords that open an update operation's pattern (not ``DELETE WHERE``), and
+    the deepest nesting of brackets (``{}``, ``()``, ``[]``) outside strings, IRIs and
+    comments."""
 
     keywords: frozenset[str]
     modify_wheres: tuple[int, ...]
+    depth: int = 0
 
     def has(self, *words: str) -> bool:
         return any(w in self.keywords for w in words)
@@ -64,7 +76,17 @@ def _tokens(text: str):
 
 def scan(text: str) -> Scan:
     """Scan a query or update (see the module docstring for what is and is not found)."""
-    keywords = {value.upper() for kind, value, _ in _tokens(_unescaped(text)) if kind == "word"}
+    keywords: set[str] = set()
+    nesting = deepest = 0
+    # Escapes are replaced first, as the parser does: a bracket may be written \u007B.
+    for kind, value, _ in _tokens(_unescaped(text)):
+        if kind == "word":
+            keywords.add(value.upper())
+        elif value in _OPENERS:
+            nesting += 1
+            deepest = max(deepest, nesting)
+        elif value in _CLOSERS:
+            nesting = max(nesting - 1, 0)
     wheres: list[int] = []
     depth, previous = 0, ""
     for kind, value, start in _tokens(text):
@@ -75,7 +97,18 @@ def scan(text: str) -> Scan:
         elif kind == "word" and depth == 0 and value.upper() == "WHERE" and previous != "DELETE":
             wheres.append(start)
         previous = value.upper() if kind == "word" else ""
-    return Scan(frozenset(keywords), tuple(wheres))
+    return Scan(frozenset(keywords), tuple(wheres), deepest)
+
+
+def depth_problem(scan: Scan, most: int) -> str | None:
+    """Why a query or update nested deeper than ``most`` is refused, or ``None``: checked
+    before pyoxigraph sees the text, whose parser would overflow its stack."""
+    if scan.depth <= most:
+        return None
+    return (
+        f"the request nests brackets {scan.depth} levels deep; at most {most} are accepted "
+        "(deeper nesting would exhaust the SPARQL parser's stack)"
+    )
 
 
 def with_using(update: str, default_graphs: list[str], named_graphs: list[str]) -> str:
