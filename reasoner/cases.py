@@ -52,6 +52,8 @@ FORMATS = {
     ".json": ox.RdfFormat.JSON_LD,
 }
 XSD_DECIMAL = "http://www.w3.org/2001/XMLSchema#decimal"
+BOM = b"\xef\xbb\xbf"
+"""The UTF-8 byte-order mark: accepted at the start of a case file and ignored."""
 RDF_TYPE = str(RDF.type)
 CONTEXT_FILE = "context.jsonld"
 NAMED_CASES = 3
@@ -369,7 +371,7 @@ def _quads(path: Path, options: InputOptions, fhir_cases: dict[str, FhirCase]) -
     fmt = FORMATS[path.suffix]
     base = path.resolve().as_uri()
     if fmt == ox.RdfFormat.JSON_LD:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is allowed
         if isinstance(doc, dict) and "resourceType" in doc:
             case = _fhir_case(doc, path, options)
             if case.case_iri in fhir_cases:  # the same case in another bundle: keep its warnings
@@ -378,7 +380,14 @@ def _quads(path: Path, options: InputOptions, fhir_cases: dict[str, FhirCase]) -
             return iter(case.quads())
         text = _jsonld_input(doc, options.contexts)
         return (_restore_decimal(q) for q in ox.parse(text, format=fmt, base_iri=base))
+    if _starts_with_bom(path):  # editors on some systems write one; the parsers refuse it
+        return iter(ox.parse(path.read_bytes()[len(BOM) :], format=fmt, base_iri=base))
     return iter(ox.parse(path=path, format=fmt, base_iri=base))
+
+
+def _starts_with_bom(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(len(BOM)) == BOM
 
 
 class _FhirError(Exception):
@@ -579,6 +588,8 @@ def _nt_blocks(path: Path, size: int = 1 << 23) -> Iterator[list[str]]:
     sequence). CR LF and CR end lines too, as N-Triples says."""
     rest = b""
     with open(path, "rb") as f:
+        if f.read(len(BOM)) != BOM:
+            f.seek(0)
         while block := f.read(size):
             data = rest + block
             cut = data.rfind(b"\n") + 1

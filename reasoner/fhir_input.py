@@ -97,7 +97,7 @@ def is_fhir(doc: object) -> bool:
 def read_bundle(path: Path, as_of: date, mapping: FhirMapping) -> FhirCase:
     """``bundle_to_case`` for a JSON file; unreadable JSON is a ``FhirInputError`` too."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        doc = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is allowed
     except (OSError, ValueError) as exc:
         raise FhirInputError(str(path), f"cannot be read as JSON: {exc}") from None
     return bundle_to_case(doc, str(path), as_of, mapping)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pyoxigraph as ox
+import pytest
+import rdflib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -100,3 +102,38 @@ def test_shared_facts_equal_the_facts_of_the_parsed_quads(lines):
     # Equal facts are one object, so the engine tests and renders each once.
     facts = [f for subject_facts in batch.facts.values() for f in subject_facts]
     assert len({id(f) for f in facts}) == len(set(facts))
+
+
+# -- a UTF-8 byte-order mark -------------------------------------------------------------------
+_ROOT = Path(__file__).resolve().parent.parent
+_BOM_SOURCES = {
+    "turtle": _ROOT / "examples/cases/01-cauda-equina-urinary-saddle.ttl",
+    "json-ld": _ROOT / "examples/cases/02-cauda-equina-bilateral-leg-signs.jsonld",
+    "fhir": _ROOT / "examples/fhir/01-cauda-equina-urinary-saddle.json",
+}
+
+
+def _outcomes(assessor, path: Path) -> list[tuple]:
+    run = assessor.assess([path])
+    assert run.input_errors == [], run.input_errors
+    return [
+        (r.case, r.status, (r.outcome or {}).get("iri"), tuple(sorted(r.met_classes()))) for r in run.results
+    ]
+
+
+@pytest.mark.parametrize("kind", [*_BOM_SOURCES, "n-triples"])
+def test_a_utf8_byte_order_mark_is_accepted_and_ignored(assessor, tmp_path, kind):
+    if kind == "n-triples":
+        plain = tmp_path / "plain.nt"
+        plain.write_text(
+            rdflib.Graph().parse(_BOM_SOURCES["turtle"]).serialize(format="nt"), encoding="utf-8"
+        )
+    else:
+        plain = _BOM_SOURCES[kind]
+    marked = tmp_path / f"marked{plain.suffix}"
+    marked.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    expected = _outcomes(assessor, plain)
+    assert expected and _outcomes(assessor, marked) == expected
+    # the streamed reader (JSON and CSV output) reads the same cases
+    grouped = load_grouped([marked], assessor.inputs)
+    assert grouped.errors == [] and set(grouped.lines) >= {case for case, *_ in expected}
