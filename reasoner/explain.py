@@ -42,7 +42,6 @@ class Vocabulary:
         self.is_criterion = cache(self._is_criterion)
         self.sources = cache(self._sources)
         self.class_entry = cache(self._class_entry)
-        self.caveats = cache(self._caveats)
         self.rank_of = cache(self._rank_of)
         self.effect_label = cache(self._effect_label)
         self.condition_of = cache(self._condition_of)
@@ -150,8 +149,6 @@ class Vocabulary:
             str(v) for v in self.g.objects(URIRef(iri), prop) if getattr(v, "language", None) in ("en", None)
         )
 
-    def _caveats(self, iri: str) -> tuple[str, ...]:
-        return tuple(str(c) for c in self.g.objects(URIRef(iri), LBP.caveat))
 
     def is_functional(self, prop: str) -> bool:
         return prop in self.functional
@@ -421,7 +418,7 @@ def explain(
         entry["facts"] = [_fact(vocab, f) for f in memberships[cls]]
         result.criteria.append(entry)
         cited.update(dict.fromkeys(entry["sources"]))
-        result.warnings += vocab.caveats(cls)
+        result.warnings += vocab.annotation(cls, LBP.caveat)
         if entry["kind"] == "criterion" and not entry["selected"]:
             result.warnings.append(_not_selected(vocab, entry, selection, completed.get(cls)))
     alternatives = []
