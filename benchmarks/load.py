@@ -44,6 +44,10 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cases"
 RESULTS_JSON = "application/sparql-results+json"
+TOKEN = os.environ.get("LBP_IMAGING_TOKEN", "load-benchmark-token")
+"""Replacing a stored case needs the bearer token: the server started here is given it
+(for ``--url``, set the server's token with ``LBP_IMAGING_TOKEN``)."""
+UPDATES = ("--allow-update", "--token", TOKEN)
 TARGET_CLIENTS = 32
 TARGET_P99_MS = 100.0
 CASE_IRI = re.compile(r"<(https://example\.org/case/[^>]+)>")
@@ -96,7 +100,8 @@ class Plan:
             accept = "text/turtle" if query.startswith("DESCRIBE") else RESULTS_JSON
             return Call(label, "POST", "/sparql", data={"query": query}, headers={"Accept": accept})
         body = rng.choice(self.case_bodies)
-        return Call("post-case", "POST", "/cases", body=body, headers={"Content-Type": "text/turtle"})
+        headers = {"Content-Type": "text/turtle", "Authorization": f"Bearer {TOKEN}"}
+        return Call("post-case", "POST", "/cases", body=body, headers=headers)
 
 
 # -- the server ---------------------------------------------------------------------------
@@ -115,7 +120,7 @@ def start_server(port: int, log: Path) -> subprocess.Popen:
     """``lbp-imaging serve`` with the example cases stored, once it answers."""
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [str(_executable()), "serve", "--port", str(port), "--cases", str(EXAMPLES)],
+            [str(_executable()), "serve", "--port", str(port), "--cases", str(EXAMPLES), *UPDATES],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
@@ -209,7 +214,8 @@ def plan(client: httpx.Client, only: set[str], skip: set[str]) -> Plan:
     bodies = []
     if "post" in paths.get("/cases", {}):
         for _, body in examples:
-            answer = client.post("/cases", content=body, headers={"Content-Type": "text/turtle"})
+            headers = {"Content-Type": "text/turtle", "Authorization": f"Bearer {TOKEN}"}
+            answer = client.post("/cases", content=body, headers=headers)
             if answer.status_code in (200, 201):
                 bodies.append(body)
         notes.append(f"cases: {len(bodies)} example Turtle files re-posted (each replaces its record)")

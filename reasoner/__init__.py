@@ -10,7 +10,12 @@ membership), ``select`` (closed-world recommendation), ``explain`` (provenance),
 Decision support, not diagnosis.
 """
 
+import logging
+
 __version__ = "0.1.0"
+
+# A library logs and leaves the output to the application (the server sets it up).
+logging.getLogger("lbp_imaging").addHandler(logging.NullHandler())
 
 DISCLAIMER = (
     "Decision support, not diagnosis: every recommendation must be checked by the "

@@ -22,7 +22,7 @@ import datetime as dt
 import difflib
 import gc
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -36,6 +36,16 @@ import rdflib
 from rdflib import OWL, RDF, RDFS, URIRef
 from rdflib.namespace import SH
 
+from .case_iri import case_iri_problem
+from .fhir_validation import is_fhir
+from .input_text import (
+    DECIMAL_EXPONENT_LIMIT,
+    TextError,
+    check_rdf_nesting,
+    decode,
+    json_text,
+    parse_problem,
+)
 from .knowledge import LBP, KnowledgeBase
 
 if TYPE_CHECKING:
@@ -216,13 +226,20 @@ class InputOptions:
     """What reading needs besides the files: the published JSON-LD contexts by IRI (used
     locally), for FHIR Bundles the ontology's code mappings and the reference date that
     ages and durations are counted to, the knowledge base's case terms (to check identity
-    and terms), and whether cases of the same IRI in several files are merged."""
+    and terms), whether cases of the same IRI in several files are merged, and the IRI that
+    relative IRIs resolve against when it is not the file's own location (a text posted to
+    the server is written to a temporary file, whose folder no answer may show)."""
 
     contexts: dict[str, object] = field(default_factory=dict)
     fhir: FhirMapping | None = None
     as_of: dt.date = field(default_factory=dt.date.today)
     terms: CaseTerms | None = None
     merge_duplicates: bool = False
+    base_iri: str | None = None
+
+    def base_of(self, path: Path) -> str:
+        """The IRI the relative IRIs of ``path`` resolve against."""
+        return self.base_iri or path.resolve().as_uri()
 
     @classmethod
     def for_knowledge_base(
@@ -318,13 +335,21 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[InputError]]:
 
 
 def _jsonld_input(doc: object, contexts: dict[str, object]) -> str:
-    """Replace a published context IRI by its local copy, so parsing needs no network."""
+    """Replace a published context IRI by its local copy, so parsing needs no network; a
+    context of any other IRI (or an ``@import``) is refused, since none is fetched."""
 
     def local(ctx):
-        if isinstance(ctx, str) and ctx in contexts:
+        if isinstance(ctx, str):
+            if ctx not in contexts:
+                raise TextError(
+                    f"the JSON-LD @context {ctx!r} is not read: contexts are not fetched, and the only one "
+                    f"known is the project's ({', '.join(contexts) or 'none'}); put the context in the file"
+                )
             return contexts[ctx]
         if isinstance(ctx, list):
             return [local(c) for c in ctx]
+        if isinstance(ctx, dict) and "@import" in ctx:
+            raise TextError(f"the JSON-LD @import {ctx['@import']!r} is not read: contexts are not fetched")
         return ctx
 
     def walk(node):
@@ -349,9 +374,12 @@ def _restore_decimal(quad: ox.Quad) -> ox.Quad:
         and ("E" in obj.value or "e" in obj.value)
     ):
         try:
-            text = format(Decimal(obj.value), "f")
+            value = Decimal(obj.value)
         except InvalidOperation:
             return quad
+        if not value.is_finite() or abs(value.adjusted()) > DECIMAL_EXPONENT_LIMIT:
+            return quad  # left as written, an ill-formed decimal that the case shapes refuse
+        text = format(value, "f")
         return ox.Quad(quad.subject, quad.predicate, ox.Literal(text, datatype=obj.datatype), quad.graph_name)
     return quad
 
@@ -369,10 +397,13 @@ def _quads(path: Path, options: InputOptions, fhir_cases: dict[str, FhirCase]) -
     A JSON file is a FHIR resource when it names a ``resourceType``, else JSON-LD; a
     bundle read as a case is also put in ``fhir_cases``."""
     fmt = FORMATS[path.suffix]
-    base = path.resolve().as_uri()
+    base = options.base_of(path)
     if fmt == ox.RdfFormat.JSON_LD:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is allowed
-        if isinstance(doc, dict) and "resourceType" in doc:
+        text = decode(path.read_bytes())  # a byte-order mark is allowed
+        if not text.strip():
+            return iter(())
+        doc = json_text(text)
+        if is_fhir(doc):
             case = _fhir_case(doc, path, options)
             if case.case_iri in fhir_cases:  # the same case in another bundle: keep its warnings
                 case.warnings[:0] = fhir_cases[case.case_iri].warnings
@@ -380,6 +411,8 @@ def _quads(path: Path, options: InputOptions, fhir_cases: dict[str, FhirCase]) -
             return iter(case.quads())
         text = _jsonld_input(doc, options.contexts)
         return (_restore_decimal(q) for q in ox.parse(text, format=fmt, base_iri=base))
+    if fmt in (ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG):
+        check_rdf_nesting(path)
     if _starts_with_bom(path):  # editors on some systems write one; the parsers refuse it
         return iter(ox.parse(path.read_bytes()[len(BOM) :], format=fmt, base_iri=base))
     return iter(ox.parse(path=path, format=fmt, base_iri=base))
@@ -411,29 +444,55 @@ def term_key(term) -> str:
     return term.value if isinstance(term, ox.NamedNode) else str(term)
 
 
-PARSE_ERRORS = (SyntaxError, ValueError, OSError, json.JSONDecodeError)
-
-
 def _read_one(
     path: Path,
     options: InputOptions,
     read: Callable[[Iterator[ox.Quad]], T],
     fhir_cases: dict[str, FhirCase],
 ) -> T | InputError:
-    """Read one case file with ``read``, or say why it cannot be: it fails to parse, is a
-    FHIR Bundle that is not one patient's case, or holds nothing."""
+    """Read one case file with ``read`` (which may find nothing in it), or say why it cannot
+    be: it is not UTF-8, is nested too deep, fails to parse (with the line and column the
+    parser gives), or is a FHIR Bundle that is not one patient's case. A file with a syntax
+    error gives none of its cases: a subject's statements may be anywhere in it, so a case
+    read before the error could lack a finding written after it."""
     try:
         with gc_paused():  # many small containers, no cycles: skip the rescans
-            result = read(_quads(path, options, fhir_cases))
+            return read(_quads(path, options, fhir_cases))
     except _FhirError as exc:
         return InputError(str(path), f"FHIR Bundle not read: {exc}")
-    except PARSE_ERRORS as exc:
+    except TextError as exc:
         return InputError(str(path), f"cannot be parsed: {exc}")
-    return result if result else _empty(path)
+    except SyntaxError as exc:
+        return InputError(str(path), f"cannot be parsed: {parse_problem(exc, path)}")
+    except MemoryError as exc:
+        if not _parser_buffer(exc):
+            raise
+        return InputError(str(path), f"cannot be parsed: {parse_problem(exc, path)}")
+    except OSError as exc:
+        return InputError(str(path), f"cannot be read: {exc.strerror or exc}")
 
 
-def _empty(path: Path) -> InputError:
-    return InputError(str(path), "the file is empty: no patient case in it")
+def _parser_buffer(exc: MemoryError) -> bool:
+    """Whether the error is pyoxigraph's parser refusing a term longer than its buffer (an
+    error in the input), rather than the process running out of memory."""
+    return "maximal size" in str(exc)
+
+
+def empty_file_warning(path: str) -> InputWarning:
+    """The warning for a file that holds no statement at all (empty, only whitespace or
+    prefixes, an empty JSON document): like any file with no case, it is not an error."""
+    return InputWarning(path, "no patient case in this file: the file holds no statements")
+
+
+def refused_iris(keys: Iterable[str], path: Path, options: InputOptions) -> dict[str, InputError]:
+    """The subjects of a file whose IRIs may not name a case (``case_iri``), each with its
+    error; blank nodes are left to the case shapes (a case without an IRI is invalid)."""
+    base = options.base_of(path).rsplit("/", 1)[0] + "/"
+    found = {}
+    for key in keys:
+        if not key.startswith("_:") and (problem := case_iri_problem(key, base)):
+            found[key] = InputError(str(path), f"{problem}: the case is not read")
+    return found
 
 
 def load(paths: list[Path], options: InputOptions | None = None) -> LoadedInput:
@@ -445,6 +504,7 @@ def load(paths: list[Path], options: InputOptions | None = None) -> LoadedInput:
     files, errors = find_files(paths)
     fhir_cases: dict[str, FhirCase] = {}
     done: list[tuple[str, CaseBatch]] = []
+    empty: list[str] = []
     for path in files:
         lines = nt_lines_by_subject(path) if path.suffix == ".nt" else None
         if lines:
@@ -455,9 +515,25 @@ def load(paths: list[Path], options: InputOptions | None = None) -> LoadedInput:
             result = _read_one(path, options, _file_batch, fhir_cases)
         if isinstance(result, InputError):
             errors.append(result)
-        elif result:
+            continue
+        if refused := refused_iris(result.quads, path, options):
+            errors += refused.values()
+            result = CaseBatch(
+                {k: v for k, v in result.quads.items() if k not in refused},
+                {k: v for k, v in result.facts.items() if k not in refused},
+            )
+            if not result:
+                continue
+        if result:
             done.append((str(path), result))
-    loaded = LoadedInput(errors=errors, files=[path for path, _ in done], fhir_cases=fhir_cases)
+        else:
+            empty.append(str(path))
+    loaded = LoadedInput(
+        errors=errors,
+        files=[path for path, _ in done] + empty,
+        fhir_cases=fhir_cases,
+        notes=list(map(empty_file_warning, empty)),
+    )
     appears_in: dict[str, list[str]] = {}
     failed = {e.path for e in errors}
     for n, (path, batch) in enumerate(done):
@@ -742,7 +818,9 @@ def parse_cases(lines: LineBatch, source_of: dict[str, str]) -> tuple[CaseBatch,
     parse error."""
     try:
         quads = list(ox.parse(lines.text, format=ox.RdfFormat.N_TRIPLES))
-    except SyntaxError:
+    except (SyntaxError, MemoryError) as exc:
+        if isinstance(exc, MemoryError) and not _parser_buffer(exc):
+            raise
         quads = None  # find the case(s) the error is in; the others still go on
     if quads is not None and len(quads) == sum(lines.counts):
         # One triple per line, in the order of the lines: cut the quads by line counts
@@ -760,16 +838,25 @@ def parse_cases(lines: LineBatch, source_of: dict[str, str]) -> tuple[CaseBatch,
     for key, group in lines.groups():
         try:
             found.update(group_by_subject(ox.parse("\n".join(group), format=ox.RdfFormat.N_TRIPLES)))
-        except SyntaxError as exc:
-            line = group[exc.lineno - 1].strip() if exc.lineno and exc.lineno <= len(group) else ""
-            errors.append(
-                InputError(
-                    source_of.get(key, "?"),
-                    f"case {key}: the N-Triples line {line!r} cannot be parsed ({exc.msg}); "
-                    "the case is skipped",
-                )
-            )
+        except (SyntaxError, MemoryError) as exc:
+            if isinstance(exc, MemoryError) and not _parser_buffer(exc):
+                raise
+            errors.append(InputError(source_of.get(key, "?"), _line_error(key, group, exc)))
     return CaseBatch.from_quads(found), errors
+
+
+def _line_error(key: str, group: list[str], exc: SyntaxError | MemoryError) -> str:
+    """The error for a case one of whose N-Triples lines cannot be parsed, quoting the line
+    (cut short when long): the lines of a case were gathered from anywhere in the file, so
+    the parser's line number is not the file's."""
+    lineno = getattr(exc, "lineno", None)
+    line = group[lineno - 1].strip() if lineno and lineno <= len(group) else ""
+    if len(line) > 200:
+        line = f"{line[:200]}… ({len(line):,} characters)"
+    problem = parse_problem(exc)
+    quoted = f"the N-Triples line {line!r}" if line else "an N-Triples line"
+    at = f" at column {problem.column}" if line and problem.column else ""
+    return f"case {key}: {quoted} cannot be parsed{at} ({problem.problem}); the case is skipped"
 
 
 def group_by_subject(quads: Iterator[ox.Quad]) -> dict[str, list[ox.Quad]]:
@@ -828,8 +915,6 @@ def load_grouped(paths: list[Path], options: InputOptions | None = None) -> Grou
             by_subject = nt_lines_by_subject(path) if path.suffix == ".nt" else None
         if by_subject is None:
             by_subject = _read_one(path, options, _lines_by_subject, grouped.fhir_cases)
-        elif not by_subject:
-            by_subject = _empty(path)
         if not isinstance(by_subject, InputError) and grouped.lines:
             clashing = {k for k in by_subject.keys() & grouped.source_of.keys() if k.startswith("_:")}
             if clashing:  # another file's blank node of the same label is another node
@@ -844,6 +929,14 @@ def load_grouped(paths: list[Path], options: InputOptions | None = None) -> Grou
         if isinstance(by_subject, InputError):
             grouped.errors.append(by_subject)
             continue
+        if not by_subject:
+            grouped.notes.append(empty_file_warning(str(path)))
+            continue
+        if refused := refused_iris(by_subject, path, options):
+            grouped.errors += refused.values()
+            by_subject = {k: v for k, v in by_subject.items() if k not in refused}
+            if not by_subject:
+                continue
         grouped.files.append(str(path))
         if not grouped.lines:  # the first file (often the only one): take its groups
             grouped.lines, grouped.source_of = by_subject, dict.fromkeys(by_subject, str(path))

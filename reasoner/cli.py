@@ -49,6 +49,18 @@ class ResultFormat(StrEnum):
     ntriples = "ntriples"
 
 
+QUERY_ACCEPT = {
+    "json": "application/sparql-results+json, text/turtle;q=0.1",
+    "csv": "text/csv, text/turtle;q=0.1",
+    "tsv": "text/tab-separated-values, text/turtle;q=0.1",
+    "xml": "application/sparql-results+xml, text/turtle;q=0.1",
+    "turtle": "text/turtle",
+    "ntriples": "application/n-triples",
+}
+"""What ``query --format`` asks for, as an Accept header: the results format for SELECT
+and ASK, Turtle for CONSTRUCT and DESCRIBE unless N-Triples is asked for (as before)."""
+
+
 KbOption = Annotated[
     Path | None,
     typer.Option(
@@ -298,13 +310,13 @@ def explain(
     assessor = _assessor(kb, engine, as_of, merge_duplicates)
     run, _ = _run(assessor, [path], quiet=True)
     chosen = [r for r in run.results if case is None or r.case == case]
+    for e in run.input_errors:  # first: when no case is left, they say why
+        typer.echo(f"lbp-imaging: {e}", err=True)
     if not chosen:
         raise _fail(f"no case {case} in {path}" if case else f"no case in {path}", 1)
     console = Console()
     for r in chosen:
         console.print(explanation_tree(r, run.statements, assessor.vocab.effect_label))
-    for e in run.input_errors:
-        typer.echo(f"lbp-imaging: {e}", err=True)
     raise typer.Exit(1 if any(r.status != "assessed" for r in chosen) or run.input_errors else 0)
 
 
@@ -386,6 +398,10 @@ def query(
     max_query_depth: Annotated[
         int, typer.Option(help="Deepest nesting of brackets the query may have; deeper ones are refused.")
     ] = DEFAULT_MAX_DEPTH,
+    timeout: Annotated[float, typer.Option(help="Seconds the query may take; it is stopped then.")] = 300.0,
+    max_query_memory_mb: Annotated[
+        int, typer.Option(help="MiB by which the query may grow the process evaluating it.")
+    ] = 4096,
     kb_dir: KbOption = None,
 ) -> None:
     """Run SPARQL over the knowledge base plus assessed cases and their PROV-O results."""
@@ -395,6 +411,8 @@ def query(
     from .knowledge import KnowledgeBaseError
     from .render import to_prov
     from .select import add_memberships
+    from .server.query import NotAcceptable, QueryTimeout
+    from .server.query_pool import QueryProcessFailed, QueryTooLarge, run_isolated
     from .server.sparql_text import depth_problem, scan
 
     kb = _load_kb(kb_dir)
@@ -431,23 +449,25 @@ def query(
         exit_code = run.exit_code
         _report(run)
     try:
-        results = store.query(text)
+        answer = run_isolated(
+            store, text, QUERY_ACCEPT[fmt.value], timeout, max_query_memory_mb * 1024 * 1024
+        )
     except SyntaxError as exc:
         raise _fail(f"SPARQL syntax error: {exc}") from None
-    if isinstance(results, ox.QueryBoolean | ox.QuerySolutions):
-        formats = {
-            "json": ox.QueryResultsFormat.JSON,
-            "csv": ox.QueryResultsFormat.CSV,
-            "tsv": ox.QueryResultsFormat.TSV,
-            "xml": ox.QueryResultsFormat.XML,
-        }
-        if fmt.value not in formats:
-            raise _fail(f"--format {fmt.value} is for CONSTRUCT/DESCRIBE; use json, csv, tsv or xml")
-        out = results.serialize(format=formats[fmt.value])
-    else:
-        rdf = {"turtle": ox.RdfFormat.TURTLE, "ntriples": ox.RdfFormat.N_TRIPLES}
-        out = ox.serialize(results, format=rdf.get(fmt.value, ox.RdfFormat.TURTLE))
-    sys.stdout.write(out.decode("utf-8"))
+    except NotAcceptable:
+        raise _fail(
+            f"--format {fmt.value} does not fit this query: use json, csv, tsv or xml for SELECT "
+            "and ASK (ASK: json or xml), turtle or ntriples for CONSTRUCT and DESCRIBE"
+        ) from None
+    except QueryTimeout:
+        raise _fail(f"the query did not finish within --timeout {timeout:g} s") from None
+    except QueryTooLarge:
+        raise _fail(f"the query needed more than --max-query-memory-mb {max_query_memory_mb}") from None
+    except QueryProcessFailed as exc:
+        raise _fail(
+            f"the query stopped the process evaluating it ({exc.how}): it cannot be answered as written"
+        ) from None
+    sys.stdout.write(answer.body.decode("utf-8"))
     raise typer.Exit(exit_code)
 
 
@@ -483,6 +503,14 @@ def serve(
             show_default=False,
         ),
     ] = None,
+    cds_trust: Annotated[
+        Path | None,
+        typer.Option(
+            help="JSON file of the CDS clients (JWT issuers and their keys) the CDS Hooks services "
+            "trust; with it, every hook and feedback call needs their signed JWT (see README, CDS Hooks).",
+            show_default=False,
+        ),
+    ] = None,
     case_workers: Annotated[int, typer.Option(help="Processes that assess posted cases.")] = 1,
     answer_cache_mb: Annotated[
         int, typer.Option(help="MiB of query answers kept until the next write (0: none).")
@@ -490,9 +518,31 @@ def serve(
     max_query_depth: Annotated[
         int, typer.Option(help="Deepest nesting of brackets a query may have; deeper ones are refused.")
     ] = DEFAULT_MAX_DEPTH,
+    query_processes: Annotated[
+        int, typer.Option(help="Processes that evaluate SPARQL queries (queries run at once).")
+    ] = 8,
+    max_query_memory_mb: Annotated[
+        int, typer.Option(help="MiB by which one query may grow its process; past that it fails (503).")
+    ] = 512,
+    max_body_mb: Annotated[
+        float, typer.Option(help="Largest request body any endpoint reads, in MiB (413 beyond).")
+    ] = 16,
+    audit_log: Annotated[
+        Path | None,
+        typer.Option(
+            help="Append a JSON line for each case write and CDS Hooks decision to this file "
+            "(default: no audit log).",
+            show_default=False,
+        ),
+    ] = None,
+    audit_log_max_mb: Annotated[
+        float, typer.Option(help="MiB past which the audit log is rotated to FILE.1, FILE.2, ….")
+    ] = 10,
+    audit_log_backups: Annotated[int, typer.Option(help="Rotated audit log files kept.")] = 5,
     kb_dir: KbOption = None,
 ) -> None:
     """Serve the knowledge graph: a SPARQL 1.1 endpoint at /sparql (read-only by default)."""
+    from .server.cds_trust import load_trust
     from .server.settings import ServerSettings, SettingsError
 
     try:
@@ -505,9 +555,16 @@ def serve(
             allow_load=allow_load,
             cors_origins=tuple(cors_origin or ()),
             fhir_servers=tuple(fhir_server or ()),
+            cds_trust=load_trust(cds_trust) if cds_trust else None,
             case_workers=case_workers,
             answer_cache_bytes=answer_cache_mb * 1024 * 1024,
             max_query_depth=max_query_depth,
+            query_processes=query_processes,
+            max_query_memory_mb=max_query_memory_mb,
+            max_body_bytes=int(max_body_mb * 1024 * 1024),
+            audit_log=audit_log,
+            audit_log_max_bytes=int(audit_log_max_mb * 1024 * 1024),
+            audit_log_backups=audit_log_backups,
         )
     except SettingsError as exc:
         raise _fail(str(exc)) from None

@@ -149,7 +149,6 @@ class Vocabulary:
             str(v) for v in self.g.objects(URIRef(iri), prop) if getattr(v, "language", None) in ("en", None)
         )
 
-
     def is_functional(self, prop: str) -> bool:
         return prop in self.functional
 
@@ -339,7 +338,7 @@ class CaseResult:
             "status": self.status,
         }
         if self.status != "assessed":
-            return {**base, "errors": self.errors, "disclaimer": DISCLAIMER}
+            return {**base, "errors": self.errors, "warnings": self.warnings, "disclaimer": DISCLAIMER}
         return {
             **base,
             "facts": self.facts,

@@ -20,7 +20,6 @@ See docs/fhir-mapping.md.
 from __future__ import annotations
 
 import calendar
-import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
@@ -30,10 +29,13 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyoxigraph as ox
-from pydantic import ValidationError
 
 from . import ucum
+from .case_iri import case_iri_problem
 from .fhir_mapping import CaseProperty, FhirMapping
+from .fhir_validation import FhirInputError, brief, cut, validated_bundle
+from .fhir_validation import is_fhir as is_fhir  # re-exported: callers import it from here
+from .input_text import DECIMAL_EXPONENT_LIMIT, TextError, json_document
 from .knowledge import LBP
 
 ACCEPTED_TYPES = ("collection", "searchset", "transaction")
@@ -55,23 +57,6 @@ MEDICATION_TAKEN = {"active", "completed", "stopped", "on-hold"}
 READ_THROUGH_REFERENCES = {"Medication"}  # read as MedicationStatement.medicationReference
 
 
-class FhirInputError(Exception):
-    """A bundle that cannot be read as one patient's case: names the bundle (its source),
-    the resource (when one is at fault) and the problem."""
-
-    def __init__(self, source: str, problem: str, resource: str | None = None):
-        self.source, self.problem, self.resource = source, problem, resource
-        super().__init__(str(self))
-
-    @property
-    def detail(self) -> str:
-        """The message without the source, for reports that name the file themselves."""
-        return f"{self.resource}: {self.problem}" if self.resource else self.problem
-
-    def __str__(self) -> str:
-        return f"{self.source}: {self.detail}"
-
-
 @dataclass(frozen=True)
 class FhirCase:
     """One bundle read as a case: its triples, the case IRI, the warnings, and the Patient
@@ -87,19 +72,14 @@ class FhirCase:
         return list(ox.parse(self.ntriples, format=ox.RdfFormat.N_TRIPLES))
 
 
-def is_fhir(doc: object) -> bool:
-    """Whether a parsed JSON document is FHIR (it names a ``resourceType``) rather than
-    JSON-LD. A FHIR document that is not a Bundle is then refused by ``bundle_to_case``
-    with that reason, instead of failing as JSON-LD."""
-    return isinstance(doc, dict) and "resourceType" in doc
-
-
 def read_bundle(path: Path, as_of: date, mapping: FhirMapping) -> FhirCase:
     """``bundle_to_case`` for a JSON file; unreadable JSON is a ``FhirInputError`` too."""
     try:
-        doc = json.loads(path.read_text(encoding="utf-8-sig"))  # a byte-order mark is allowed
-    except (OSError, ValueError) as exc:
+        doc = json_document(path.read_bytes())  # a byte-order mark is allowed
+    except TextError as exc:
         raise FhirInputError(str(path), f"cannot be read as JSON: {exc}") from None
+    except OSError as exc:
+        raise FhirInputError(str(path), f"cannot be read: {exc.strerror or exc}") from None
     return bundle_to_case(doc, str(path), as_of, mapping)
 
 
@@ -157,47 +137,10 @@ class _Entry:
 
 
 def _validated_entries(doc: object, source: str) -> list[_Entry]:
-    if not (is_fhir(doc) and doc["resourceType"] == "Bundle"):
-        kind = doc.get("resourceType") if isinstance(doc, dict) else type(doc).__name__
-        raise FhirInputError(source, f"not a FHIR Bundle (resourceType {kind!r})")
-    if doc.get("type") not in ACCEPTED_TYPES:
-        raise FhirInputError(
-            source, f"bundle type {doc.get('type')!r} is not read: use one of {', '.join(ACCEPTED_TYPES)}"
-        )
-    from fhir.resources.R4B.bundle import Bundle  # deferred: a large import
-
-    try:
-        bundle = Bundle.model_validate(doc)
-    except ValidationError as exc:
-        raise _invalid(doc, source, exc) from None
+    bundle = validated_bundle(doc, source, ACCEPTED_TYPES)
     return [
         _Entry(i, e.fullUrl, e.resource) for i, e in enumerate(bundle.entry or []) if e.resource is not None
     ]
-
-
-def _invalid(doc: dict, source: str, exc: ValidationError) -> FhirInputError:
-    """The validation errors as one error: ``element: problem`` per error, grouped under
-    the resource at fault (named on the error when there is one)."""
-    found: dict[str, list[str]] = {}
-    for err in exc.errors():
-        loc, where = list(err["loc"]), "Bundle"
-        if loc[:1] == ["entry"] and len(loc) > 2 and loc[2] == "resource":
-            where, loc = _resource_name(doc, loc[1]), loc[3:]
-        element = ".".join(str(x) for x in loc)
-        message = err["msg"].removeprefix("Value error, ")
-        found.setdefault(where, []).append(f"{element}: {message}" if element else message)
-    if len(found) == 1:
-        ((where, problems),) = found.items()
-        return FhirInputError(source, "invalid FHIR R4: " + "; ".join(problems), where)
-    text = "; ".join(f"{where}: {p}" for where, problems in found.items() for p in problems)
-    return FhirInputError(source, "invalid FHIR R4: " + text)
-
-
-def _resource_name(doc: dict, position: int) -> str:
-    entry = (doc.get("entry") or [])[position]
-    resource = (entry.get("resource") if isinstance(entry, dict) else None) or {}
-    kind, rid = resource.get("resourceType", "resource"), resource.get("id")
-    return f"{kind}/{rid}" if rid else f"{kind} (entry {position})"
 
 
 def _the_patient(source: str, entries: list[_Entry]) -> _Entry:
@@ -231,7 +174,9 @@ class _References:
         found = self.by_url.get(text) or self._relative(referrer, text)
         if found is None:
             raise FhirInputError(
-                self.source, f"{element} reference {text!r} resolves to no entry of the bundle", referrer.name
+                self.source,
+                f"{element} reference {brief(text)} resolves to no entry of the bundle",
+                referrer.name,
             )
         return found
 
@@ -245,7 +190,9 @@ class _References:
             return self.by_url[f"{base}/{key}"]
         candidates = self.by_type_id.get(key, [])
         if len(candidates) > 1:
-            raise FhirInputError(self.source, f"reference {text!r} matches several entries", referrer.name)
+            raise FhirInputError(
+                self.source, f"reference {brief(text)} matches several entries", referrer.name
+            )
         return candidates[0] if candidates else None
 
 
@@ -324,7 +271,7 @@ def _status_codes(concept, system: str) -> set[str]:
 
 
 def _shown(codings) -> str:
-    return ", ".join(f"{s or '(no system)'}|{c or '(no code)'}" for s, c in codings)
+    return ", ".join(f"{cut(s or '(no system)')}|{cut(c or '(no code)')}" for s, c in codings)
 
 
 PLACES = Decimal("0.000001")
@@ -371,8 +318,10 @@ class _Reader:
             ox.NamedNode(iri)
         except ValueError as exc:
             raise FhirInputError(
-                self.source, f"fullUrl {iri!r} is not an IRI: {exc}", self.patient.name
+                self.source, f"fullUrl {brief(iri)} is not an IRI: {exc}", self.patient.name
             ) from None
+        if problem := case_iri_problem(iri):
+            raise FhirInputError(self.source, f"fullUrl: {problem}", self.patient.name)
         return iri
 
     def warn(self, entry: _Entry, message: str) -> None:
@@ -404,7 +353,7 @@ class _Reader:
         if patient.gender:
             sex = self.mapping.sexes.get(patient.gender)
             if sex is None:
-                self.warn(entry, f"gender {patient.gender!r} has no administrative sex in the ontology")
+                self.warn(entry, f"gender {brief(patient.gender)} has no administrative sex in the ontology")
             else:
                 self.add(str(LBP.administrativeSex), ox.NamedNode(sex))
 
@@ -474,7 +423,7 @@ class _Reader:
         if res.status == "entered-in-error" or not self._about_patient(entry, "subject"):
             return None
         if res.status not in OBSERVATION_USED:
-            self.warn(entry, f"status {res.status!r}: no result to read, not used")
+            self.warn(entry, f"status {brief(res.status)}: no result to read, not used")
             return None
         if res.component:
             self.warn(entry, "components are not read")
@@ -515,7 +464,7 @@ class _Reader:
         if res.status == "entered-in-error" or not self._about_patient(entry, "subject"):
             return None
         if res.status not in PROCEDURE_DONE:
-            self.warn(entry, f"status {res.status!r}: not known to have been done, not used")
+            self.warn(entry, f"status {brief(res.status)}: not known to have been done, not used")
             return None
         period = res.performedPeriod
         span = self._span(entry, period.start, period.end) if period else None
@@ -527,7 +476,7 @@ class _Reader:
         if res.status == "entered-in-error" or not self._about_patient(entry, "subject"):
             return None
         if res.status not in MEDICATION_TAKEN | {"not-taken"}:
-            self.warn(entry, f"status {res.status!r}: not known to be taken, not used")
+            self.warn(entry, f"status {brief(res.status)}: not known to be taken, not used")
             return None
         concept = res.medicationCodeableConcept
         if concept is None:
@@ -543,7 +492,7 @@ class _Reader:
         if res.status == "entered-in-error" or not self._about_patient(entry, "patient"):
             return None
         if res.status not in (None, "active"):
-            self.warn(entry, f"status {res.status!r}: not known to be in place, not used")
+            self.warn(entry, f"status {brief(res.status)}: not known to be in place, not used")
             return None
         return _Claim(entry, _codings(res.type))
 
@@ -621,10 +570,17 @@ class _Reader:
             self._number(claim.entry, prop, _Span(claim.onset))
 
     def _number(self, entry: _Entry, prop: CaseProperty, measure: _Quantity | _Span) -> None:
+        label = self.mapping.label(prop.iri)
         try:
             value = self._in_unit(measure, prop)
         except ValueError as exc:
-            self.warn(entry, f"{self.mapping.label(prop.iri)}: {exc}; not used")
+            self.warn(entry, f"{label}: {exc}; not used")
+            return
+        except ArithmeticError:  # the conversion's decimal arithmetic overflowed
+            value = None
+        if value is None or not value.is_finite() or abs(value.adjusted()) > DECIMAL_EXPONENT_LIMIT:
+            shown = measure.value if isinstance(measure, _Quantity) else "the period"
+            self.warn(entry, f"{label}: {cut(str(shown))} is out of range; not used")
             return
         self.add(prop.iri, ox.Literal(_decimal_text(value), datatype=ox.NamedNode(prop.datatype)))
 

@@ -86,3 +86,18 @@ def browser():
 
     with chromium() as browser:
         yield browser
+
+
+HOSTILE_BODY_CAP_MB = 2
+"""The body cap of ``hostile_server``: small, so that bodies over it are quick to send."""
+
+
+@pytest.fixture(scope="session")
+def hostile_server(tmp_path_factory):
+    """One server for the hostile-input tests (the nasty-query corpus, the HTTP fuzzing):
+    the example cases, a 1 s query timeout, bodies of at most ``HOSTILE_BODY_CAP_MB``."""
+    from sparql_server import EXAMPLES, running
+
+    args = ["--timeout", "1", "--max-body-mb", str(HOSTILE_BODY_CAP_MB), "--cases", str(EXAMPLES)]
+    with running(args, tmp_path_factory.mktemp("hostile-logs")) as server:
+        yield server

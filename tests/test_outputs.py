@@ -79,7 +79,7 @@ ASSESSED_KEYS = {
     "warnings",
     "disclaimer",
 }
-INVALID_KEYS = {"case", "source", "engine", "status", "errors", "disclaimer"}
+INVALID_KEYS = {"case", "source", "engine", "status", "errors", "warnings", "disclaimer"}
 SUMMARY_KEYS = {"cases", "assessed", "invalid", "inputErrors"}
 RECOMMENDATION_KEYS = {
     "procedure",

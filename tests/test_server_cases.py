@@ -1,7 +1,8 @@
 """Cases over HTTP (reasoner/server/cases_router.py), against real server processes: a
 case posted in each format is assessed, stored and read back in each answer format;
-DELETE needs the token; bad requests get their status; an on-disk store keeps an
-acknowledged case through ``kill -9`` and a restart."""
+replacing a stored case and DELETE need the token (more in test_server_case_versions.py);
+bad requests get their status; an on-disk store keeps an acknowledged case through
+``kill -9`` and a restart."""
 
 from __future__ import annotations
 
@@ -39,9 +40,12 @@ def server(tmp_path_factory):
 
 
 def post(
-    server, body: bytes, content_type: str, accept: str = "application/json", **params
+    server, body: bytes, content_type: str, accept: str = "application/json", token: bool = False, **params
 ) -> httpx.Response:
+    """POST a case; ``token``: with the bearer token, which replacing a stored case needs."""
     headers = {"content-type": content_type, "accept": accept}
+    if token:
+        headers["authorization"] = f"Bearer {TOKEN}"
     return httpx.post(server.url + "/cases", content=body, headers=headers, params=params, timeout=30)
 
 
@@ -111,7 +115,7 @@ def test_fhir_warnings_name_the_request_body_not_a_temporary_file(server):
 def test_the_record_is_given_as_prov_in_each_rdf_syntax(server, media):
     path = EXAMPLES / "05-known-cancer.ttl"
     case = URIRef(expected(path)["case"])
-    posted = post(server, path.read_bytes(), "text/turtle", accept=media)
+    posted = post(server, path.read_bytes(), "text/turtle", accept=media, token=True)  # may replace
     assert posted.status_code in (200, 201) and posted.headers["content-type"].startswith(media)
     fetched = httpx.get(server.url + case_path(case), headers={"accept": media}, timeout=30)
     assert fetched.status_code == 200 and fetched.headers["vary"] == "Accept"
@@ -132,7 +136,7 @@ def test_posting_a_case_again_replaces_its_record(server):
     body = (EXAMPLES / "06-night-pain-first-line.ttl").read_bytes()
     case = expected(EXAMPLES / "06-night-pain-first-line.ttl")["case"]
     assert post(server, body, "text/turtle").status_code == 201
-    assert post(server, body, "text/turtle").status_code == 200
+    assert post(server, body, "text/turtle", token=True).status_code == 200
     count = httpx.post(
         server.endpoint,
         data={"query": f"SELECT (COUNT(*) AS ?n) {{ GRAPH <{case}> {{ ?r <{LBP}forCase> <{case}> }} }}"},
@@ -209,13 +213,13 @@ def test_an_oversized_body_is_413(server):
 def test_unknown_cases_are_404_and_unacceptable_formats_406(server):
     assert httpx.get(server.url + case_path("https://example.org/case/nobody")).status_code == 404
     assert httpx.get(server.url + "/cases/not%20an%20iri").status_code == 404
-    stored = post(server, (EXAMPLES / "05-known-cancer.ttl").read_bytes(), "text/turtle")
+    stored = post(server, (EXAMPLES / "05-known-cancer.ttl").read_bytes(), "text/turtle", token=True)
     response = httpx.get(server.url + stored.headers["location"], headers={"accept": "image/png"})
     assert response.status_code == 406
 
 
 def test_the_case_path_also_takes_the_iri_with_its_slashes(server):
-    stored = post(server, (EXAMPLES / "05-known-cancer.ttl").read_bytes(), "text/turtle")
+    stored = post(server, (EXAMPLES / "05-known-cancer.ttl").read_bytes(), "text/turtle", token=True)
     iri = stored.json()["results"][0]["case"]
     assert httpx.get(f"{server.url}/cases/{iri}").json() == stored.json()
 
@@ -261,18 +265,39 @@ def test_an_acknowledged_case_survives_kill_9_and_a_restart(tmp_path):
         stop(second)
 
 
-def _workers(server) -> list[int]:
-    """The server's case workers: its child processes, but multiprocessing's resource
-    tracker (which spawned workers need)."""
-    found = []
+def _children(parent_pid: int) -> dict[int, bytes]:
+    """pid -> command line of the child processes of ``parent_pid`` (Linux ``/proc``)."""
+    found = {}
     for entry in Path("/proc").iterdir():
         try:
             parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            if parent == server.process.pid and b"resource_tracker" not in (entry / "cmdline").read_bytes():
-                found.append(int(entry.name))
+            if parent == parent_pid:
+                found[int(entry.name)] = (entry / "cmdline").read_bytes()
         except (OSError, ValueError, IndexError):
             continue  # not a process, or one that ended meanwhile
     return found
+
+
+def _workers(server) -> list[int]:
+    """The server's case workers: its child processes, but multiprocessing's resource
+    tracker (which spawned workers need) and the query processes' template."""
+    return [
+        pid
+        for pid, cmdline in _children(server.process.pid).items()
+        if b"resource_tracker" not in cmdline and b"query_process" not in cmdline
+    ]
+
+
+def _query_processes(server) -> list[int]:
+    """The template of the query processes and the query processes it forked."""
+    templates = [p for p, cmdline in _children(server.process.pid).items() if b"query_process" in cmdline]
+    return templates + [p for t in templates for p in _children(t)]
+
+
+def _alive(pids: list[int]) -> list[int]:
+    return [
+        p for p in pids if Path(f"/proc/{p}").exists() and b" Z " not in Path(f"/proc/{p}/stat").read_bytes()
+    ]
 
 
 def test_cases_are_assessed_in_a_worker_process_which_is_replaced_if_it_dies(tmp_path):
@@ -286,9 +311,12 @@ def test_cases_are_assessed_in_a_worker_process_which_is_replaced_if_it_dies(tmp
         again = post(server, body, "text/turtle")
         assert again.status_code == 201, again.text
         assert _workers(server) and workers[0] not in _workers(server)
+        queries = _query_processes(server)
+        assert queries, "the query processes' template runs beside the case workers"
         server.process.send_signal(signal.SIGKILL)
         server.process.wait()
         deadline = time.monotonic() + 5
-        while _workers(server) and time.monotonic() < deadline:  # they end with their server
+        while (_workers(server) or _alive(queries)) and time.monotonic() < deadline:  # they end with it
             time.sleep(0.1)
         assert not _workers(server)
+        assert not _alive(queries), "query processes outlived their killed server"

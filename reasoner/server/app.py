@@ -20,17 +20,25 @@ from .. import DISCLAIMER, __version__
 from ..assess import Assessor
 from ..knowledge import KnowledgeBase
 from .answer_cache import AnswerCache
+from .api_docs import router as api_docs_router
+from .assets import add_assets
+from .audit_log import AuditLog
+from .body_limit import BodyLimit
 from .case_workers import CaseWorkers
 from .cases_router import router as cases_router
 from .cds_hooks_router import router as cds_hooks_router
-from .executor import QueryExecutor
+from .executor import StoreExecutor
 from .graphs import load_knowledge_base
+from .health_router import health_router
 from .linked_data_router import router as linked_data_router
 from .named_query_router import named_query_router
 from .pages_router import router as pages_router
+from .query_pool import QueryPool
+from .security_headers import SecurityHeaders
 from .settings import ServerSettings
 from .sparql_router import router as sparql_router
 from .state import ServerState
+from .store_log import LoggedStore
 
 
 def open_store(store_path: Path | None) -> ox.Store:
@@ -49,18 +57,28 @@ def create_app(
     default, kept on disk at ``store_path`` with the cases stored in it before."""
     settings = settings or ServerSettings()
     assessor = Assessor(kb)
+    # Opened before the workers start, so that a file that cannot be opened stops the server
+    # before it has processes to stop (the workers never write to it).
+    audit = AuditLog(
+        kb.identity, settings.audit_log, settings.audit_log_max_bytes, settings.audit_log_backups
+    )
     # Forked first: before this process runs any other thread or opens the store.
     case_workers = CaseWorkers(assessor, settings.case_workers)
-    store = open_store(store_path)
+    store = LoggedStore(open_store(store_path))
     knowledge_graphs = load_knowledge_base(store, kb)
-    executor = QueryExecutor(settings.query_threads)
+    executor = StoreExecutor(settings.store_threads)
+    queries = QueryPool(store, settings.query_processes, settings.max_query_memory_mb * 1024 * 1024)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # Started here, once the cases given at start are stored: the replicas begin as a dump.
+        await queries.start()
         yield
+        await queries.close()
         executor.shutdown()
         case_workers.shutdown()
         store.flush()
+        audit.close()
 
     app = FastAPI(
         title="lbp-imaging",
@@ -69,15 +87,19 @@ def create_app(
         "endpoint, cases assessed and stored over HTTP, the named queries as a web API, and the "
         f"ontology's IRIs dereferenced. {DISCLAIMER}",
         lifespan=lifespan,
+        docs_url=None,  # served by api_docs, with Swagger UI from this server (no CDN)
+        redoc_url=None,
     )
     app.state.lbp = ServerState(
         store,
         settings,
         executor,
+        queries,
         knowledge_graphs,
         assessor,
         case_workers,
         AnswerCache(settings.answer_cache_bytes),
+        audit,
     )
     app.include_router(sparql_router)
     app.include_router(pages_router)
@@ -85,6 +107,11 @@ def create_app(
     app.include_router(named_query_router(kb.queries))
     app.include_router(linked_data_router)
     app.include_router(cds_hooks_router)
+    app.include_router(health_router(kb, store_path))
+    app.include_router(api_docs_router)
+    add_assets(app)
+    app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
     if settings.cors_origins:
         app.add_middleware(
             CORSMiddleware,

@@ -1,7 +1,8 @@
 """Who may update: a bearer token (RFC 6750) on a server started with updates allowed.
 
-The same rule guards every write a client asks for beyond submitting a case: SPARQL
-Update at ``/sparql`` and deleting a case at ``/cases/{id}``.
+The same rule guards every write a client asks for beyond submitting a new case: SPARQL
+Update at ``/sparql``, replacing a stored case by posting its IRI again, and deleting a
+case at ``/cases/{id}``.
 
 Statuses follow HTTP semantics: a read-only server refuses every update with 403 (no
 credential would help); a server that accepts updates answers 401 with a

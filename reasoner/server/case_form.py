@@ -10,13 +10,14 @@ concurrent use (one case takes milliseconds). Nothing the page assesses is store
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..assess import AssessmentRun, Assessor
-from ..cases import find_files
+from ..cases import find_files, load
 from ..explain import CaseResult
 
 # Form value -> (file extension, name shown).
@@ -79,7 +80,8 @@ class CaseDesk:
         with tempfile.TemporaryDirectory(prefix="lbp-case-") as tmp:
             path = Path(tmp) / f"case{suffix}"
             path.write_text(text, encoding="utf-8")
-            self._fill(report, self._assess(path), str(path))
+            # Relative IRIs resolve against the text's name, never the temporary folder.
+            self._fill(report, self._assess(path, f"file:///{path.name}"), str(path))
         return report
 
     def assess_example(self, name: str) -> CaseReport:
@@ -91,9 +93,10 @@ class CaseDesk:
         self._fill(report, self._assess(path), str(path))
         return report
 
-    def _assess(self, path: Path) -> AssessmentRun:
+    def _assess(self, path: Path, base_iri: str | None = None) -> AssessmentRun:
+        options = dataclasses.replace(self.assessor.inputs, base_iri=base_iri)
         with self._lock:
-            return self.assessor.assess([path])
+            return self.assessor.assess_loaded(load([path], options))
 
     @staticmethod
     def _fill(report: CaseReport, run: AssessmentRun, path: str) -> None:

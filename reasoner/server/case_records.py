@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import pyoxigraph as ox
 
+from ..explain import CaseResult
 from ..knowledge import LBP
 from ..select import UNDETERMINED
 
@@ -74,6 +75,26 @@ def _time(term) -> str:
     return dt.datetime.fromisoformat(term.value).isoformat(timespec="seconds")
 
 
+def stored_recommendation(store: ox.Store, case: ox.NamedNode) -> Recommendation:
+    """What the recommendation stored for a case record (``is_case``) says."""
+    recommendation = next(store.quads_for_pattern(None, FOR_CASE, case, case)).subject
+    return (
+        _iri(_value(store, recommendation, OUTCOME, case)),
+        _iri(_value(store, recommendation, PROCEDURE, case)),
+        _iri(_value(store, recommendation, URGENCY, case)),
+    )
+
+
+def result_recommendation(result: CaseResult) -> Recommendation:
+    """What an assessment's recommendation says, to compare with a stored one or to log."""
+    rec = result.recommendation or {}
+    return (
+        (result.outcome or {}).get("iri"),
+        (rec.get("procedure") or {}).get("iri"),
+        (rec.get("urgency") or {}).get("iri"),
+    )
+
+
 def stored_assessment(store: ox.Store, case: ox.NamedNode, derived_classes: set[str]) -> StoredAssessment:
     """The stored assessment of a case record (``is_case``). The case's own triples are
     its graph's triples about it, less what the engine added (the memberships of defined
@@ -90,11 +111,7 @@ def stored_assessment(store: ox.Store, case: ox.NamedNode, derived_classes: set[
         facts=sorted(facts, key=str),
         started=_time(_value(store, activity, STARTED, case)),
         ended=_time(_value(store, activity, ENDED, case)),
-        recommendation=(
-            _iri(_value(store, recommendation, OUTCOME, case)),
-            _iri(_value(store, recommendation, PROCEDURE, case)),
-            _iri(_value(store, recommendation, URGENCY, case)),
-        ),
+        recommendation=stored_recommendation(store, case),
         warnings=[q.object.value for q in store.quads_for_pattern(recommendation, WARNING, None, case)],
     )
 

@@ -63,7 +63,10 @@ def read_body(body: bytes, suffix: str, options: case_input.InputOptions) -> cas
     with tempfile.TemporaryDirectory(prefix="lbp-imaging-case-") as folder:
         path = Path(folder) / f"{BODY_NAME}{suffix}"
         path.write_bytes(body)
-        loaded = case_input.load([path], options)
+        # Relative IRIs resolve against the body's name, never the temporary folder.
+        loaded = case_input.load(
+            [path], dataclasses.replace(options, base_iri=f"file:///{BODY_NAME}{suffix}")
+        )
     for case in loaded.fhir_cases.values():
         case.warnings[:] = [w.replace(str(path), BODY_NAME) for w in case.warnings]
     loaded.notes[:] = [dataclasses.replace(n, path=BODY_NAME) for n in loaded.notes]

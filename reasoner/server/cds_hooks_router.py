@@ -1,8 +1,12 @@
-"""CDS Hooks 2.0 over HTTP: ``GET /cds-services`` (discovery) and ``POST /cds-services/{id}``.
+"""CDS Hooks 2.0 over HTTP: ``GET /cds-services`` (discovery), ``POST /cds-services/{id}``
+and its feedback endpoint ``POST /cds-services/{id}/feedback``.
 
 HTTP only: the service (``cds_service``) is built once per application from its assessor,
 the call runs on a worker thread (it may wait for the client's FHIR server and for the
-assessor), and a ``HookError`` becomes its status with a FHIR OperationOutcome body.
+assessor), and a ``HookError`` becomes its status with a FHIR OperationOutcome body. When
+the server was started with ``--cds-trust``, both POSTs first check the caller's JWT
+(``cds_auth``, on the event loop: fetching a JWK Set never holds a thread), and the
+verified caller goes to the audit.
 """
 
 from __future__ import annotations
@@ -11,11 +15,15 @@ import threading
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from .audit_log import ANONYMOUS, Actor
+from .cds_audit import BEARER_JWT, decision_audit
+from .cds_auth import CdsClient, ClientAuthError, ClientVerifier
+from .cds_feedback import log_feedback, parse_feedback
 from .cds_request import HookError
-from .cds_service import CdsHooksService
+from .cds_service import SERVICES, CdsHooksService
 from .state import server_state
 
 router = APIRouter(tags=["CDS Hooks"])
@@ -38,6 +46,18 @@ def cds_service(request: Request) -> CdsHooksService:
 Service = Annotated[CdsHooksService, Depends(cds_service)]
 
 
+async def cds_client(request: Request, paths: tuple[str, ...]) -> CdsClient | None:
+    """The CDS client calling, from its JWT for one of the endpoint ``paths``, when the
+    server checks JWTs; None when it does not. Raises ``ClientAuthError``."""
+    trust = server_state(request).settings.cds_trust
+    if trust is None:
+        return None
+    app_state = request.app.state
+    if getattr(app_state, "cds_verifier", None) is None:  # on the event loop: no lock needed
+        app_state.cds_verifier = ClientVerifier(trust)
+    return await app_state.cds_verifier.verify(request.headers.get("authorization"), paths)
+
+
 @router.get("/cds-services")
 def discovery(service: Service) -> JSONResponse:
     return JSONResponse(service.discovery())
@@ -45,9 +65,38 @@ def discovery(service: Service) -> JSONResponse:
 
 @router.post("/cds-services/{service_id}")
 async def call(service_id: str, request: Request, service: Service) -> JSONResponse:
-    body = await request.body()
     try:
-        answer = await run_in_threadpool(service.call, service_id, body)
+        client = await cds_client(request, (f"/cds-services/{service_id}",))
+    except ClientAuthError as exc:
+        return exc.response()
+    body = await request.body()
+    decided = decision_audit(request, service_id, client.as_log() if client else None)
+    try:
+        answer = await run_in_threadpool(service.call, service_id, body, decided)
     except HookError as exc:
         return JSONResponse(exc.outcome(), status_code=exc.status, media_type=FHIR_JSON)
     return JSONResponse(answer)
+
+
+@router.post("/cds-services/{service_id}/feedback")
+async def feedback(service_id: str, request: Request) -> Response:
+    """CDS Hooks 2.0 feedback: 200 with no body once every entry is logged (``cds_feedback``).
+    A token for the service's own URL is accepted too: clients read "the CDS Service
+    endpoint" of the audience rule either way."""
+    service_url = f"/cds-services/{service_id}"
+    try:
+        client = await cds_client(request, (f"{service_url}/feedback", service_url))
+    except ClientAuthError as exc:
+        return exc.response()
+    try:
+        if service_id not in SERVICES:
+            raise HookError(404, f"no CDS service {service_id!r}: see GET /cds-services", code="not-found")
+        entries = parse_feedback(await request.body())
+    except HookError as exc:
+        return JSONResponse(exc.outcome(), status_code=exc.status, media_type=FHIR_JSON)
+    # off the event loop: the audit log's handler writes to a file
+    actor = Actor.of(
+        request, ANONYMOUS if client is None else BEARER_JWT, client.as_log() if client else None
+    )
+    await run_in_threadpool(log_feedback, service_id, entries, actor)
+    return Response(status_code=200)

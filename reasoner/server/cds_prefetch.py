@@ -23,6 +23,8 @@ from urllib.parse import quote
 
 import httpx
 
+from ..fhir_validation import FhirInputError, check_resource_types
+from ..input_text import TextError, json_document
 from .cds_request import HookError, HookRequest
 from .fhir_servers import allowed, within
 
@@ -93,7 +95,17 @@ def _patient(value: object, patient_id: str) -> dict:
         raise HookError(400, "must be a FHIR Patient resource", field)
     if value.get("id") != patient_id:
         raise HookError(400, f"is Patient {value.get('id')!r}, not context.patientId {patient_id!r}", field)
+    _known_types(value, field)
     return value
+
+
+def _known_types(resource: dict, where: str) -> None:
+    """400 when a prefetched resource, or one it contains, has a ``resourceType`` that is not
+    FHIR's: said here, where the prefetch key and entry can be named."""
+    try:
+        check_resource_types(resource, where, "prefetch")
+    except FhirInputError as exc:
+        raise HookError(400, exc.problem, exc.resource) from None
 
 
 def _patient_entry(patient: dict, server: str | None) -> dict:
@@ -111,15 +123,23 @@ def _search_entries(value: object, key: str, seen: set[tuple[str, str]]) -> list
         return []
     if not isinstance(value, dict) or value.get("resourceType") != "Bundle":
         raise HookError(400, "must be a FHIR Bundle (the search result) or null", f"prefetch.{key}")
+    listed = value.get("entry") or []
+    if not isinstance(listed, list):
+        raise HookError(400, "entry must be a list of entries", f"prefetch.{key}")
     entries = []
-    for entry in value.get("entry") or []:
+    for i, entry in enumerate(listed):
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        if not isinstance(resource, dict) or (entry.get("search") or {}).get("mode") == "outcome":
+        if not isinstance(entry, dict) or not isinstance(resource, dict | None):
+            raise HookError(400, "must be an entry with a FHIR resource", f"prefetch.{key}.entry[{i}]")
+        search = entry.get("search")
+        if resource is None or (isinstance(search, dict) and search.get("mode") == "outcome"):
             continue
+        _known_types(resource, f"prefetch.{key}.entry[{i}].resource")
         identity = (resource.get("resourceType"), resource.get("id"))
-        if identity[1] is not None and identity in seen:
-            continue
-        seen.add(identity)
+        if all(isinstance(part, str) for part in identity):  # else the FHIR reader refuses it
+            if identity in seen:
+                continue
+            seen.add(identity)
         entries.append({k: v for k, v in (("fullUrl", entry.get("fullUrl")), ("resource", resource)) if v})
     return entries
 
@@ -168,16 +188,25 @@ class _Fetcher:
         if response.status_code != 200:
             raise HookError(412, f"GET {url} answered {response.status_code}", field, code="incomplete")
         try:
-            found = response.json()
-        except ValueError:
+            found = json_document(response.content)
+        except TextError:
             raise HookError(412, f"GET {url} did not answer JSON", field, code="incomplete") from None
         expected = "Patient" if key == PATIENT else "Bundle"
         if not isinstance(found, dict) or found.get("resourceType") != expected:
             raise HookError(412, f"GET {url} did not answer a {expected}", field, code="incomplete")
+        if expected == "Bundle" and not all(isinstance(found.get(k) or [], list) for k in ("entry", "link")):
+            raise HookError(
+                412, f"GET {url} answered a Bundle whose entry or link is not a list", field, "incomplete"
+            )
         return found
 
 
 def _next_link(bundle: dict) -> str | None:
     return next(
-        (link.get("url") for link in bundle.get("link") or [] if link.get("relation") == "next"), None
+        (
+            link.get("url")
+            for link in bundle.get("link") or []
+            if isinstance(link, dict) and link.get("relation") == "next"
+        ),
+        None,
     )

@@ -18,10 +18,12 @@ reference date for ages and durations is today unless the request's ``extension`
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass
 
 from pydantic import ValidationError
+
+from ..fhir_validation import FhirInputError, check_resource_types, problems
+from ..input_text import TextError, json_document
 
 ORDER_SELECT = "order-select"
 AS_OF_EXTENSION = "org.w3id.lbp-imaging.asOf"
@@ -61,8 +63,8 @@ class HookRequest:
 def parse_request(body: bytes, hook: str) -> HookRequest:
     """The request in ``body`` for a service of ``hook``; raises ``HookError`` (400)."""
     try:
-        doc = json.loads(body)
-    except ValueError as exc:
+        doc = json_document(body)  # nesting and numbers checked: it cannot crash the reader
+    except TextError as exc:
         raise HookError(400, f"the request body is not JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise HookError(400, "the request body is not a JSON object")
@@ -117,13 +119,20 @@ def _valid_service_request(resource: dict, where: str) -> None:
     from fhir.resources.R4B.servicerequest import ServiceRequest  # deferred: a large import
 
     try:
+        check_resource_types(resource, where, "context.draftOrders")
+    except FhirInputError as exc:
+        raise HookError(400, exc.problem, exc.resource) from None
+    try:
         ServiceRequest.model_validate(resource)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
-            for e in exc.errors()
-        )
-        raise HookError(400, f"invalid FHIR R4 ServiceRequest: {problems}", where) from None
+        said = "; ".join(problems(exc))
+        raise HookError(400, f"invalid FHIR R4 ServiceRequest: {said}", where) from None
+    except (TypeError, KeyError, AttributeError, ValueError, RecursionError):
+        # what fhir.resources raises, instead of a ValidationError, for some malformed
+        # resources (a contained resource with an unknown or non-string resourceType)
+        raise HookError(
+            400, "invalid FHIR R4 ServiceRequest: an element holds a value of the wrong type", where
+        ) from None
     if not isinstance(resource.get("id"), str):
         raise HookError(400, "is required: the advice and its actions name the order by id", f"{where}.id")
 

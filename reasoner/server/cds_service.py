@@ -12,6 +12,7 @@ and the result becomes one card per order. See docs/cds-hooks.md.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 
 from .. import DISCLAIMER
 from ..assess import Assessor
@@ -65,8 +66,11 @@ class CdsHooksService:
             ]
         }
 
-    def call(self, service_id: str, body: bytes) -> dict:
-        """The response to a hook call; raises ``HookError`` (400, 404, 412)."""
+    def call(
+        self, service_id: str, body: bytes, decided: Callable[[HookRequest, CaseResult], None] | None = None
+    ) -> dict:
+        """The response to a hook call; raises ``HookError`` (400, 404, 412). ``decided`` is
+        told each assessment the cards are made from (the audit log: ``cds_audit``)."""
         hook = SERVICES.get(service_id)
         if hook is None:
             raise HookError(404, f"no CDS service {service_id!r}: see GET /cds-services", code="not-found")
@@ -75,6 +79,8 @@ class CdsHooksService:
         if not orders:
             return {"cards": []}
         result = self.assess(gather(request, self.fhir_servers), request)
+        if decided is not None:
+            decided(request, result)
         return self.cards.response(result, orders, request.hook_instance)
 
     def assess(self, data: PatientData, request: HookRequest) -> CaseResult:

@@ -1,11 +1,12 @@
 """Run blocking store calls on worker threads, so that the event loop stays free.
 
-pyoxigraph releases the GIL while it evaluates, so a slow query on a worker thread does
-not hold up other requests. A fixed number of daemon threads take jobs in arrival
-order: at most that many queries are evaluated at once, and a job still waiting when its
-request gives up is never started. The threads are daemons because a query cannot be
-interrupted: one still running when the server stops must not keep the process alive
-(asyncio's default executor joins its threads at exit).
+The store reads and writes of cases, pages and CDS Hooks are short (a case graph, a
+term's description); SPARQL queries, which can be long, run elsewhere (``query_pool``),
+so these never wait behind them. pyoxigraph releases the GIL while it works, so a call
+on a worker thread does not hold up other requests. A fixed number of daemon threads
+take jobs in arrival order, and a job still waiting when its request gives up is never
+started. The threads are daemons so that a call still running when the server stops
+does not keep the process alive (asyncio's default executor joins its threads at exit).
 """
 
 from __future__ import annotations
@@ -20,10 +21,6 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-class DeadlinePassed(Exception):
-    """The job did not finish within the time the caller would wait."""
-
-
 def _settle(future: asyncio.Future, value: Any, failed: bool) -> None:
     if not future.done():  # the caller may have given up (timeout) meanwhile
         if failed:
@@ -32,13 +29,13 @@ def _settle(future: asyncio.Future, value: Any, failed: bool) -> None:
             future.set_result(value)
 
 
-class QueryExecutor:
+class StoreExecutor:
     """A fixed pool of daemon threads that run callables for coroutines."""
 
     def __init__(self, threads: int):
         self._jobs: queue.SimpleQueue = queue.SimpleQueue()
         self._threads = [
-            threading.Thread(target=self._work, name=f"sparql-{i}", daemon=True) for i in range(threads)
+            threading.Thread(target=self._work, name=f"store-{i}", daemon=True) for i in range(threads)
         ]
         for thread in self._threads:
             thread.start()
@@ -55,16 +52,12 @@ class QueryExecutor:
             with contextlib.suppress(RuntimeError):  # a closed event loop: nobody is waiting
                 loop.call_soon_threadsafe(_settle, future, value, failed)
 
-    async def run(self, fn: Callable[[], T], timeout: float | None = None) -> T:
-        """``fn()`` on a worker thread; ``DeadlinePassed`` after ``timeout`` seconds (the
-        thread then finishes ``fn`` on its own: see ``query`` for how queries stop)."""
+    async def run(self, fn: Callable[[], T]) -> T:
+        """``fn()`` on a worker thread."""
         loop = asyncio.get_running_loop()
         future: asyncio.Future = loop.create_future()
         self._jobs.put((fn, loop, future))
-        try:
-            return await asyncio.wait_for(future, timeout)
-        except TimeoutError:
-            raise DeadlinePassed from None
+        return await future
 
     def shutdown(self) -> None:
         """Let idle threads end; busy ones end with their job (or with the process)."""

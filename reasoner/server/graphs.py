@@ -11,7 +11,7 @@ where to look:
   ``prov:SoftwareAgent`` IRI (see ``case_graphs``).
 
 The store's own default graph is left empty. Queries that name no dataset see the union
-of all graphs as their default graph (see ``query.dataset_arguments``).
+of all graphs as their default graph (see ``query.dataset_options``).
 """
 
 from __future__ import annotations

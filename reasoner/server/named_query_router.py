@@ -6,7 +6,7 @@ tags and typed parameters (see ``named_query_spec`` for the header and the bindi
 Parameters come from the URL's query string and, for POST, from an
 ``application/x-www-form-urlencoded`` body; a parameter given twice, an unknown one or a
 missing required one is refused (400) rather than guessed at. A bound query runs like a
-query sent to ``/sparql``: over the union of all graphs, on a worker thread, under the
+query sent to ``/sparql``: over the union of all graphs, in a query process, under the
 server's timeout and row cap, answered in the results format the client's ``Accept``
 prefers, and its answer is kept until the next write (``answer_cache``), keyed by the
 bound text and ``Accept``.
@@ -23,12 +23,13 @@ from fastapi.responses import PlainTextResponse
 
 from ..knowledge import NamedQuery
 from .answer_cache import UNCACHEABLE
-from .executor import DeadlinePassed
 from .named_query_spec import ApiQuery, api_query
 from .negotiation import GRAPH_FORMATS, RESULTS_FORMATS
 from .protocol import FORM, ProtocolError
-from .query import Answer, Limits, NotAcceptable, QueryTimeout, TooManyRows, run_query
+from .query import Answer, NotAcceptable, QueryTimeout, TooManyRows
+from .query_pool import QueryProcessFailed, QueryTooLarge
 from .rdf_output import content_type
+from .sparql_router import process_failed, too_large
 from .sparql_text import scan
 from .state import ServerState, State
 
@@ -55,19 +56,23 @@ async def _values(request: Request) -> dict[str, str]:
 
 async def _answer(state: ServerState, text: str, accept: str | None, cacheable: bool) -> Answer:
     settings = state.settings
-    limits = Limits(time.monotonic() + settings.timeout, settings.max_rows)
-    job = partial(run_query, state.store, text, accept, limits, use_default_graph_as_union=True)
+    deadline = time.monotonic() + settings.timeout
+    job = partial(state.queries.run, text, accept, deadline, settings.max_rows, {"union": True})
     key = ("api", text, accept) if cacheable else None
     try:
-        return await state.answers.answer(key, partial(state.executor.run, job, timeout=settings.timeout))
+        return await state.answers.answer(key, job)
     except NotAcceptable as exc:
         raise ProtocolError(406, str(exc)) from None
-    except (QueryTimeout, DeadlinePassed):
+    except QueryTimeout:
         raise ProtocolError(503, f"the query did not finish within {settings.timeout:g} s") from None
     except TooManyRows:
         raise ProtocolError(
             400, f"the answer has more than {settings.max_rows} rows: narrow it with the parameters"
         ) from None
+    except QueryTooLarge:
+        raise too_large(settings) from None
+    except QueryProcessFailed as exc:
+        raise process_failed(exc) from None
 
 
 def _endpoint(query: ApiQuery):

@@ -61,7 +61,12 @@ def _text(body: bytes, charset: str | None) -> str:
     try:
         return body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise ProtocolError(400, f"the request body is not valid UTF-8: {exc}") from None
+        raise ProtocolError(400, f"the request body is not valid UTF-8: {_where(exc)}") from None
+
+
+def _where(exc: UnicodeDecodeError) -> str:
+    """Where the first byte that is not UTF-8 is, in the client's own terms."""
+    return f"byte 0x{exc.object[exc.start]:02x} at offset {exc.start} (counted from 0)"
 
 
 def _fields(method: str, url_fields: list[tuple[str, str]], content_type: str | None, body: bytes):
@@ -75,7 +80,7 @@ def _fields(method: str, url_fields: list[tuple[str, str]], content_type: str | 
         try:
             form = parse_qsl(_text(body, charset), keep_blank_values=True, errors="strict")
         except UnicodeDecodeError as exc:
-            raise ProtocolError(400, f"the form is not valid UTF-8: {exc}") from None
+            raise ProtocolError(400, f"the form is not valid UTF-8: {_where(exc)}") from None
         return [*url_fields, *form]
     if media == DIRECT_QUERY:
         return [*url_fields, ("query", _text(body, charset))]

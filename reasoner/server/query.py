@@ -1,11 +1,12 @@
 """Run one SPARQL query under the server's limits and serialize its answer.
 
-pyoxigraph cannot stop a query it is evaluating. What this module can do is take the
-answer one solution (or triple) at a time and check, before taking the next, that the
-deadline has not passed and the row cap is not exceeded; it then stops pulling, which
-ends the evaluation. A query that computes for a long time before its first solution
-(a big aggregate or sort) is not stopped this way: the caller answers at the deadline
-anyway (see ``executor``), and the thread finishes in the background.
+It runs in a query process (``query_process``), which the server kills at the deadline;
+what this module adds is an orderly end where one is possible. pyoxigraph cannot stop a
+query it is evaluating, but it can stop pulling the answer: it takes the answer one
+solution (or triple) at a time and checks, before taking the next, that the deadline has
+not passed and the row cap is not exceeded, which ends the evaluation and keeps the
+process for the next query. A query that computes for a long time before its first
+solution (a big aggregate or sort) is not stopped this way: its process is killed.
 
 Solutions are written as SPARQL JSON by pyoxigraph's own serializer, which works without
 holding the GIL, when the row cap can be put into the query itself (``with_row_cap``:
@@ -42,20 +43,18 @@ class TooManyRows(Exception):
 class NotAcceptable(Exception):
     """The client accepts none of the formats this kind of answer can take."""
 
-    def __init__(self, offered: list[str]):
-        super().__init__(f"the answer can be given as {', '.join(offered)}; the Accept header allows none")
-
 
 @dataclass(frozen=True)
 class Limits:
-    """How long (until ``deadline``, a ``time.monotonic()`` value) and how large."""
+    """How long (until ``deadline``, a ``time.monotonic()`` value) and how large (``max_rows``
+    None: no cap, as on the command line)."""
 
     deadline: float
-    max_rows: int
+    max_rows: int | None
 
     def check(self, rows: int) -> None:
         """Called with the number of rows taken so far, before taking another."""
-        if rows > self.max_rows:
+        if self.max_rows is not None and rows > self.max_rows:
             raise TooManyRows
         if time.monotonic() > self.deadline:
             raise QueryTimeout
@@ -67,8 +66,9 @@ class Answer:
     media_type: str
 
 
-def dataset_arguments(default_graphs: list[str], named_graphs: list[str], names_own_dataset: bool) -> dict:
-    """pyoxigraph's dataset arguments for a query.
+def dataset_options(default_graphs: list[str], named_graphs: list[str], names_own_dataset: bool) -> dict:
+    """The dataset of a query, as plain data (it is sent to a query process): the graphs
+    ``default_graph`` and ``named_graphs``, or ``union`` (see ``pyoxigraph_options``).
 
     A dataset given by the protocol (``default-graph-uri``, ``named-graph-uri``) is used
     exactly: graphs not listed are not visible, an empty list stays empty. Otherwise a
@@ -78,11 +78,21 @@ def dataset_arguments(default_graphs: list[str], named_graphs: list[str], names_
     matches twice (use ``DISTINCT``); the server keeps shared triples in one graph.
     """
     if default_graphs or named_graphs:
-        return {
-            "default_graph": [ox.NamedNode(g) for g in default_graphs],
-            "named_graphs": [ox.NamedNode(g) for g in named_graphs],
-        }
-    return {} if names_own_dataset else {"use_default_graph_as_union": True}
+        return {"default_graph": default_graphs, "named_graphs": named_graphs}
+    return {} if names_own_dataset else {"union": True}
+
+
+def pyoxigraph_options(options: dict) -> dict:
+    """pyoxigraph's ``Store.query`` arguments for ``dataset_options`` (and ``base_iri``)."""
+    arguments: dict = {}
+    if options.get("union"):
+        arguments["use_default_graph_as_union"] = True
+    if "default_graph" in options:
+        arguments["default_graph"] = [ox.NamedNode(g) for g in options["default_graph"]]
+        arguments["named_graphs"] = [ox.NamedNode(g) for g in options["named_graphs"]]
+    if options.get("base_iri"):
+        arguments["base_iri"] = options["base_iri"]
+    return arguments
 
 
 def _term(term: ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple) -> dict:
@@ -150,7 +160,7 @@ def _native_json(solutions: ox.QuerySolutions, limits: Limits) -> bytes:
     output = _Output(limits)
     solutions.serialize(output, format=ox.QueryResultsFormat.JSON)
     body = b"".join(output.chunks)
-    if not _rows_at_most(body, limits.max_rows):
+    if limits.max_rows is not None and not _rows_at_most(body, limits.max_rows):
         raise TooManyRows
     return body
 
@@ -164,7 +174,8 @@ def _triples(triples: ox.QueryTriples, limits: Limits) -> Iterator[ox.Triple]:
 def _choose(accept: str | None, formats: dict) -> str:
     media = choose(accept, list(formats))
     if media is None:
-        raise NotAcceptable(list(formats))
+        offered = ", ".join(formats)
+        raise NotAcceptable(f"the answer can be given as {offered}; the Accept header allows none")
     return media
 
 
@@ -173,7 +184,7 @@ def run_query(store: ox.Store, text: str, accept: str | None, limits: Limits, **
     answer in the format the client prefers. Raises ``SyntaxError`` for a malformed query,
     ``NotAcceptable``, ``QueryTimeout`` or ``TooManyRows``."""
     limits.check(0)  # the deadline may have passed while the query waited for a thread
-    capped = with_row_cap(text, limits.max_rows + 1)
+    capped = None if limits.max_rows is None else with_row_cap(text, limits.max_rows + 1)
     try:
         result = store.query(capped or text, **options)
     except SyntaxError:
@@ -185,7 +196,8 @@ def run_query(store: ox.Store, text: str, accept: str | None, limits: Limits, **
         return Answer(result.serialize(format=BOOLEAN_FORMATS[media]), media)
     if isinstance(result, ox.QuerySolutions):
         media = _choose(accept, RESULTS_FORMATS)
-        body = _solutions_json(result, limits) if capped is None else _native_json(result, limits)
+        native = capped is not None or limits.max_rows is None
+        body = _native_json(result, limits) if native else _solutions_json(result, limits)
         if RESULTS_FORMATS[media] != ox.QueryResultsFormat.JSON:
             parsed = ox.parse_query_results(body, format=ox.QueryResultsFormat.JSON)
             body = parsed.serialize(format=RESULTS_FORMATS[media])

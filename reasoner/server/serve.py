@@ -6,6 +6,7 @@ the server imports (FastAPI, uvicorn, the engine) loads only when it starts.
 
 from __future__ import annotations
 
+import logging
 import sys
 from pathlib import Path
 
@@ -15,6 +16,9 @@ from ..knowledge import KnowledgeBase
 from .app import create_app
 from .case_graphs import assess_into
 from .settings import ServerSettings
+
+SHUTDOWN_GRACE = 3
+"""Seconds a stopping server waits for the requests under way (see ``serve``)."""
 
 
 def serve(
@@ -27,6 +31,11 @@ def serve(
 ) -> None:
     """Run until interrupted. Cases at ``case_paths`` are assessed and stored first;
     invalid ones are reported on stderr and left out."""
+    handler = logging.StreamHandler()  # stderr, beside uvicorn's own log
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logger = logging.getLogger("lbp_imaging")
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
     app = create_app(kb, store_path, settings)
     if case_paths:
         state = app.state.lbp
@@ -41,5 +50,15 @@ def serve(
         print(f"lbp-imaging: stored {len(stored)} assessed case(s)", file=sys.stderr)
     # httptools parses HTTP in C (h11, uvicorn's pure-Python parser, cost about a quarter
     # of the server's time under load); "auto" runs the event loop on uvloop where it is
-    # installed (not on Windows).
-    uvicorn.run(app, host=host, port=port, log_level="info", http="httptools", loop="auto")
+    # installed (not on Windows). On a stop, requests under way get SHUTDOWN_GRACE seconds
+    # to finish: a query still computing then is cut off (its process is killed) rather
+    # than holding the stop until its deadline.
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_level="info",
+        http="httptools",
+        loop="auto",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE,
+    )

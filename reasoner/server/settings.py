@@ -7,9 +7,14 @@ requests and reads no files for a client; limits have safe defaults.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .fhir_servers import base_url_problem
 from .sparql_text import DEFAULT_MAX_DEPTH
+
+if TYPE_CHECKING:  # cds_trust reports its errors as SettingsError, so it imports this module
+    from .cds_trust import CdsTrust
 
 TOKEN_ENV = "LBP_IMAGING_TOKEN"
 
@@ -39,8 +44,20 @@ class ServerSettings:
     fhir_servers: tuple[str, ...] = ()
     """Base URLs of the FHIR servers the CDS Hooks service may fetch patient data from
     (``fhir_servers``); none by default, so that no caller can make it send requests."""
-    query_threads: int = 4
-    """Queries evaluated at once; more wait (their wait counts towards ``timeout``)."""
+    cds_trust: CdsTrust | None = None
+    """The CDS clients whose signed JWTs the CDS Hooks services require (``serve
+    --cds-trust FILE``, see ``cds_trust``); None by default: calls need no token."""
+    query_processes: int = 8
+    """Query processes, so queries evaluated at once; more wait (their wait counts towards
+    ``timeout``). More than the cores, so that a few long queries leave processes free for
+    short ones (the operating system shares the cores among them). See ``query_pool``."""
+    max_query_memory_mb: int = 512
+    """MiB by which one query may grow its process; past that it fails (503)."""
+    store_threads: int = 4
+    """Threads for the store reads and writes of cases, pages and CDS Hooks (never queued
+    behind SPARQL queries, which run in the query processes)."""
+    max_body_bytes: int = 16 * 1024 * 1024
+    """The largest request body any endpoint reads; larger ones get 413."""
     case_workers: int = 1
     """Processes that assess posted cases (off the server's GIL); more posts wait."""
     answer_cache_bytes: int = 64 * 1024 * 1024
@@ -48,6 +65,13 @@ class ServerSettings:
     max_query_depth: int = DEFAULT_MAX_DEPTH
     """The deepest nesting of brackets a query or update may have; deeper ones are refused
     (400) before they are parsed (see ``sparql_text.DEFAULT_MAX_DEPTH``)."""
+    audit_log: Path | None = None
+    """The file the audit log of case writes and CDS Hooks decisions is appended to
+    (``audit_log``); none by default, so that the server writes no file it was not given."""
+    audit_log_max_bytes: int = 10 * 1024 * 1024
+    """The size past which the audit log is rotated (renamed ``FILE.1``, and so on)."""
+    audit_log_backups: int = 5
+    """How many rotated audit log files are kept (``FILE.1`` … ``FILE.N``)."""
 
     def __post_init__(self) -> None:
         if self.allow_update and not self.token:
@@ -56,14 +80,24 @@ class ServerSettings:
             raise SettingsError("the query timeout must be positive")
         if self.max_rows < 1:
             raise SettingsError("the row cap must be at least 1")
-        if self.query_threads < 1:
-            raise SettingsError("at least one query thread is needed")
+        if self.query_processes < 1:
+            raise SettingsError("at least one query process is needed")
+        if self.max_query_memory_mb < 16:
+            raise SettingsError("a query needs at least 16 MiB of memory")
+        if self.store_threads < 1:
+            raise SettingsError("at least one store thread is needed")
+        if self.max_body_bytes < 1024:
+            raise SettingsError("the body size limit must be at least 1024 bytes")
         if self.case_workers < 1:
             raise SettingsError("at least one case worker is needed")
         if self.max_query_depth < 1:
             raise SettingsError("the query depth limit must be at least 1")
         if self.answer_cache_bytes < 0:
             raise SettingsError("the answer cache size cannot be negative")
+        if self.audit_log_max_bytes < 1:
+            raise SettingsError("the audit log's rotation size must be positive")
+        if self.audit_log_backups < 1:
+            raise SettingsError("at least one rotated audit log file must be kept")
         for url in self.fhir_servers:
             if problem := base_url_problem(url):
                 raise SettingsError(problem)

@@ -18,11 +18,12 @@ from fastapi.responses import PlainTextResponse
 from . import service_description
 from .answer_cache import UNCACHEABLE
 from .auth import authorize_update
-from .executor import DeadlinePassed
 from .negotiation import GRAPH_FORMATS, choose
 from .policy import check_operation
 from .protocol import Operation, ProtocolError, read_operation
-from .query import Answer, Limits, NotAcceptable, QueryTimeout, TooManyRows, dataset_arguments, run_query
+from .query import Answer, NotAcceptable, QueryTimeout, TooManyRows, dataset_options
+from .query_pool import QueryProcessFailed, QueryTooLarge
+from .settings import ServerSettings
 from .sparql_text import scan, with_using
 from .state import ServerState, State
 
@@ -42,6 +43,24 @@ def _timeout(state: ServerState) -> ProtocolError:
     )
 
 
+def too_large(settings: ServerSettings) -> ProtocolError:
+    """503 for a query that needed more memory than one query may use."""
+    return ProtocolError(
+        503,
+        f"the query needed more memory than this server allows one query "
+        f"({settings.max_query_memory_mb} MiB): narrow it (more specific patterns, LIMIT) and try again",
+    )
+
+
+def process_failed(exc: QueryProcessFailed) -> ProtocolError:
+    """503 for a query whose process stopped (it is replaced; the server is unaffected)."""
+    return ProtocolError(
+        503,
+        f"the process evaluating this query stopped ({exc.how}); a new one has started and the server "
+        "is unaffected: this query cannot be answered as written",
+    )
+
+
 def _description(request: Request, state: ServerState, endpoint: str) -> Response:
     media = choose(request.headers.get("accept"), list(GRAPH_FORMATS))
     if media is None:
@@ -54,24 +73,34 @@ async def _query(operation: Operation, request: Request, state: ServerState, end
     found = scan(operation.text)
     check_operation(operation, found, state.settings)
     settings = state.settings
-    limits = Limits(time.monotonic() + settings.timeout, settings.max_rows)
-    options = dataset_arguments(
+    deadline = time.monotonic() + settings.timeout
+    options = dataset_options(
         list(operation.default_graphs), list(operation.named_graphs), names_own_dataset=found.has("FROM")
     )
     accept = request.headers.get("accept")
-    job = partial(run_query, state.store, operation.text, accept, limits, base_iri=endpoint, **options)
+    job = partial(
+        state.queries.run,
+        operation.text,
+        accept,
+        deadline,
+        settings.max_rows,
+        {**options, "base_iri": endpoint},
+    )
     key = None
     if not found.has(*UNCACHEABLE):
         key = ("sparql", operation.text, operation.default_graphs, operation.named_graphs, endpoint, accept)
     try:
-        answer = await state.answers.answer(key, partial(state.executor.run, job, timeout=settings.timeout))
-        return _response(answer)
+        return _response(await state.answers.answer(key, job))
     except SyntaxError as exc:
         raise ProtocolError(400, f"malformed query: {exc}") from None
     except NotAcceptable as exc:
         raise ProtocolError(406, str(exc)) from None
-    except (QueryTimeout, DeadlinePassed):
+    except QueryTimeout:
         raise _timeout(state) from None
+    except QueryTooLarge:
+        raise too_large(settings) from None
+    except QueryProcessFailed as exc:
+        raise process_failed(exc) from None
     except TooManyRows:
         raise ProtocolError(
             400,

@@ -1,5 +1,5 @@
-"""What every router of the server shares: the store, the settings, the query threads,
-the assessor, the case-assessing processes and the answer cache.
+"""What every router of the server shares: the store, the settings, the store threads, the
+query processes, the assessor, the case-assessing processes and the answer cache.
 
 Kept on ``app.state`` and handed to endpoints through the ``State`` dependency, so that a
 router added later (cases, CDS Hooks) reaches the same store without globals.
@@ -12,23 +12,28 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Annotated, TypeVar
 
-import pyoxigraph as ox
 from fastapi import Depends, Request
 
 from ..assess import Assessor
 from .answer_cache import AnswerCache
+from .audit_log import AuditLog
 from .case_workers import CaseWorkers
-from .executor import QueryExecutor
+from .executor import StoreExecutor
+from .query_pool import QueryPool
 from .settings import ServerSettings
+from .store_log import LoggedStore
 
 T = TypeVar("T")
 
 
 @dataclass
 class ServerState:
-    store: ox.Store
+    store: LoggedStore
+    """The store of record; its changes are replayed on the query processes' replicas."""
     settings: ServerSettings
-    executor: QueryExecutor
+    executor: StoreExecutor
+    queries: QueryPool
+    """The processes that evaluate SPARQL queries (``/sparql`` and ``/api``)."""
     knowledge_graphs: list[str]
     """The named graphs that hold the knowledge base (listed in the service description)."""
     assessor: Assessor
@@ -38,19 +43,24 @@ class ServerState:
     """The processes that assess posted cases, off this process's GIL."""
     answers: AnswerCache
     """Query answers kept until the next write (see ``write``)."""
+    audit: AuditLog
+    """The audit log of case writes and CDS Hooks decisions (``audit_log``)."""
     case_lock: threading.Lock = field(default_factory=threading.Lock)
     """Held while the assessor of this process runs (its lookup caches are not made for
-    concurrent use) and while a case is written (its "created or replaced" answer must
-    match what was stored)."""
+    concurrent use) and while a case is written (its "created or replaced" answer, the
+    version and the right to replace it that were tested, and its audit line must match
+    what was stored: ``case_service``)."""
 
     async def write(self, job: Callable[[], T]) -> T:
-        """Run ``job``, which changes the store, on a worker thread, then invalidate the
-        cached answers, whether or not it succeeded (a failed update may have applied part
-        of its work). Every HTTP route that writes goes through here, so that no answer
-        computed before a write is served once the write is acknowledged."""
+        """Run ``job``, which changes the store, on a worker thread, then hand its changes to
+        the query processes and invalidate the cached answers, whether or not it succeeded
+        (a failed update may have applied part of its work). Every HTTP route that writes
+        goes through here, so that no query sent after a write is acknowledged is answered
+        from the store as it was before."""
         try:
             return await self.executor.run(job)
         finally:
+            await self.queries.publish(self.store.take_changes())
             self.answers.invalidate()
 
 

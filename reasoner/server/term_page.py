@@ -31,11 +31,8 @@ FORMAT_NAMES = {
     "application/rdf+xml": "RDF/XML",
     "application/n-triples": "N-Triples",
 }
-STYLE = (
-    "body{font-family:system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;line-height:1.4}"
-    "dl{margin:0 0 0 1rem}dt{font-weight:600;margin-top:.4rem}dd{margin-left:1rem}"
-    "code{word-break:break-all}footer{margin-top:2rem;color:#555}"
-)
+STYLESHEET = "/static/term.css"
+"""The pages' stylesheet, a file (``assets``): the pages' policy allows no inline style."""
 
 
 class _Page:
@@ -137,7 +134,8 @@ def page(description: Description, alternates: dict[str, str]) -> str:
     sections = view.heading() + (view.terms() if description.is_document else view.references())
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{title} · lbp-imaging</title>{links}<style>{STYLE}</style></head>\n<body>\n"
+        f'<title>{title} · lbp-imaging</title>{links}<link rel="stylesheet" href="{STYLESHEET}">'
+        "</head>\n<body>\n"
         + "\n".join(sections)
         + f"\n<footer><p>As RDF: {formats}</p><p>{escape(DISCLAIMER)}</p></footer>\n</body></html>\n"
     )

@@ -1,0 +1,45 @@
+"""What a CDS Hooks decision writes to the audit log (``audit_log``): one line per call that
+was assessed and answered with cards, naming the case the patient data became, the
+recommendation, the service and the hook instance, and who called.
+
+Calls decided nothing are not logged: a refused request (4xx) and one without a lumbar
+spine imaging order (``{"cards": []}``, no patient data read) make no recommendation.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+from starlette.requests import Request
+
+from ..explain import CaseResult
+from .audit_log import ANONYMOUS, Actor
+from .case_records import result_recommendation
+from .cds_request import HookRequest
+from .state import server_state
+
+BEARER_JWT = "bearer JWT"
+
+Decided = Callable[[HookRequest, CaseResult], None]
+"""Called by ``CdsHooksService.call`` with the request and its assessed case."""
+
+
+def decision_audit(request: Request, service_id: str, jwt: Mapping[str, str] | None) -> Decided:
+    """The audit of one hook call to ``service_id``: ``jwt`` is the caller's verified JWT
+    claims (``iss``, ``sub``, …; ``cds_auth``), None when the server checks no JWT and the
+    caller is therefore anonymous. The line is written on the thread that runs the call."""
+    audit = server_state(request).audit
+    actor = Actor.of(request, ANONYMOUS if jwt is None else BEARER_JWT, jwt)
+
+    def decided(hook: HookRequest, result: CaseResult) -> None:
+        audit.record(
+            "cds-decision",
+            result.case,
+            actor,
+            200,
+            recommendation=result_recommendation(result),
+            service=service_id,
+            hookInstance=hook.hook_instance,
+        )
+
+    return decided
