@@ -38,7 +38,9 @@ RDF_TYPE = "http://www.w3.org/1999/02/22-rdf-syntax-ns#type"
 # in cache and its memory is reused; below 500 the per-batch cost (a new store with the
 # knowledge base, the queries) takes over.
 BATCH = 500
-HERMIT_BATCH = 150  # HermiT slows superlinearly with batch size here (nominals): see README
+HERMIT_BATCH = 150
+"""Cases per chunk for the HermiT engine: two of ``classify_hermit.classify``'s batches,
+one for each of its two workers (HermiT slows superlinearly with the batch: see README)."""
 
 
 @dataclass
@@ -169,7 +171,7 @@ class Assessor:
         for triple in case_input.to_rdflib(quads):
             if triple[0] in graphs:
                 graphs[triple[0]].add(triple)
-        outcome = classify_hermit.classify(self.kb.ontology, graphs, HERMIT_BATCH)
+        outcome = classify_hermit.classify(self.kb.ontology, graphs)
         memberships, failed = {}, {}
         for case in cases:
             if URIRef(case) in outcome.inconsistent:

@@ -20,7 +20,7 @@ import pytest
 from sparql_server import EXAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
-PER_SURFACE = 40
+PER_SURFACE = 30
 SEED = 13
 CUT_OFF = ("did not finish", "more memory")
 

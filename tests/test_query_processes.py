@@ -230,7 +230,7 @@ def _rows(body: bytes) -> list[tuple]:
 
 
 @settings(
-    max_examples=12,
+    max_examples=8,
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture],
