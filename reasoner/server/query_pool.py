@@ -102,7 +102,9 @@ class QueryPool:
         self._forks: list[int] = []  # generations of the forks asked for and not yet connected
         self._publishing = asyncio.Lock()
         self._template: subprocess.Popen | None = None
-        self._commands: socket.socket | None = None
+        self._commands: asyncio.StreamWriter | None = None
+        """Where commands go to the template: buffered, so that a template busy loading a
+        dump never blocks the event loop; the order is kept."""
         self._notices: socket.socket | None = None
         self._closing = False
         self._dumps = Path(tempfile.mkdtemp(prefix="lbp-imaging-replica-"))
@@ -139,7 +141,8 @@ class QueryPool:
         )
         their_commands.close()
         their_notices.close()
-        self._commands, self._notices = commands, notices
+        _, self._commands = await asyncio.open_unix_connection(sock=commands)
+        self._notices = notices
         notices.setblocking(False)
         asyncio.get_running_loop().add_reader(notices.fileno(), self._noticed)
         async with self._publishing:
@@ -162,10 +165,9 @@ class QueryPool:
 
     def _command(self, header: dict[str, Any]) -> None:
         assert self._commands is not None
-        try:
-            self._commands.sendall(wire.frame(header))
-        except OSError:  # the template is gone: ``_noticed`` sees its socket close and restarts it
-            log.warning("the query template process is not reachable")
+        # A template that is gone is seen by ``_noticed`` (its socket closes), which starts
+        # another; what was written to this one is then lost with it, as it should be.
+        self._commands.write(wire.frame(header))
 
     def _live(self) -> list[_Process]:
         return [p for p in self._processes.values() if not p.retired]
@@ -239,10 +241,15 @@ class QueryPool:
         loop = asyncio.get_running_loop()
         assert self._notices is not None
         loop.remove_reader(self._notices.fileno())
+        self._notices.close()
+        if self._template is not None:
+            self._template.poll()  # collected if it has ended (else subprocess collects it later)
         if self._closing:
             return
         log.error("the query template process ended; starting a new one from the store")
         self.replaced["template"] += 1
+        if self._commands is not None:
+            self._commands.close()
         for process in list(self._processes.values()):
             process.kill()
         self._processes.clear()
@@ -365,7 +372,7 @@ class QueryPool:
     async def close(self) -> None:
         """Stop every process, a query still computing included."""
         self._closing = True
-        if self._notices is not None:
+        if self._notices is not None and self._notices.fileno() >= 0:  # not closed with a dead template
             asyncio.get_running_loop().remove_reader(self._notices.fileno())
             self._notices.close()
         for process in list(self._processes.values()):
