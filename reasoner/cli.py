@@ -320,6 +320,41 @@ def explain(
     raise typer.Exit(1 if any(r.status != "assessed" for r in chosen) or run.input_errors else 0)
 
 
+@app.command()
+def questionnaire(
+    case: Annotated[
+        Path | None,
+        typer.Option(
+            "--case",
+            help="A case file: write the adaptive questionnaire, only what could still change its decision.",
+        ),
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
+    as_of: AsOfOption = None,
+    kb_dir: KbOption = None,
+) -> None:
+    """Write the FHIR R4 Questionnaire (SDC) of the case facts the criteria read."""
+    import json
+
+    from .questionnaire import QuestionnaireError, adaptive
+    from .questionnaire import questionnaire as full_questionnaire
+
+    kb = _load_kb(kb_dir)
+    try:
+        resource = full_questionnaire(kb)
+    except QuestionnaireError as exc:
+        raise _fail(f"knowledge base error: {exc}") from None
+    if case is not None:
+        assessor = _assessor(kb, Engine.fast, as_of)
+        run, _ = _run(assessor, [case], quiet=True)
+        _report(run)
+        if len(run.results) != 1 or run.invalid:
+            found = f"{len(run.results)} cases" if len(run.results) != 1 else "an invalid case"
+            raise _fail(f"{case}: the adaptive questionnaire needs one valid case, found {found}", 1)
+        resource = adaptive(resource, run.results[0])
+    _write(json.dumps(resource, indent=2, ensure_ascii=False), output)
+
+
 class Validator(StrEnum):
     fast = "fast"
     reference = "reference"

@@ -40,7 +40,7 @@ def _need(vocab: Vocabulary, leaf: Leaf) -> dict:
     return {"any": True}
 
 
-def _subject(vocab: Vocabulary, leaf: Leaf) -> tuple[tuple[str, ...], str, str, str | None]:
+def fact_asked(vocab: Vocabulary, leaf: Leaf) -> tuple[tuple[str, ...], str, str, str | None]:
     """What a leaf asks about: its key (one question per key), whether it asks for the
     presence of a value or for the value of a property, the IRI asked about, and the
     property (None for a type)."""
@@ -115,7 +115,7 @@ class QuestionWriter:
         found = self._subjects.get(leaf)
         if found is None:
             vocab = self.vocab
-            key, asks, about, prop = _subject(vocab, leaf)
+            key, asks, about, prop = fact_asked(vocab, leaf)
             found = self._subjects[leaf] = (
                 key,
                 {
@@ -149,11 +149,11 @@ class QuestionWriter:
         key = (question["asks"], question["about"]["iri"], tuple(c["iri"] for c in question["criteria"]))
         found = self._groups.get(key)
         if found is None:
-            found = self._groups[key] = self.vocab.ref(_group(self.vocab, question))
+            found = self._groups[key] = self.vocab.ref(suggested_group(self.vocab, question))
         return found
 
 
-def _group(vocab: Vocabulary, question: dict) -> str:
+def suggested_group(vocab: Vocabulary, question: dict) -> str:
     """What a question suggests: the condition its finding (or the finding's category)
     raises suspicion of; else that of the most urgent criterion it feeds that names one;
     else the finding's category; else the most urgent criterion itself."""

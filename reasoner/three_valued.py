@@ -108,14 +108,14 @@ class CaseFacts:
 
 
 # -- compiling definitions into conjunctions -------------------------------------------------
-def _expand(formula: Formula, facts: CaseFacts) -> Formula:
+def expand(formula: Formula, facts: CaseFacts) -> Formula:
     """The formula with ``some`` over a closed class read as the disjunction of its members."""
     if isinstance(formula, Leaf):
         members = facts.closed.get(str(formula.cls)) if formula.kind == "some" else None
         if members is None:
             return formula
         return Or(tuple(Leaf("value", formula.properties, formula.on, value=m) for m in members))
-    return type(formula)(tuple(_expand(p, facts) for p in formula.parts))
+    return type(formula)(tuple(expand(p, facts) for p in formula.parts))
 
 
 def _dnf(formula: Formula, owner: str) -> list[Conjunction]:
@@ -297,7 +297,7 @@ class ThreeValuedEvaluator:
         self.facts = CaseFacts.from_ontology(ontology, taxonomy)
         conjunctions: dict[str, list[Conjunction]] = {}
         for cls, formula in formulas.items():
-            expanded = _expand(formula, self.facts)
+            expanded = expand(formula, self.facts)
             kept = [c for c in _dnf(expanded, str(cls)) if _satisfiable(c, self.facts)]
             conjunctions[str(cls)] = sorted(_minimal(kept), key=lambda c: (len(c), sorted(map(repr, c))))
         self.atoms: tuple[Leaf, ...] = tuple(
