@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from sparql_server import TOKEN, running
 
 from reasoner.server.query import Limits, QueryTimeout, TooManyRows, run_query
-from reasoner.server.sparql_text import scan, with_row_cap, with_using
+from reasoner.server.sparql_text import might_have, scan, with_row_cap, with_using
+from reasoner.server.store_log import NOT_REPLAYABLE
 
 ORIGIN = "https://app.example"
 
@@ -185,6 +186,16 @@ def test_the_query_command_refuses_a_query_nested_too_deep(cli, tmp_path):
     done = cli("query", query)
     assert done.returncode == 2 and "levels deep" in done.stderr and "at most 100" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@settings(max_examples=300, derandomize=True)
+@given(st.text(alphabet="nowrandNOWuidstRUDlL (){}<>:\\\"'#?.-u0123456789ABCDEF\n", max_size=40))
+def test_the_quick_keyword_test_never_misses_what_the_scanner_finds(text):
+    """The stored-case write path skips the full scan when ``might_have`` says no: it may
+    say yes wrongly (then the scan decides), never no wrongly."""
+    if scan(text).has(*NOT_REPLAYABLE):
+        assert might_have(text, NOT_REPLAYABLE)
+    assert not might_have('INSERT DATA { <urn:a> <urn:now> "later" }', NOT_REPLAYABLE)
 
 
 def test_using_clauses_go_before_each_operations_where_but_not_into_delete_where():

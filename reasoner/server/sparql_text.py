@@ -100,6 +100,21 @@ def scan(text: str) -> Scan:
     return Scan(frozenset(keywords), tuple(wheres), deepest)
 
 
+def might_have(text: str, keywords: tuple[str, ...]) -> bool:
+    """Whether ``scan(text)`` could find one of ``keywords``: False when none of them
+    appears as a word anywhere in the text (strings and comments included) and no ``\\u``
+    escape could spell one. A cheap test before the scan, for texts that are long and
+    rarely hold them (a stored case's update)."""
+    if "\\u" in text or "\\U" in text:
+        return True
+    return _words(keywords).search(text) is not None
+
+
+@lru_cache(maxsize=16)
+def _words(keywords: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile(r"(?<![\w:])(?:" + "|".join(map(re.escape, keywords)) + r")(?![\w:])", re.IGNORECASE)
+
+
 def depth_problem(scan: Scan, most: int) -> str | None:
     """Why a query or update nested deeper than ``most`` is refused, or ``None``: checked
     before pyoxigraph sees the text, whose parser would overflow its stack."""

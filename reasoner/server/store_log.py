@@ -23,7 +23,7 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from .sparql_text import scan
+from .sparql_text import might_have, scan
 
 NOT_REPLAYABLE = ("NOW", "RAND", "UUID", "STRUUID", "LOAD", "SERVICE")
 """Keywords (as ``sparql_text.scan`` finds them) of updates whose effect may differ when
@@ -82,7 +82,7 @@ class LoggedStore:
             return self._seq
 
     def update(self, text: str, base_iri: str | None = None) -> None:
-        replayable = not scan(text).has(*NOT_REPLAYABLE)
+        replayable = not (might_have(text, NOT_REPLAYABLE) and scan(text).has(*NOT_REPLAYABLE))
         with self._lock:  # applied and recorded in one step, so the record has the store's order
             try:
                 self._store.update(text, base_iri=base_iri)
