@@ -250,7 +250,7 @@ class InputOptions:
 
         return cls(
             load_contexts(kb.root, str(LBP)),
-            FhirMapping.from_ontology(kb.ontology),
+            FhirMapping.for_knowledge_base(kb),
             as_of or dt.date.today(),
             CaseTerms.from_knowledge_base(kb, shapes if shapes is not None else kb.shapes("case-shapes")),
         )

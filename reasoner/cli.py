@@ -184,8 +184,10 @@ def _report(run) -> None:
 
 
 def _write(text: str, output: Path | None) -> None:
+    """Write ``text`` ending in a newline, to ``output`` as to standard output alike."""
+    text = text if text.endswith("\n") else text + "\n"
     if output is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        sys.stdout.write(text)
     else:
         output.write_text(text, encoding="utf-8")
 
@@ -329,6 +331,13 @@ def questionnaire(
             help="A case file: write the adaptive questionnaire, only what could still change its decision.",
         ),
     ] = None,
+    populate: Annotated[
+        bool,
+        typer.Option(
+            "--populate",
+            help="With --case: the whole questionnaire, its recorded answers filled in (SDC $populate).",
+        ),
+    ] = False,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
     as_of: AsOfOption = None,
     kb_dir: KbOption = None,
@@ -337,8 +346,11 @@ def questionnaire(
     import json
 
     from .questionnaire import QuestionnaireError, adaptive
+    from .questionnaire import populate as populated
     from .questionnaire import questionnaire as full_questionnaire
 
+    if populate and case is None:
+        raise _fail("--populate needs --case: the case whose answers fill the questionnaire")
     kb = _load_kb(kb_dir)
     try:
         resource = full_questionnaire(kb)
@@ -350,8 +362,8 @@ def questionnaire(
         _report(run)
         if len(run.results) != 1 or run.invalid:
             found = f"{len(run.results)} cases" if len(run.results) != 1 else "an invalid case"
-            raise _fail(f"{case}: the adaptive questionnaire needs one valid case, found {found}", 1)
-        resource = adaptive(resource, run.results[0])
+            raise _fail(f"{case}: the questionnaire of a case needs one valid case, found {found}", 1)
+        resource = (populated if populate else adaptive)(resource, run.results[0])
     _write(json.dumps(resource, indent=2, ensure_ascii=False), output)
 
 
@@ -574,6 +586,17 @@ def serve(
         float, typer.Option(help="MiB past which the audit log is rotated to FILE.1, FILE.2, ….")
     ] = 10,
     audit_log_backups: Annotated[int, typer.Option(help="Rotated audit log files kept.")] = 5,
+    form_link_minutes: Annotated[
+        float, typer.Option(help="Minutes a CDS card's link to the pre-filled form stays valid.")
+    ] = 15,
+    public_url: Annotated[
+        str | None,
+        typer.Option(
+            help="The server's URL as clients reach it (behind a proxy), for the links in CDS cards "
+            "(default: the URL each request came to).",
+            show_default=False,
+        ),
+    ] = None,
     kb_dir: KbOption = None,
 ) -> None:
     """Serve the knowledge graph: a SPARQL 1.1 endpoint at /sparql (read-only by default)."""
@@ -600,6 +623,8 @@ def serve(
             audit_log=audit_log,
             audit_log_max_bytes=int(audit_log_max_mb * 1024 * 1024),
             audit_log_backups=audit_log_backups,
+            form_link_seconds=form_link_minutes * 60,
+            public_url=public_url,
         )
     except SettingsError as exc:
         raise _fail(str(exc)) from None

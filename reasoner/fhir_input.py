@@ -29,6 +29,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pyoxigraph as ox
+from fhir.resources.R4B.patient import Patient
+from fhir.resources.R4B.reference import Reference
 
 from . import ucum
 from .case_iri import case_iri_problem
@@ -37,6 +39,7 @@ from .fhir_validation import FhirInputError, brief, cut, validated_bundle
 from .fhir_validation import is_fhir as is_fhir  # re-exported: callers import it from here
 from .input_text import DECIMAL_EXPONENT_LIMIT, TextError, json_document
 from .knowledge import LBP
+from .questionnaire_response import READ_STATUSES
 
 ACCEPTED_TYPES = ("collection", "searchset", "transaction")
 UCUM_SYSTEM = "http://unitsofmeasure.org"
@@ -54,6 +57,7 @@ UNCONFIRMED = {"provisional", "differential", "unconfirmed"}
 OBSERVATION_USED = {"final", "amended", "corrected", "preliminary"}
 PROCEDURE_DONE = {"completed", "in-progress", "stopped"}
 MEDICATION_TAKEN = {"active", "completed", "stopped", "on-hold"}
+RESPONSE = "QuestionnaireResponse"
 READ_THROUGH_REFERENCES = {"Medication"}  # read as MedicationStatement.medicationReference
 
 
@@ -100,15 +104,23 @@ def bundle_to_case(doc: dict, source: str, as_of: date, mapping: FhirMapping) ->
     """The case that a FHIR Bundle describes, as of the reference date ``as_of`` (ages and
     durations are counted up to it). Raises ``FhirInputError`` for a bundle that is not one
     patient's valid FHIR data; every other problem is a warning in the result."""
+    if isinstance(doc, dict) and doc.get("resourceType") == RESPONSE:
+        doc = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": doc}]}
     entries = _validated_entries(doc, source)
+    if not any(e.type == "Patient" for e in entries):
+        doc, entries = _with_responses_patient(doc, source, entries)
+        patient_told = False
+    else:
+        patient_told = True
     index = _References(source, entries)
     patient = _the_patient(source, entries)
-    reader = _Reader(source, as_of, mapping, index, patient)
+    reader = _Reader(source, as_of, mapping, index, patient, patient_told)
     reader.read_patient()
     for entry in entries:
         if entry is not patient:
             reader.read(entry)
     reader.warn_unread_types()
+    reader.warn_unknown_age()
     return FhirCase(
         case_iri=reader.case.value,
         ntriples="".join(f"{t} .\n" for t in sorted(reader.triples, key=str)),
@@ -143,10 +155,40 @@ def _validated_entries(doc: object, source: str) -> list[_Entry]:
     ]
 
 
+def _with_responses_patient(doc: dict, source: str, entries: list[_Entry]) -> tuple[dict, list[_Entry]]:
+    """A bundle without a Patient whose questionnaire responses all name one subject (or
+    one response, named by its id) is that patient's case: the Patient is added as the
+    subject reference names it, with nothing else known of it (its age, if asked, is an
+    answer). Any other bundle without a Patient is returned as it is."""
+    responses = [e for e in entries if e.type == RESPONSE]
+    subjects = {getattr(e.resource.subject, "reference", None) for e in responses}
+    if not responses or len(subjects) > 1 or (None in subjects and len(responses) > 1):
+        return doc, entries
+    (subject,) = subjects
+    rid = getattr(responses[0].resource, "id", None)
+    match = _RELATIVE.match(subject or "")
+    if subject is None and rid:
+        full_url, patient = None, {"resourceType": "Patient", "id": rid}
+        responses[0].resource.subject = Reference(reference=f"Patient/{rid}")
+    elif match and match["type"] == "Patient":
+        full_url, patient = None, {"resourceType": "Patient", "id": match["id"]}
+    elif subject and _ABSOLUTE.match(subject):
+        full_url, patient = subject, {"resourceType": "Patient"}
+    else:
+        return doc, entries
+    added = {**({"fullUrl": full_url} if full_url else {}), "resource": patient}
+    doc = {**doc, "entry": [*doc.get("entry", []), added]}
+    return doc, [*entries, _Entry(len(doc["entry"]) - 1, full_url, Patient.model_validate(patient))]
+
+
 def _the_patient(source: str, entries: list[_Entry]) -> _Entry:
     patients = [e for e in entries if e.type == "Patient"]
     if not patients:
-        raise FhirInputError(source, "no Patient in the bundle: a case is one patient's data")
+        raise FhirInputError(
+            source,
+            "no Patient in the bundle (nor one questionnaire response's subject): "
+            "a case is one patient's data",
+        )
     if len(patients) > 1:
         names = ", ".join(p.name for p in patients)
         raise FhirInputError(
@@ -296,6 +338,7 @@ class _Reader:
     mapping: FhirMapping
     index: _References
     patient: _Entry
+    patient_told: bool = True  # False: the Patient is only a questionnaire response's subject
     triples: set[ox.Triple] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
     unread: Counter = field(default_factory=Counter)
@@ -332,24 +375,26 @@ class _Reader:
 
     # -- Patient ------------------------------------------------------------------------
     def read_patient(self) -> None:
+        """Age from the birthDate (an unknown age is said after the other resources, which
+        may answer it: ``warn_unknown_age``) and administrative sex from the gender."""
         patient, entry = self.patient.resource, self.patient
         born = _bounds(patient.birthDate)
-        if born is None:
-            self.warn(entry, "no birthDate: age unknown")
-        elif born[0] > self.as_of:
+        if born is not None and born[0] > self.as_of:
             raise FhirInputError(
                 self.source,
                 f"birthDate {patient.birthDate} is after the reference date {self.as_of}",
                 entry.name,
             )
-        elif (youngest := age_on(born[1], self.as_of)) != (oldest := age_on(born[0], self.as_of)):
-            self.warn(
-                entry,
-                f"birthDate {patient.birthDate} gives age {youngest} or {oldest} on {self.as_of}: "
-                "age unknown",
-            )
-        else:
-            self.add(str(LBP.ageInYears), ox.Literal(str(oldest), datatype=ox.NamedNode(XSD + "integer")))
+        if born is not None:
+            youngest, oldest = age_on(born[1], self.as_of), age_on(born[0], self.as_of)
+            if youngest != oldest:
+                self.warn(
+                    entry,
+                    f"birthDate {patient.birthDate} gives age {youngest} or {oldest} on {self.as_of}: "
+                    "age unknown",
+                )
+            else:
+                self.add(str(LBP.ageInYears), ox.Literal(str(oldest), datatype=ox.NamedNode(XSD + "integer")))
         if patient.gender:
             sex = self.mapping.sexes.get(patient.gender)
             if sex is None:
@@ -365,6 +410,7 @@ class _Reader:
             "Procedure": self._procedure,
             "MedicationStatement": self._medication_statement,
             "Device": self._device,
+            RESPONSE: self._questionnaire_response,
         }
         reader = readers.get(entry.type)
         if reader is None:
@@ -374,6 +420,14 @@ class _Reader:
         claim = reader(entry)
         if claim is not None:
             self._apply(claim)
+
+    def warn_unknown_age(self) -> None:
+        """Say the age is unknown when the bundle gave neither a birthDate nor an answer to
+        the age question (a Patient that is only a response's subject has no birthDate)."""
+        age = ox.NamedNode(str(LBP.ageInYears))
+        answered = any(t.predicate == age for t in self.triples)
+        if self.patient_told and self.patient.resource.birthDate is None and not answered:
+            self.warn(self.patient, "no birthDate: age unknown")
 
     def warn_unread_types(self) -> None:
         if self.unread:
@@ -496,6 +550,47 @@ class _Reader:
             return None
         return _Claim(entry, _codings(res.type))
 
+    def _questionnaire_response(self, entry: _Entry) -> None:
+        """Record the answers of a response to the generated questionnaire (SDC ``$extract``
+        by definition); a response that cannot be read whole is an error for the case."""
+        res, form = entry.resource, self.mapping.form
+        if res.status == "entered-in-error" or not self._about_patient(entry, "subject"):
+            return None
+        if form is None:
+            raise FhirInputError(
+                self.source, "this knowledge base gives no questionnaire to answer", entry.name
+            )
+        form.check_answers(res.questionnaire, self.source, entry.name)
+        if res.status not in READ_STATUSES:
+            self.warn(entry, f"status {brief(res.status)}: no answers to read, not used")
+            return None
+        for answer in form.answers(res, self.source, entry.name):
+            item = answer.item
+            if item.type == "choice":
+                prop = LBP.hasFinding if answer.value else LBP.hasAbsentFinding
+                self.add(str(prop), ox.NamedNode(item.definition))
+                continue
+            prop = self.mapping.properties.get(item.definition)
+            if prop is None:
+                raise FhirInputError(
+                    self.source, f"item {item.link_id}: {item.definition} is not a case property", entry.name
+                )
+            if isinstance(answer.value, Decimal):
+                unit = answer.quantity or (UCUM_SYSTEM, prop.unit)
+                self._answered_number(entry, item.link_id, prop, _Quantity(answer.value, *unit))
+            else:  # an integer or a boolean, as the item's type gives it
+                text = str(answer.value).lower()
+                self.add(prop.iri, ox.Literal(text, datatype=ox.NamedNode(prop.datatype)))
+        return None
+
+    def _answered_number(self, entry: _Entry, link_id: str, prop: CaseProperty, quantity: _Quantity) -> None:
+        """A number answered in the item's unit or in a quantity's: converted like any other
+        quantity, but one that cannot be is an error for the response, not a warning."""
+        try:
+            self._add_number(prop, quantity)
+        except ValueError as exc:
+            raise FhirInputError(self.source, f"item {link_id}: {exc}", entry.name) from None
+
     def _span(self, entry: _Entry, start, end) -> _Span | None:
         if start is None:
             self.warn(entry, "the period has no start")
@@ -570,18 +665,20 @@ class _Reader:
             self._number(claim.entry, prop, _Span(claim.onset))
 
     def _number(self, entry: _Entry, prop: CaseProperty, measure: _Quantity | _Span) -> None:
-        label = self.mapping.label(prop.iri)
+        try:
+            self._add_number(prop, measure)
+        except ValueError as exc:
+            self.warn(entry, f"{self.mapping.label(prop.iri)}: {exc}; not used")
+
+    def _add_number(self, prop: CaseProperty, measure: _Quantity | _Span) -> None:
+        """Record ``measure`` in the property's unit; raises ValueError saying why it cannot be."""
         try:
             value = self._in_unit(measure, prop)
-        except ValueError as exc:
-            self.warn(entry, f"{label}: {exc}; not used")
-            return
         except ArithmeticError:  # the conversion's decimal arithmetic overflowed
             value = None
         if value is None or not value.is_finite() or abs(value.adjusted()) > DECIMAL_EXPONENT_LIMIT:
             shown = measure.value if isinstance(measure, _Quantity) else "the period"
-            self.warn(entry, f"{label}: {cut(str(shown))} is out of range; not used")
-            return
+            raise ValueError(f"{cut(str(shown))} is out of range")
         self.add(prop.iri, ox.Literal(_decimal_text(value), datatype=ox.NamedNode(prop.datatype)))
 
     def _in_unit(self, measure: _Quantity | _Span, prop: CaseProperty) -> Decimal:

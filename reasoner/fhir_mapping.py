@@ -20,12 +20,16 @@ from __future__ import annotations
 import json
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from rdflib import OWL, RDF, RDFS, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, SKOS
 
 from .knowledge import LBP, KnowledgeBase
+
+if TYPE_CHECKING:
+    from .questionnaire_response import ResponseForm
 
 INPUT_MATCHES = (SKOS.exactMatch, SKOS.closeMatch, SKOS.narrowMatch)
 OUTPUT_MATCHES = (SKOS.exactMatch, SKOS.closeMatch)
@@ -65,6 +69,8 @@ class FhirMapping:
     codings: dict[str, tuple[dict, ...]] = field(default_factory=dict)
     own_system: str | None = None  # the FHIR system of the project's own CodeSystem
     guidance_status: dict[str, str] = field(default_factory=dict)  # outcome IRI -> status code
+    form: ResponseForm | None = None
+    """The generated questionnaire a ``QuestionnaireResponse`` answers (``with_form``)."""
 
     @classmethod
     def from_ontology(cls, graph: Graph) -> FhirMapping:
@@ -96,6 +102,22 @@ class FhirMapping:
             own_system=next((s.fhir_system for s in _own(systems)), None),
             guidance_status={str(o): str(v) for o, v in graph.subject_objects(LBP.guidanceResponseStatus)},
         )
+
+    @classmethod
+    def for_knowledge_base(cls, kb: KnowledgeBase) -> FhirMapping:
+        """The mapping of ``kb``'s ontology carrying its generated questionnaire, so that a
+        ``QuestionnaireResponse`` can be read wherever a bundle can (unless the knowledge
+        base gives no questionnaire: a criterion reads a fact no item can ask, or uses a
+        construct the definition compiler refuses)."""
+        from .definitions import UnsupportedConstruct
+        from .questionnaire import QuestionnaireError, questionnaire  # it builds on this module
+        from .questionnaire_response import ResponseForm
+
+        try:
+            form = ResponseForm.of(questionnaire(kb))
+        except (QuestionnaireError, UnsupportedConstruct):  # HermiT may still assess such a base
+            form = None
+        return replace(cls.from_ontology(kb.ontology), form=form)
 
     def label(self, iri: str) -> str:
         return self.labels.get(iri) or iri.rsplit("/", 1)[-1]

@@ -27,6 +27,7 @@ READ_TYPES = (
     "MedicationStatement",
     "Device",
     "Medication",
+    "QuestionnaireResponse",
 )
 """The resource types the FHIR input reads: a misspelt type is matched against them."""
 ABSTRACT_TYPES = ("Resource", "DomainResource")

@@ -9,6 +9,8 @@ it), labels, lay synonyms (``skos:altLabel``), codes (the SKOS mappings the FHIR
 reads), UCUM units, what each finding suggests (``lbp:suspectedCondition``) and the urgency
 of the criteria it feeds, and the questionnaire's metadata from the ontology header.
 
+Every other finding the ontology defines is asked too, since the closed-world outcomes
+read it (a red flag no criterion reads still leads to clinical review).
 A finding is a ``choice`` of yes / no; leaving it unanswered means unknown, never absent.
 A case property is ``integer``, ``decimal`` or ``boolean`` by its range, with its UCUM
 unit (SDC ``questionnaire-unit``). Findings are grouped by what they suggest (their own or
@@ -18,6 +20,9 @@ A told type of the case is not asked: the input says what a case is.
 
 ``adaptive`` narrows the questionnaire to one assessed case: only the items the engine's
 questions name, in their order (facts the case does not record, so none is pre-filled).
+``populate`` pre-fills the questionnaire with what an assessed case records (SDC
+``$populate`` into ``initial`` values), so that a form shows the known answers beside the
+open questions.
 """
 
 from __future__ import annotations
@@ -36,23 +41,12 @@ from .fhir_mapping import FhirMapping
 from .fhir_output import UCUM_SYSTEM, URI_SYSTEM
 from .knowledge import LBP, KnowledgeBase
 from .questions import PRESENCE, fact_asked, suggested_group
+from .sdc import HELP_CONTROL, ITEM_CONTROL_EXTENSION, NO, SDC_PROFILE, UNIT_EXTENSION, VALUE_TYPES, YES
 from .three_valued import CaseFacts, expand
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 INTEGER_TYPES = {str(t) for t in INTEGER_FAMILY}
 ITEM_TYPES = {f"{XSD}decimal": "decimal", f"{XSD}boolean": "boolean"}
-# FHIR's yes / no codes (HL7 v2 table 0136), the usual answers of an SDC yes/no choice.
-YES_NO_SYSTEM = "http://terminology.hl7.org/CodeSystem/v2-0136"
-YES = {"system": YES_NO_SYSTEM, "code": "Y", "display": "Yes"}
-NO = {"system": YES_NO_SYSTEM, "code": "N", "display": "No"}
-SDC_PROFILE = "http://hl7.org/fhir/uv/sdc/StructureDefinition/sdc-questionnaire"
-UNIT_EXTENSION = "http://hl7.org/fhir/StructureDefinition/questionnaire-unit"
-ITEM_CONTROL_EXTENSION = "http://hl7.org/fhir/StructureDefinition/questionnaire-itemControl"
-HELP_CONTROL = {
-    "system": "http://hl7.org/fhir/questionnaire-item-control",
-    "code": "help",
-    "display": "Help-Button",
-}
 
 
 class QuestionnaireError(Exception):
@@ -78,7 +72,9 @@ def _members(taxonomy: Taxonomy, cls: str) -> list[str]:
 
 
 def _read(kb: KnowledgeBase, vocab: Vocabulary) -> dict[str, _Asked]:
-    """Every case fact some definition reads, with the defined classes that read it."""
+    """Every case fact some definition reads, with the defined classes that read it, and
+    every other finding the ontology defines: the closed-world outcomes read those (a red
+    flag that no criterion reads still calls for clinical review), so a form must ask them."""
     taxonomy = Taxonomy.from_graph(kb.ontology)
     facts = CaseFacts.from_ontology(kb.ontology, taxonomy)
     found: dict[str, _Asked] = {}
@@ -93,6 +89,8 @@ def _read(kb: KnowledgeBase, vocab: Vocabulary) -> dict[str, _Asked]:
             for one in read:
                 _, asks, about, _ = fact_asked(vocab, one)
                 found.setdefault(about, _Asked(about, asks == PRESENCE)).criteria.add(str(cls))
+    for finding in sorted(FhirMapping.from_ontology(kb.ontology).findings - set(found)):
+        found[finding] = _Asked(finding, True)  # read by the closed-world outcomes only
     return found
 
 
@@ -222,6 +220,40 @@ def questionnaire(kb: KnowledgeBase, vocab: Vocabulary | None = None) -> dict:
     if clashes:
         raise QuestionnaireError(f"two terms share the local name {', '.join(clashes)}: linkIds must differ")
     return {**_header(kb), "item": items}
+
+
+def known_answers(result: CaseResult) -> dict[str, dict]:
+    """What the case records, as the ``initial`` answer of each item (keyed by the item's
+    ``definition``): a finding recorded present is yes, one recorded absent is no, a
+    property's value is its value. The facts are the ones the result reports."""
+    found: dict[str, dict] = {}
+    for fact in result.facts:
+        prop, value = fact["property"]["iri"], fact["value"]
+        if prop in (str(LBP.hasFinding), str(LBP.hasAbsentFinding)) and "iri" in value:
+            found[value["iri"]] = {"valueCoding": YES if prop == str(LBP.hasFinding) else NO}
+        elif "value" in value:
+            found.setdefault(prop, {"value": value["value"]})
+    return found
+
+
+def populate(full: dict, result: CaseResult) -> dict:
+    """The questionnaire with the answers ``result``'s case records as ``initial`` values
+    (SDC ``$populate``): a form generated from it opens with those answers filled in and
+    every other item unanswered (unknown)."""
+    known = known_answers(result)
+
+    def filled(item: dict) -> dict:
+        out = dict(item)
+        if "item" in item:
+            out["item"] = [filled(i) for i in item["item"]]
+        answer = known.get(item.get("definition", ""))
+        if answer is not None and item["type"] == "choice" and "valueCoding" in answer:
+            out["initial"] = [answer]
+        elif answer is not None and item["type"] in VALUE_TYPES and "value" in answer:
+            out["initial"] = [{VALUE_TYPES[item["type"]]: answer["value"]}]
+        return out
+
+    return {**full, "item": [filled(g) for g in full["item"]]}
 
 
 def adaptive(full: dict, result: CaseResult) -> dict:

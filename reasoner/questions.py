@@ -156,7 +156,7 @@ class QuestionWriter:
 def suggested_group(vocab: Vocabulary, question: dict) -> str:
     """What a question suggests: the condition its finding (or the finding's category)
     raises suspicion of; else that of the most urgent criterion it feeds that names one;
-    else the finding's category; else the most urgent criterion itself."""
+    else the finding's category; else the most urgent criterion itself (else the fact)."""
     criteria = [c["iri"] for c in question["criteria"]]
     if question["asks"] == PRESENCE and (condition := vocab.condition_of(question["about"]["iri"])):
         return condition
@@ -165,7 +165,7 @@ def suggested_group(vocab: Vocabulary, question: dict) -> str:
         return named[0]
     if question["asks"] == PRESENCE and (category := vocab.category_of(question["about"]["iri"])):
         return category
-    return criteria[0]
+    return criteria[0] if criteria else question["about"]["iri"]
 
 
 def _ordered(vocab: Vocabulary, found: list[dict]) -> list[dict]:

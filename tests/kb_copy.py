@@ -36,3 +36,20 @@ def edit(root: Path, name: str, old: str, new: str, *, within: str | None = None
     part = text[start:end]
     assert part.count(old) == 1, f"{old!r} must occur once in {within or name}"
     path.write_text(text[:start] + part.replace(old, new) + text[end:], encoding="utf-8")
+
+
+def add_red_flag(root: Path) -> None:
+    """An author's edit: a new infection red flag, spinal tenderness, with a lay synonym and
+    a project code, listed with fever among the infection risk factors."""
+    edit(
+        root,
+        "ontology/findings.ttl",
+        "( lbp:Fever lbp:IntravenousDrugUse",
+        "( lbp:Fever lbp:SpinalTenderness lbp:IntravenousDrugUse",
+    )
+    with (root / "ontology/findings.ttl").open("a", encoding="utf-8") as f:
+        f.write(
+            "\nlbp:SpinalTenderness a owl:NamedIndividual , lbp:InfectionRiskFactor ;\n"
+            '    rdfs:label "spinal tenderness"@en ; skos:altLabel "sore to tap"@en ;\n'
+            "    skos:exactMatch <https://w3id.org/lbp-imaging/code/spinal-tenderness> .\n"
+        )

@@ -28,6 +28,7 @@ from rdflib import RDF, RDFS, Graph, Literal, URIRef
 from sparql_server import ROOT, free_port, running
 
 from reasoner.knowledge import LBP
+from reasoner.questionnaire import questionnaire
 from reasoner.server.cds_cards import CardWriter
 from reasoner.server.cds_detail import MAX_NOTES, DetailWriter, md
 from reasoner.server.cds_knowledge import CdsKnowledge
@@ -121,6 +122,16 @@ def card_problems(card: object, where: str) -> list[str]:
                 problems.append(f"{where}.suggestions[{i}].label: required")
             for j, action in enumerate(s.get("actions") or []):
                 problems += action_problems(action, f"{where}.suggestions[{i}].actions[{j}]")
+    links = card.get("links")
+    if links is not None and (not isinstance(links, list) or not links):
+        problems.append(f"{where}.links: a non-empty list when present")
+    for i, link in enumerate(links or []):
+        if not isinstance(link.get("label"), str) or not link["label"]:
+            problems.append(f"{where}.links[{i}].label: required")
+        if not str(link.get("url")).startswith(("http://", "https://")):
+            problems.append(f"{where}.links[{i}].url: an absolute URL is required")
+        if link.get("type") not in ("absolute", "smart"):
+            problems.append(f"{where}.links[{i}].type: {link.get('type')!r} is not absolute or smart")
     for i, reason in enumerate(card.get("overrideReasons") or []):
         if not all(isinstance(reason.get(k), str) and reason[k] for k in ("code", "system", "display")):
             problems.append(f"{where}.overrideReasons[{i}]: a Coding with code, system and display")
@@ -515,6 +526,55 @@ def test_an_undetermined_order_gets_a_card_listing_every_question_and_no_rating(
         groups = [f"- **{md(g)}**" for g in dict.fromkeys(q["suggests"]["label"] for q in result.questions)]
         assert [section.index(g) for g in groups] == sorted(section.index(g) for g in groups)
         assert "not assessed" not in detail and "no imaging indicated" not in detail
+
+
+def test_answers_sent_as_questionnaire_responses_in_the_prefetch_settle_the_order(server, assessor, kb):
+    """The ``responses`` prefetch key (declared with the generated questionnaire's URL): a
+    QuestionnaireResponse answering every question of an undetermined order, read like the
+    rest of the patient's data, settles it; a response to another questionnaire is a 400."""
+    full = questionnaire(kb)
+    discovered = httpx.get(f"{server.url}/cds-services", timeout=30).json()["services"][0]["prefetch"]
+    assert discovered["responses"].startswith("QuestionnaireResponse?subject=Patient/{{context.patientId}}")
+    assert discovered["responses"].endswith(f"questionnaire={full['url']}")
+    text, expected = example("07-more-information-needed")
+    result = _result(assessor, "07-more-information-needed")
+    kinds = {i["linkId"]: i["type"] for g in full["item"] for i in g["item"]}
+    numbers = {
+        "integer": {"valueInteger": 40},
+        "decimal": {"valueDecimal": 1},
+        "boolean": {"valueBoolean": False},
+    }
+    answers = [{"linkId": q["about"]["iri"].rsplit("/", 1)[-1]} for q in result.questions]
+    for item in answers:
+        kind = kinds[item["linkId"]]
+        item["answer"] = (
+            [{"valueCoding": {"system": "http://terminology.hl7.org/CodeSystem/v2-0136", "code": "N"}}]
+            if kind == "choice"
+            else [numbers[kind]]
+        )
+    doc = json.loads(text)
+    patient = doc["context"]["patientId"]
+    qr = {
+        "resourceType": "QuestionnaireResponse",
+        "id": "answers-1",
+        "questionnaire": f"{full['url']}|{full['version']}",
+        "status": "completed",
+        "subject": {"reference": f"Patient/{patient}"},
+        "item": answers,
+    }
+    doc["prefetch"]["responses"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [{"resource": qr}],
+    }
+    response = post(server, expected["service"], json.dumps(doc))
+    assert response.status_code == 200, response.text
+    (card,) = response.json()["cards"]
+    assert not card["summary"].startswith("More information needed"), card["summary"]
+    assert "**To settle this, ask**" not in card["detail"]
+    qr["questionnaire"] = "http://example.org/Questionnaire/phq-9"
+    refused = post(server, expected["service"], json.dumps(doc))
+    assert refused.status_code == 400 and "answers questionnaire" in refused.text
 
 
 def test_an_imaging_indicated_order_lists_the_questions_that_could_raise_the_urgency_or_change_the_study(

@@ -54,8 +54,8 @@ EXPECTED = _expected()
 
 
 @pytest.fixture(scope="module")
-def mapping(onto) -> FhirMapping:
-    return FhirMapping.from_ontology(onto)
+def mapping(kb) -> FhirMapping:
+    return FhirMapping.for_knowledge_base(kb)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,7 @@
 """Bounded fuzzing of every HTTP input surface, against a real server: mutated SPARQL queries,
 case bodies (Turtle, JSON-LD, FHIR Bundles) posted to ``/cases`` and to the case page's
-form, and CDS Hooks requests. Nothing may give a 5xx (but a query cut off at its deadline
+text, answers posted to the questionnaire form (the case page's, and a CDS card's form
+link), and CDS Hooks requests. Nothing may give a 5xx (but a query cut off at its deadline
 or memory limit, 503), put a traceback in the server's log or stop the server, and good
 requests sent afterwards are still answered. The mutations are those of
 ``scripts/fuzz_inputs.py`` (the command line's fuzzer), seeded: input ``i`` is the same on
@@ -11,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import random
+import re
 import sys
 import uuid
 from pathlib import Path
@@ -130,4 +132,62 @@ def test_mutated_cds_hooks_requests(server, tmp_path):
             timeout=60,
         )
         _check(server, response, f"CDS request {index} from {source.name}")
+    _survived(server)
+
+
+ODD_VALUES = [
+    "",
+    " ",
+    "Y",
+    "N",
+    "true",
+    "false",
+    "maybe",
+    "-1",
+    "0",
+    "1e999",
+    "NaN",
+    "-inf",
+    "12,5",
+    "٣",
+    "\uff11\uff12",  # full-width digits
+    "9" * 400,
+    "1" + "0" * 40,
+    "\x00",
+    "<script>alert(1)</script>",
+    "%",
+    "0x10",
+    "+",
+    ".",
+    "-.5e-3",
+]
+
+
+def _answers(rng: random.Random, names: list[str]) -> dict[str, str]:
+    """Random fields of the form (and some it does not have) with odd values."""
+    chosen = rng.sample(names, k=min(len(names), rng.randint(1, 12)))
+    fields = {name: rng.choice(ODD_VALUES) for name in chosen}
+    if rng.random() < 0.3:
+        fields[rng.choice(["Patient.gender", "key", "no-such-field", "CaudaEquinaSyndrome.none"])] = (
+            rng.choice(ODD_VALUES)
+        )
+    return fields
+
+
+def test_mutated_answers_to_the_questionnaire_forms(server):
+    page = httpx.get(server.url + "/case", timeout=30).text
+    names = sorted(set(re.findall(r'name="([^"]+)"', page)))
+    request = (ROOT / "examples" / "cds-hooks" / "07-more-information-needed.request.json").read_bytes()
+    call = httpx.post(
+        server.url + "/cds-services/lbp-imaging-order-sign",
+        content=request,
+        headers={"content-type": "application/json"},
+        timeout=60,
+    )
+    (link,) = call.json()["cards"][0]["links"]
+    for index in range(PER_SURFACE):
+        rng = random.Random(f"{SEED}-form-{index}")
+        target = server.url + "/case" if index % 2 else link["url"]
+        response = httpx.post(target, data=_answers(rng, names), timeout=60)
+        _check(server, response, f"form answers {index} to {target}")
     _survived(server)

@@ -323,7 +323,9 @@ def _question_without(prop: URIRef) -> Callable[[Graph], None]:
 
 
 def _question_about_two_things(g: Graph) -> None:
-    g.add((_a_question(g), LBP.asksAbout, LBP.Fever))
+    question = _a_question(g)  # which one is chance (blank nodes): add something it does not ask
+    other = LBP.Fever if (question, LBP.asksAbout, LBP.Fever) not in g else LBP.Osteoporosis
+    g.add((question, LBP.asksAbout, other))
 
 
 def _question_about_a_literal(g: Graph) -> None:

@@ -151,7 +151,7 @@ def _expected_labels(vocab: Vocabulary, expected: dict) -> dict[str, str]:
 
 @pytest.mark.parametrize("example", ["05-known-cancer.ttl", "02-cauda-equina-bilateral-leg-signs.jsonld"])
 def test_case_page_assesses_a_chosen_example(tab, vocab, example):
-    tab.open("/case")
+    tab.open("/case?tab=advanced")
     tab.page.select_option("#example", example)
     tab.page.click("#assess-example")
     shown = _shown_recommendation(tab)
@@ -166,7 +166,7 @@ def test_case_page_assesses_a_chosen_example(tab, vocab, example):
 def test_case_page_shows_the_questions_of_a_more_information_needed_case(tab, vocab):
     example = "40-screening-incomplete.ttl"
     expected = _expected(example)
-    tab.open("/case")
+    tab.open("/case?tab=advanced")
     tab.page.select_option("#example", example)
     tab.page.click("#assess-example")
     assert _shown_recommendation(tab) == _expected_labels(vocab, expected)
@@ -187,19 +187,19 @@ def test_case_page_shows_the_questions_of_a_more_information_needed_case(tab, vo
 
 
 @pytest.mark.parametrize(
-    ("path", "form_format"),
+    ("path", "detected"),
     [
-        (EXAMPLES / "30-infection-with-cauda-equina.ttl", "turtle"),
-        (ROOT / "examples/fhir/01-cauda-equina-urinary-saddle.json", "fhir"),
+        (EXAMPLES / "30-infection-with-cauda-equina.ttl", "Turtle"),
+        (ROOT / "examples/fhir/01-cauda-equina-urinary-saddle.json", "FHIR (JSON)"),
     ],
 )
-def test_case_page_assesses_pasted_text(tab, vocab, path, form_format):
-    tab.open("/case")
-    tab.page.select_option("#case-format", form_format)
+def test_case_page_assesses_pasted_text(tab, vocab, path, detected):
+    tab.open("/case?tab=advanced")
     tab.page.fill("#case-text", path.read_text())
     tab.page.click("#assess-text")
     expected = json.loads(path.with_suffix(".expected.json").read_text())
     assert _shown_recommendation(tab) == _expected_labels(vocab, expected)
+    assert tab.page.inner_text("#read-as") == f"Read as {detected}."
     # Each quote links to its highlight on the page of the criterion it is listed under.
     quote_link = tab.page.locator("ul.tree a[href*='#']").first
     href = quote_link.get_attribute("href")
@@ -211,7 +211,7 @@ def test_case_page_assesses_pasted_text(tab, vocab, path, form_format):
 
 def test_case_page_reports_bad_input_and_escapes_what_it_echoes(tab):
     typed = '<x> a <y> . <script>alert("injected")</script> & <b>bold</b>'
-    tab.open("/case")
+    tab.open("/case?tab=advanced")
     tab.page.fill("#case-text", typed)
     tab.page.click("#assess-text")
     tab.page.wait_for_selector("#input-errors")

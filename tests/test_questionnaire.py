@@ -17,7 +17,7 @@ from reasoner.assess import Assessor
 from reasoner.definitions import compile_definitions, leaves
 from reasoner.knowledge import LBP, KnowledgeBase
 from reasoner.questionnaire import adaptive, questionnaire
-from tests.kb_copy import copy_kb, edit
+from tests.kb_copy import add_red_flag, copy_kb
 
 ROOT = Path(__file__).resolve().parent.parent
 UNDETERMINED = ROOT / "examples/cases/42-radiculopathy-candidacy-unknown.ttl"
@@ -93,18 +93,7 @@ def test_numbers_carry_their_ucum_unit_and_groups_go_most_urgent_first(full: dic
 
 def test_a_red_flag_added_by_an_author_gets_an_item_without_code_change(tmp_path: Path):
     root = copy_kb(tmp_path, ("ontology", "shapes", "queries"))
-    edit(
-        root,
-        "ontology/findings.ttl",
-        "( lbp:Fever lbp:IntravenousDrugUse",
-        "( lbp:Fever lbp:SpinalTenderness lbp:IntravenousDrugUse",
-    )
-    with (root / "ontology/findings.ttl").open("a", encoding="utf-8") as f:
-        f.write(
-            "\nlbp:SpinalTenderness a owl:NamedIndividual , lbp:InfectionRiskFactor ;\n"
-            '    rdfs:label "spinal tenderness"@en ; skos:altLabel "sore to tap"@en ;\n'
-            "    skos:exactMatch <https://w3id.org/lbp-imaging/code/spinal-tenderness> .\n"
-        )
+    add_red_flag(root)
     resource = questionnaire(KnowledgeBase.load(root))
     Questionnaire.model_validate(resource)
     infection = next(g for g in resource["item"] if g["definition"] == str(LBP.SpinalInfection))

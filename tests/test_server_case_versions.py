@@ -273,6 +273,27 @@ def test_a_cds_hooks_decision_is_logged_with_the_verified_client(server, audit):
     assert line["knowledgeBase"]["versionIRI"]
 
 
+def test_an_order_assessed_again_from_its_form_link_is_logged_as_a_decision(server, audit):
+    """The pre-filled form an undetermined order's card links to: submitting answers is a
+    decision of the same service for the same hook instance, logged (the page has no JWT)."""
+    request = json.loads((CDS_EXAMPLES / "07-more-information-needed.request.json").read_text())
+    service = f"lbp-imaging-{request['hook']}"
+    answered = httpx.post(
+        f"{server.url}/cds-services/{service}",
+        json=request,
+        headers={"authorization": f"Bearer {cds_token(service)}"},
+        timeout=60,
+    )
+    (link,) = answered.json()["cards"][0]["links"]
+    count = len(audit_lines(audit))
+    page = httpx.post(link["url"], data={"SignificantTrauma": "N"}, timeout=60)
+    assert page.status_code == 200 and 'class="card-summary"' in page.text
+    (line,) = audit_lines(audit)[count:]
+    assert line["event"] == "cds-decision" and line["credential"] == "form link"
+    assert (line["service"], line["hookInstance"]) == (service, request["hookInstance"])
+    assert line["recommendation"]["outcome"] == f"{LBP}OutcomeMoreInformationNeeded"
+
+
 ROTATE_MB = 0.001
 """The restarted server's audit log size: about two lines a file."""
 

@@ -20,6 +20,9 @@ from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import PROV, RDF
 from sparql_server import EXAMPLES, ROOT, TOKEN, running, start, stop
 
+from reasoner.knowledge import KnowledgeBase
+from reasoner.questionnaire import questionnaire
+
 LBP = Namespace("https://w3id.org/lbp-imaging/")
 FHIR_EXAMPLES = ROOT / "examples" / "fhir"
 RDF_FORMATS = {
@@ -99,6 +102,32 @@ def test_a_posted_case_is_assessed_stored_and_read_back(server, path, content_ty
     assert all(doc["statements"][s]["quote"] for s in result["sources"])
     back = httpx.get(server.url + response.headers["location"], timeout=30)
     assert back.status_code == 200 and back.json() == doc
+
+
+def test_a_posted_questionnaire_response_is_a_case_read_from_its_answers(server):
+    """A QuestionnaireResponse to the generated questionnaire, alone, is read like a bundle:
+    its subject names the case, its answers are the facts; a bad answer is 422 naming it."""
+    full = questionnaire(KnowledgeBase.load())
+    yes = {"valueCoding": {"system": "http://terminology.hl7.org/CodeSystem/v2-0136", "code": "Y"}}
+    answers = [
+        {"linkId": "SaddleAnaesthesia", "answer": [yes]},
+        {"linkId": "ageInYears", "answer": [{"valueInteger": 61}]},
+    ]
+    qr = {
+        "resourceType": "QuestionnaireResponse",
+        "questionnaire": f"{full['url']}|{full['version']}",
+        "status": "completed",
+        "subject": {"reference": "https://example.org/case/answered-on-a-form"},
+        "item": answers,
+    }
+    response = post(server, json.dumps(qr).encode(), "application/fhir+json")
+    assert response.status_code == 201, response.text
+    (result,) = response.json()["results"]
+    assert result["case"] == "https://example.org/case/answered-on-a-form"
+    assert _local(result["recommendation"]["urgency"]) == "Emergent"
+    answers[1]["answer"] = [{"valueString": "sixty-one"}]
+    refused = post(server, json.dumps(qr).encode(), "application/fhir+json")
+    assert refused.status_code == 400 and "item ageInYears takes valueInteger" in refused.text
 
 
 def test_fhir_warnings_name_the_request_body_not_a_temporary_file(server):

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 from html.parser import HTMLParser
+from urllib.parse import urlsplit
 
 import httpx
 import pyoxigraph as ox
 import pytest
+from fhir.resources.R4B.questionnaire import Questionnaire
 from rdflib import RDF, RDFS, Graph, Literal, Namespace, URIRef
 from rdflib.namespace import OWL, PROV, SKOS
 from sparql_server import EXAMPLES, ROOT, running
@@ -154,3 +156,76 @@ def test_version_iris_and_project_codes_dereference(server):
     assert get(server, "/lbp-imaging/ontology/0.1.0", "text/turtle").status_code == 303
     graph = rdf(server, "code/saddle-anaesthesia", "text/turtle")
     assert (LBP.SaddleAnaesthesia, SKOS.exactMatch, LBP["code/saddle-anaesthesia"]) in graph
+
+
+# -- the FHIR artefacts of ontology/fhir/ at their canonical URLs ------------------------------
+QUESTIONNAIRE_URL = "https://w3id.org/lbp-imaging/fhir/Questionnaire/lbp-PatientCase"
+QUESTIONNAIRE_PATH = "/lbp-imaging/fhir/Questionnaire/lbp-PatientCase"
+FHIR_FILES = sorted((ROOT / "ontology" / "fhir").glob("*.json"))
+
+
+def fhir_get(server, path: str, accept: str | None = None, **params: str) -> httpx.Response:
+    headers = {"accept": accept} if accept else {}
+    return httpx.get(server.url + path, headers=headers, params=params, timeout=30)
+
+
+@pytest.mark.parametrize(
+    "accept",
+    [None, "*/*", "application/fhir+json", "application/json", "application/fhir+json; fhirVersion=4.0"],
+)
+def test_the_questionnaire_is_served_as_fhir_json_at_its_canonical_url(server, accept):
+    response = fhir_get(server, QUESTIONNAIRE_PATH, accept)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/fhir+json"
+    assert response.headers["vary"] == "Accept"
+    assert response.content == (ROOT / "ontology/fhir/Questionnaire-lbp-PatientCase.json").read_bytes()
+    resource = Questionnaire.model_validate(response.json())
+    assert resource.url == QUESTIONNAIRE_URL
+
+
+@pytest.mark.parametrize("fmt", ["json", "application/fhir+json", "application/json"])
+def test_format_json_overrides_a_browsers_accept(server, fmt):
+    response = fhir_get(server, QUESTIONNAIRE_PATH, BROWSER, _format=fmt)
+    assert response.status_code == 200 and response.headers["content-type"] == "application/fhir+json"
+    assert Questionnaire.model_validate(response.json()).url == QUESTIONNAIRE_URL
+
+
+@pytest.mark.parametrize(
+    ("accept", "fmt"),
+    [("application/fhir+xml", None), ("application/xml", None), ("text/turtle", None), (None, "xml")],
+)
+def test_fhir_xml_is_not_offered(server, accept, fmt):
+    response = fhir_get(server, QUESTIONNAIRE_PATH, accept, **({"_format": fmt} if fmt else {}))
+    assert response.status_code == 406 and response.headers["vary"] == "Accept"
+    assert "application/fhir+json" in response.text and "XML" in response.text
+
+
+@pytest.mark.parametrize(("accept", "fmt"), [(BROWSER, None), ("text/html", None), (None, "html")])
+def test_a_browser_is_sent_to_the_case_form(server, accept, fmt):
+    response = fhir_get(server, QUESTIONNAIRE_PATH, accept, **({"_format": fmt} if fmt else {}))
+    assert response.status_code == 303 and response.headers["vary"] == "Accept"
+    assert response.headers["location"] == "/case"
+    form = fhir_get(server, response.headers["location"], accept)
+    assert form.status_code == 200 and form.headers["content-type"].startswith("text/html")
+
+
+@pytest.mark.parametrize("file", FHIR_FILES, ids=lambda f: f.name)
+def test_every_fhir_artefact_is_served_where_its_url_says(server, file):
+    resource = json.loads(file.read_text(encoding="utf-8"))
+    assert file.name == f"{resource['resourceType']}-{resource['id']}.json"
+    path = urlsplit(resource["url"]).path
+    assert path.endswith(f"/{resource['resourceType']}/{resource['id']}")
+    response = fhir_get(server, path, BROWSER if resource["resourceType"] != "Questionnaire" else None)
+    assert response.status_code == 200 and response.content == file.read_bytes()
+    assert response.headers["content-type"] == "application/fhir+json"
+    assert fhir_get(server, path, "application/fhir+xml").status_code == 406
+
+
+def test_only_canonical_urls_of_artefacts_are_served(server):
+    assert {f.name for f in FHIR_FILES} >= {
+        "CodeSystem-lbp-imaging.json",
+        "Questionnaire-lbp-PatientCase.json",
+    }
+    assert fhir_get(server, "/lbp-imaging/Questionnaire/lbp-PatientCase").status_code == 404  # not its url
+    assert fhir_get(server, "/lbp-imaging/fhir/CodeSystem/lbp-imaging").status_code == 404  # nor this
+    assert fhir_get(server, "/lbp-imaging/fhir/Questionnaire/lbp-Other").status_code == 404

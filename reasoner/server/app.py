@@ -28,10 +28,12 @@ from .case_workers import CaseWorkers
 from .cases_router import router as cases_router
 from .cds_hooks_router import router as cds_hooks_router
 from .executor import StoreExecutor
+from .form_links import FormLinks
 from .graphs import load_knowledge_base
 from .health_router import health_router
 from .linked_data_router import router as linked_data_router
 from .named_query_router import named_query_router
+from .order_form_router import router as order_form_router
 from .pages_router import router as pages_router
 from .query_pool import QueryPool
 from .security_headers import SecurityHeaders
@@ -100,6 +102,7 @@ def create_app(
         case_workers,
         AnswerCache(settings.answer_cache_bytes),
         audit,
+        FormLinks(settings.form_link_seconds),
     )
     app.include_router(sparql_router)
     app.include_router(pages_router)
@@ -107,6 +110,7 @@ def create_app(
     app.include_router(named_query_router(kb.queries))
     app.include_router(linked_data_router)
     app.include_router(cds_hooks_router)
+    app.include_router(order_form_router)
     app.include_router(health_router(kb, store_path))
     app.include_router(api_docs_router)
     add_assets(app)

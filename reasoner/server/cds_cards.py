@@ -36,6 +36,7 @@ give no rating), get none (and no systemAction). See docs/cds-hooks.md.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..explain import CaseResult, Vocabulary
@@ -65,12 +66,24 @@ class CardWriter:
         self.details = DetailWriter(vocab)
         self.actions = OrderActions(vocab, knowledge, procedures)
 
-    def response(self, result: CaseResult, orders: list[DraftOrder], hook_instance: str) -> dict:
-        """The CDS Hooks response: a card per order, a ``systemActions`` update per rated order."""
+    def response(
+        self,
+        result: CaseResult,
+        orders: list[DraftOrder],
+        hook_instance: str,
+        form_link: Callable[[], str] | None = None,
+    ) -> dict:
+        """The CDS Hooks response: a card per order, a ``systemActions`` update per rated order.
+        An undetermined order's card links to the form that asks its questions when
+        ``form_link`` gives its URL (called once, only if some order is undetermined)."""
         cards, actions = [], []
+        url: str | None = None
         for order in orders:
             verdict = self.verdict(result, order)
             cards.append(self.card(result, order, verdict, hook_instance))
+            if verdict.kind == "undetermined" and form_link is not None:
+                url = url or form_link()
+                cards[-1]["links"] = [self.form_link(result, url)]
             rating = self.rating(result, order, verdict)
             if rating:
                 actions.append(
@@ -137,6 +150,17 @@ class CardWriter:
             return None
         outcome = (result.outcome or {}).get("iri")
         return self.knowledge.rating(outcome, order.procedure in _recommended(result))
+
+    @staticmethod
+    def form_link(result: CaseResult, url: str) -> dict:
+        """A CDS Hooks link (``absolute``: a web page the EHR opens) to the form pre-filled
+        with the patient's data, where answering the questions assesses the order again."""
+        asked = count(len(result.questions), "question")
+        return {
+            "label": f"Answer the {asked} in a form pre-filled for this patient",
+            "url": url,
+            "type": "absolute",
+        }
 
     # -- the card -----------------------------------------------------------------------
     def card(self, result: CaseResult, order: DraftOrder, verdict: Verdict, hook_instance: str) -> dict:

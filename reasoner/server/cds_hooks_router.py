@@ -22,8 +22,8 @@ from .audit_log import ANONYMOUS, Actor
 from .cds_audit import BEARER_JWT, decision_audit
 from .cds_auth import CdsClient, ClientAuthError, ClientVerifier
 from .cds_feedback import log_feedback, parse_feedback
-from .cds_request import HookError
-from .cds_service import SERVICES, CdsHooksService
+from .cds_request import HookError, HookRequest
+from .cds_service import SERVICES, CdsHooksService, FormLink
 from .state import server_state
 
 router = APIRouter(tags=["CDS Hooks"])
@@ -58,6 +58,22 @@ async def cds_client(request: Request, paths: tuple[str, ...]) -> CdsClient | No
     return await app_state.cds_verifier.verify(request.headers.get("authorization"), paths)
 
 
+ORDER_FORM_PATH = "/case/order/"
+"""Where the pre-filled form of a pending order is (``order_form_router``), by its key."""
+
+
+def form_link(request: Request) -> FormLink:
+    """Keeps a pending order's data under a new short-lived key (``form_links``) and gives
+    the URL of its form on this server (``--public-url``, else the URL called)."""
+    state = server_state(request)
+    base = (state.settings.public_url or str(request.base_url)).rstrip("/")
+
+    def link(service_id: str, hook: HookRequest, bundle: dict) -> str:
+        return f"{base}{ORDER_FORM_PATH}{state.form_links.add(service_id, hook, bundle)}"
+
+    return link
+
+
 @router.get("/cds-services")
 def discovery(service: Service) -> JSONResponse:
     return JSONResponse(service.discovery())
@@ -72,7 +88,7 @@ async def call(service_id: str, request: Request, service: Service) -> JSONRespo
     body = await request.body()
     decided = decision_audit(request, service_id, client.as_log() if client else None)
     try:
-        answer = await run_in_threadpool(service.call, service_id, body, decided)
+        answer = await run_in_threadpool(service.call, service_id, body, decided, form_link(request))
     except HookError as exc:
         return JSONResponse(exc.outcome(), status_code=exc.status, media_type=FHIR_JSON)
     return JSONResponse(answer)

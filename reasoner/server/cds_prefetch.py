@@ -25,6 +25,7 @@ import httpx
 
 from ..fhir_validation import FhirInputError, check_resource_types
 from ..input_text import TextError, json_document
+from ..questionnaire_response import ResponseForm
 from .cds_request import HookError, HookRequest
 from .fhir_servers import allowed, within
 
@@ -38,9 +39,22 @@ TEMPLATES = {
     "&_include=MedicationStatement:medication",
     "devices": "Device?patient={{context.patientId}}",
 }
+RESPONSES = "responses"
+"""The optional key: the patient's answers to the generated questionnaire (see ``templates``)."""
 TOKEN = "{{context.patientId}}"
 MAX_PAGES = 20
 TIMEOUT = httpx.Timeout(10.0)
+
+
+def templates(form: ResponseForm | None) -> dict[str, str]:
+    """The prefetch templates the services declare: the required ones, and the patient's
+    ``QuestionnaireResponse``s to the generated questionnaire (``form``). Those are read when
+    the client sends them and never fetched: many FHIR servers do not search responses, and
+    without them the answers are only unknown, so the call need not fail for their want."""
+    if form is None:
+        return dict(TEMPLATES)
+    search = f"QuestionnaireResponse?subject=Patient/{TOKEN}&questionnaire={quote(form.url, safe=':/')}"
+    return {**TEMPLATES, RESPONSES: search}
 
 
 @dataclass(frozen=True)
@@ -67,6 +81,7 @@ def gather(request: HookRequest, fhir_servers: tuple[str, ...]) -> PatientData:
     for key in TEMPLATES:
         if key != PATIENT:
             entries += _search_entries(found[key], key, seen)
+    entries += _search_entries(request.prefetch.get(RESPONSES), RESPONSES, seen)
     return PatientData({"resourceType": "Bundle", "type": "collection", "entry": entries}, tuple(missing))
 
 

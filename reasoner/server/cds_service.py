@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from .. import DISCLAIMER
 from ..assess import Assessor
@@ -22,8 +23,22 @@ from ..fhir_input import FhirInputError, bundle_to_case
 from .cds_cards import CardWriter
 from .cds_knowledge import CdsKnowledge
 from .cds_orders import ImagingProcedures
-from .cds_prefetch import TEMPLATES, PatientData, gather
+from .cds_prefetch import PatientData, gather, templates
 from .cds_request import HookError, HookRequest, parse_request
+from .form_links import PendingOrder
+
+
+@dataclass(frozen=True)
+class Answered:
+    """A pending order assessed again: the result, its statements, the CDS Hooks response."""
+
+    result: CaseResult
+    statements: dict[str, dict]
+    cards: dict
+
+
+FormLink = Callable[[str, HookRequest, dict], str]
+"""Makes the URL of the form an undetermined order's card links to (``form_links``)."""
 
 SERVICES = {
     "lbp-imaging-order-select": "order-select",
@@ -47,8 +62,7 @@ class CdsHooksService:
             assessor.vocab, CdsKnowledge.from_ontology(assessor.kb.ontology), self.procedures
         )
 
-    @staticmethod
-    def discovery() -> dict:
+    def discovery(self) -> dict:
         return {
             "services": [
                 {
@@ -60,17 +74,23 @@ class CdsHooksService:
                     "with the criteria, patient facts and verbatim source statements behind the advice, and "
                     "an Argonaut PAMA rating for each order that can be rated; when the recorded data cannot "
                     f"decide, the questions that would settle it. {DISCLAIMER}",
-                    "prefetch": dict(TEMPLATES),
+                    "prefetch": templates(self.mapping.form),
                 }
                 for service_id, hook in SERVICES.items()
             ]
         }
 
     def call(
-        self, service_id: str, body: bytes, decided: Callable[[HookRequest, CaseResult], None] | None = None
+        self,
+        service_id: str,
+        body: bytes,
+        decided: Callable[[HookRequest, CaseResult], None] | None = None,
+        form_link: FormLink | None = None,
     ) -> dict:
         """The response to a hook call; raises ``HookError`` (400, 404, 412). ``decided`` is
-        told each assessment the cards are made from (the audit log: ``cds_audit``)."""
+        told each assessment the cards are made from (the audit log: ``cds_audit``);
+        ``form_link`` makes the URL of the pre-filled form an undetermined order's card
+        links to (given the service, the request and the patient data), only when needed."""
         hook = SERVICES.get(service_id)
         if hook is None:
             raise HookError(404, f"no CDS service {service_id!r}: see GET /cds-services", code="not-found")
@@ -78,15 +98,37 @@ class CdsHooksService:
         orders = self.procedures.lumbar_orders(request.orders)
         if not orders:
             return {"cards": []}
-        result = self.assess(gather(request, self.fhir_servers), request)
+        data = gather(request, self.fhir_servers)
+        result = self.assess(data, request)
         if decided is not None:
             decided(request, result)
-        return self.cards.response(result, orders, request.hook_instance)
+        link = (lambda: form_link(service_id, request, data.bundle)) if form_link else None
+        return self.cards.response(result, orders, request.hook_instance, link)
+
+    def answered(
+        self, pending: PendingOrder, response: dict | None, form_link: Callable[[], str] | None = None
+    ) -> Answered:
+        """A pending order assessed again with the patient data of its call and, if given,
+        the clinician's ``QuestionnaireResponse`` (about the call's Patient): the result, the
+        statements it cites and the cards the call would now give. Raises ``HookError``
+        (400) for a response the FHIR input refuses, naming the response and the item."""
+        entries = pending.bundle["entry"] + ([{"resource": response}] if response else [])
+        orders = self.procedures.lumbar_orders(pending.request.orders)
+        result, statements = self.assessed(
+            PatientData({**pending.bundle, "entry": entries}, ()), pending.request
+        )
+        cards = self.cards.response(result, orders, pending.request.hook_instance, form_link)
+        return Answered(result, statements, cards)
 
     def assess(self, data: PatientData, request: HookRequest) -> CaseResult:
-        """The patient's bundle assessed as of the request's reference date. A bundle the
-        FHIR input refuses is the client's error when it came from the prefetch (400), and
-        data the service could not use when it was fetched (412)."""
+        """The patient's bundle assessed as of the request's reference date (``assessed``)."""
+        return self.assessed(data, request)[0]
+
+    def assessed(self, data: PatientData, request: HookRequest) -> tuple[CaseResult, dict[str, dict]]:
+        """The patient's bundle assessed as of the request's reference date, with the source
+        statements the result cites. A bundle the FHIR input refuses is the client's error
+        when it came from the prefetch (400), and data the service could not use when it
+        was fetched (412)."""
         try:
             case = bundle_to_case(data.bundle, SOURCE, request.as_of, self.mapping)
         except FhirInputError as exc:
@@ -100,4 +142,4 @@ class CdsHooksService:
         )
         with self.lock:
             run = self.assessor.assess_loaded(loaded)
-        return next(r for r in run.results if r.case == case.case_iri)
+        return next(r for r in run.results if r.case == case.case_iri), run.statements

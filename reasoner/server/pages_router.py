@@ -17,11 +17,14 @@ from fastapi.responses import HTMLResponse
 
 from ..tree import explanation_nodes
 from .case_form import MAX_TEXT, CaseFormError, CaseReport
+from .questionnaire_form import TEXT_FIELD, FormView
 from .site import Site, site
 
 router = APIRouter(include_in_schema=False)
 SiteDep = Annotated[Site, Depends(site)]
 FORM_TYPE = "application/x-www-form-urlencoded"
+ADVANCED = "advanced"
+"""The case page's tab with the raw text entry (``/case?tab=advanced``)."""
 MAX_FORM_BYTES = MAX_TEXT * 4
 """A form of ``MAX_TEXT`` characters, percent-encoded (UTF-8 needs up to 4 bytes each)."""
 
@@ -52,33 +55,42 @@ async def criterion(name: str, site: SiteDep) -> HTMLResponse:
     return _page(site, "criterion.html", title=found.label, criterion=found)
 
 
-def _case_page(
-    site: Site, report: CaseReport | None, error: str | None = None, status: int = 200
+def case_page(
+    site: Site,
+    report: CaseReport | None,
+    error: str | None = None,
+    status: int = 200,
+    form: FormView | None = None,
 ) -> HTMLResponse:
-    """The case page, with the report's recommendations and explanation trees if any (the
-    trees name question effects by their labels in the ontology)."""
+    """The case page: the questionnaire form (``form``), or the advanced tab when it is
+    ``None``; with the report's recommendations and explanation trees if any (the trees
+    name question effects by their labels in the ontology)."""
     effect_label = site.desk.assessor.vocab.effect_label
     trees = (
         [site.linked_tree(explanation_nodes(r, report.statements, effect_label)) for r in report.results]
         if report
         else []
     )
-    return _page(site, "case.html", status, title="Assess a case", report=report, trees=trees, error=error)
+    return _page(
+        site, "case.html", status, title="Assess a case", report=report, trees=trees, error=error, form=form
+    )
 
 
 @router.get("/case")
-async def case_form(site: SiteDep, example: str | None = None) -> HTMLResponse:
-    """The case form; with ``example``, that bundled example assessed."""
+async def case_form(site: SiteDep, example: str | None = None, tab: str | None = None) -> HTMLResponse:
+    """The case page: the questionnaire form, or with ``tab=advanced`` the raw text entry;
+    with ``example``, that bundled example assessed (on the advanced tab, which shows its text)."""
     if example is None:
-        return _case_page(site, None)
+        form = None if tab == ADVANCED else FormView.blank(site.desk.form)
+        return case_page(site, None, form=form)
     try:
         report = await asyncio.to_thread(site.desk.assess_example, example)
     except CaseFormError as exc:
-        return _case_page(site, None, str(exc), 404)
-    return _case_page(site, report)
+        return case_page(site, None, str(exc), 404)
+    return case_page(site, report)
 
 
-async def _read_form(request: Request) -> dict[str, str] | str:
+async def read_form(request: Request) -> dict[str, str] | str:
     """The posted form's fields, or why it cannot be read."""
     if request.headers.get("content-type", "").split(";")[0].strip().lower() != FORM_TYPE:
         return f"the form must be sent as {FORM_TYPE}"
@@ -96,15 +108,32 @@ async def _read_form(request: Request) -> dict[str, str] | str:
 
 @router.post("/case")
 async def case_submitted(request: Request, site: SiteDep) -> HTMLResponse:
-    """Assess the pasted case text in the chosen format."""
-    form = await _read_form(request)
+    """Assess the submission: pasted case text (the advanced tab; its format detected, a
+    ``format`` field that older pages send is ignored), else the questionnaire form's answers."""
+    form = await read_form(request)
     if isinstance(form, str):
-        return _case_page(site, None, form, 400)
-    try:
-        report = await asyncio.to_thread(site.desk.assess_text, form.get("text", ""), form.get("format", ""))
-    except CaseFormError as exc:
-        return _case_page(site, None, str(exc), 400)
-    return _case_page(site, report)
+        return case_page(site, None, form, 400)
+    if TEXT_FIELD in form:
+        try:
+            report = await asyncio.to_thread(site.desk.assess_text, form[TEXT_FIELD])
+        except CaseFormError as exc:
+            return case_page(site, None, str(exc), 400)
+        return case_page(site, report)
+    return await _form_submitted(site, form)
+
+
+async def _form_submitted(site: Site, posted: dict[str, str]) -> HTMLResponse:
+    """The form re-rendered with every answer kept: with the errors next to their fields if
+    any answer cannot be read, else with the assessment of the response the answers make."""
+    model = site.desk.form
+    answers = model.read(posted)
+    view = FormView(model, answers.values, answers.errors)
+    if answers.errors:
+        return case_page(site, None, "Some answers could not be read: see the marked fields.", 400, view)
+    report = await asyncio.to_thread(site.desk.assess_form, answers, model)
+    view.bundle_json = report.text
+    view.show_results(report.results)
+    return case_page(site, report, form=view)
 
 
 @router.get("/query")

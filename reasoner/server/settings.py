@@ -72,6 +72,12 @@ class ServerSettings:
     """The size past which the audit log is rotated (renamed ``FILE.1``, and so on)."""
     audit_log_backups: int = 5
     """How many rotated audit log files are kept (``FILE.1`` … ``FILE.N``)."""
+    form_link_seconds: float = 15 * 60
+    """How long the link of an undetermined order's CDS card to its pre-filled form lives
+    (``form_links``): the clinician follows it while ordering."""
+    public_url: str | None = None
+    """The server's base URL as clients reach it, for the links in CDS cards; None: the
+    URL each request came to (right unless a proxy rewrites it)."""
 
     def __post_init__(self) -> None:
         if self.allow_update and not self.token:
@@ -101,3 +107,7 @@ class ServerSettings:
         for url in self.fhir_servers:
             if problem := base_url_problem(url):
                 raise SettingsError(problem)
+        if self.form_link_seconds <= 0:
+            raise SettingsError("the form links' lifetime must be positive")
+        if self.public_url is not None and (problem := base_url_problem(self.public_url)):
+            raise SettingsError(f"--public-url: {problem}")

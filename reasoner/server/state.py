@@ -19,6 +19,7 @@ from .answer_cache import AnswerCache
 from .audit_log import AuditLog
 from .case_workers import CaseWorkers
 from .executor import StoreExecutor
+from .form_links import FormLinks
 from .query_pool import QueryPool
 from .settings import ServerSettings
 from .store_log import LoggedStore
@@ -45,6 +46,8 @@ class ServerState:
     """Query answers kept until the next write (see ``write``)."""
     audit: AuditLog
     """The audit log of case writes and CDS Hooks decisions (``audit_log``)."""
+    form_links: FormLinks
+    """The keys of CDS cards' links to pre-filled forms (``form_links``)."""
     case_lock: threading.Lock = field(default_factory=threading.Lock)
     """Held while the assessor of this process runs (its lookup caches are not made for
     concurrent use) and while a case is written (its "created or replaced" answer, the
