@@ -2,6 +2,8 @@
 
     .venv/bin/python benchmarks/bench.py                 # everything (about 10 minutes)
     .venv/bin/python benchmarks/bench.py --sizes 1000,10000 --skip-hermit
+    .venv/bin/python benchmarks/bench.py --sizes 10000,100000 --skip-hermit --inputs nt,ttl \
+        --formats json,turtle,table --baseline ../baseline   # beside another commit's checkout
 
 For each size N it generates N seeded synthetic cases (reasoner.synthetic) as N-Triples
 and measures, in this one run so that the ratios are fair: the time just to parse the
@@ -10,6 +12,11 @@ FILE --format json --output OUT`` in its own process (start-up, loading the know
 base, reading, validation, classification, selection, explanation, JSON with provenance
 written to a file), with one process and with worker processes; and, at N = 1,000, the
 HermiT reference engine in one batch and per case, and whether the two engines agree.
+With ``--baseline DIR`` (a checkout of another commit, ``git worktree add DIR COMMIT``)
+each fast-engine row also runs that commit's code, in the same run on the same input, and
+a ratio row gives the throughput of this checkout over the baseline's and over the
+parse-only floor; ``--inputs nt,ttl`` repeats it with the cases as Turtle, and
+``--formats`` adds other output formats (the baseline's up to ``--baseline-max-n``).
 
 Peak memory is sampled every 50 ms over the measured process tree (the assess command
 and its workers; for the other rows this process and its children). It is given as the
@@ -113,20 +120,33 @@ def _cli() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-c", "from reasoner.cli import app; app()"]
 
 
-def fast_run(path: Path, workers: int, out: Path) -> tuple[float, PeakMemory, str]:
+def _baseline_cli(checkout: Path) -> list[str]:
+    """The command line of another checkout (the baseline commit), run by this interpreter
+    with that checkout's package first on the path: the same dependencies, its own code."""
+    return [
+        sys.executable,
+        "-c",
+        f"import sys; sys.path.insert(0, {str(checkout)!r}); from reasoner.cli import app; app()",
+    ]
+
+
+def fast_run(
+    path: Path, workers: int, out: Path, fmt: str = "json", cli: list[str] | None = None
+) -> tuple[float, PeakMemory, dict]:
     """``lbp-imaging assess`` end to end in its own process (start-up, knowledge base,
-    reading, validation, classification, selection, explanation, JSON with provenance
-    written to a file), timed from here; its memory is that process and its workers."""
-    command = [*_cli(), "assess", str(path), "--format", "json", "--output", str(out), "--quiet"]
+    reading, validation, classification, selection, explanation, the output written to a
+    file: JSON with provenance by default), timed from here; its memory is that process
+    and its workers. ``cli`` runs another checkout's command (the baseline)."""
+    command = [*(cli or _cli()), "assess", str(path), "--format", fmt, "--output", str(out), "--quiet"]
     command += ["--workers", str(workers)]
     start = time.perf_counter()
     child = subprocess.Popen(command, stderr=subprocess.PIPE, text=True)
     with PeakMemory(child.pid) as mem:
         _, stderr = child.communicate()
     seconds = time.perf_counter() - start
-    if child.returncode:
-        raise SystemExit(f"lbp-imaging assess failed ({child.returncode}): {stderr}")
-    return seconds, mem, _run_summary(out)
+    if child.returncode not in (0, 1) or not out.exists():  # 1: some generated case is invalid
+        raise SystemExit(f"lbp-imaging assess failed ({child.returncode}): {stderr[-2000:]}")
+    return seconds, mem, _run_summary(out) if fmt == "json" else {}
 
 
 def _run_summary(out: Path) -> dict:
@@ -214,6 +234,61 @@ def _print(row) -> None:
     print(f"{n:>7}  {what:<52} {secs} {rate} {peak}  {note}", flush=True)
 
 
+INPUTS = {"nt": ox.RdfFormat.N_TRIPLES, "ttl": ox.RdfFormat.TURTLE}
+
+
+def _turtle(ntriples: Path, out: Path) -> None:
+    """The same cases as Turtle (prefixed names, one subject block per case)."""
+    quads = ox.parse(path=ntriples, format=ox.RdfFormat.N_TRIPLES)
+    prefixes = {"lbp": "https://w3id.org/lbp-imaging/", "xsd": "http://www.w3.org/2001/XMLSchema#"}
+    ox.serialize(quads, output=out, format=ox.RdfFormat.TURTLE, prefixes=prefixes)
+
+
+def _engine_rows(n: int, path: Path, kind: str, args, tmp_dir: Path, floor: float) -> list:
+    """The fast engine on one input file: this checkout and, when given, the baseline
+    checkout, JSON with provenance, for each worker count; then the ratios."""
+    rows, by = [], {}
+    sides = [("new", None)] + ([("baseline", _baseline_cli(args.baseline))] if args.baseline else [])
+    for workers in sorted({1, args.workers}):
+        for side, cli in sides:
+            out = tmp_dir / f"out-{n}-{kind}-{workers}-{side}.json"
+            s, mem, summary = fast_run(path, workers, out, cli=cli)
+            note = (
+                f"{summary.get('assessed')} assessed, {summary.get('invalid')} invalid; "
+                f"RSS summed over processes {mem.rss:.0f} MiB"
+            )
+            label = f"{FAST_ROW} {kind}, {workers} proc"
+            label += ", BASELINE" if side == "baseline" else ""
+            rows.append((n, label, s, mem.pss, note))
+            by[(side, workers)] = s
+            out.unlink()
+    top = max(by)[1]
+    note = f"end to end / parse-only floor ({kind}): {by[('new', top)] / floor:.2f}x"
+    if ("baseline", top) in by:
+        note += f"; new is {by[('baseline', top)] / by[('new', top)]:.2f}x the baseline's throughput"
+    rows.append((n, f"ratios, {kind} input, {top} proc", None, None, note))
+    return rows
+
+
+def _format_rows(n: int, path: Path, args, tmp_dir: Path) -> list:
+    """Other output formats (streamed through the same pipeline), this checkout and,
+    up to ``--baseline-max-n``, the baseline."""
+    rows = []
+    for fmt in [f for f in args.formats.split(",") if f and f != "json"]:
+        sides = [("new", None)]
+        if args.baseline and n <= args.baseline_max_n:
+            sides.append(("baseline", _baseline_cli(args.baseline)))
+        for side, cli in sides:
+            out = tmp_dir / f"out-{n}-{fmt}-{side}"
+            s, mem, _ = fast_run(path, args.workers, out, fmt=fmt, cli=cli)
+            size = out.stat().st_size / 2**20
+            label = f"--format {fmt} -o FILE, {args.workers} proc"
+            label += ", BASELINE" if side == "baseline" else ""
+            rows.append((n, label, s, mem.pss, f"{size:.0f} MiB written; RSS summed {mem.rss:.0f} MiB"))
+            out.unlink()
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -222,6 +297,18 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=stream.default_workers())
     parser.add_argument("--skip-hermit", action="store_true")
     parser.add_argument("--per-case", type=int, default=20, help="cases for the per-case HermiT run")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="a checkout of another commit (git worktree add DIR COMMIT): its rows run beside these",
+    )
+    parser.add_argument("--inputs", default="nt", help="input syntaxes, of: nt, ttl (comma-separated)")
+    parser.add_argument(
+        "--formats", default="json", help="output formats (json, and any of turtle, json-ld, fhir, table)"
+    )
+    parser.add_argument(
+        "--baseline-max-n", type=int, default=10_000, help="largest N for the baseline's other formats"
+    )
     args = parser.parse_args()
     kb = KnowledgeBase.load()
     rows: list = []
@@ -236,18 +323,20 @@ def main() -> None:
             triples = text.count("\n")
             if n != 1000 or args.skip_hermit:
                 del text  # not needed again: keep this process out of the memory figures
-            _, parse_s, parse_mem = timed(
-                lambda p=path: list(ox.parse(path=p, format=ox.RdfFormat.N_TRIPLES))
-            )
-            rows.append((n, "parse only (floor)", parse_s, parse_mem, f"{triples / n:.1f} triples/case"))
-            for workers in sorted({1, args.workers}):
-                s, mem, summary = fast_run(path, workers, tmp_dir / f"out-{n}-{workers}.json")
-                note = (
-                    f"{summary.get('assessed')} assessed, {summary.get('invalid')} invalid; "
-                    f"RSS summed over processes {mem.rss:.0f} MiB"
+            for kind in [k for k in args.inputs.split(",") if k]:
+                source = path if kind == "nt" else tmp_dir / f"cases-{n}.{kind}"
+                if kind != "nt":
+                    _turtle(path, source)
+                _, parse_s, parse_mem = timed(
+                    lambda p=source, k=kind: list(ox.parse(path=p, format=INPUTS[k]))
                 )
-                rows.append((n, f"{FAST_ROW}, {workers} process(es)", s, mem.pss, note))
-                (tmp_dir / f"out-{n}-{workers}.json").unlink()
+                note = f"{triples / n:.1f} triples/case; {source.stat().st_size / 2**20:.0f} MiB"
+                rows.append((n, f"parse only, {kind} (floor)", parse_s, parse_mem, note))
+                rows += _engine_rows(n, source, kind, args, tmp_dir, parse_s)
+                for row in rows[printed:]:
+                    _print(row)
+                printed = len(rows)
+            rows += _format_rows(n, path, args, tmp_dir)
             for row in rows[printed:]:
                 _print(row)
             printed = len(rows)
