@@ -8,10 +8,9 @@ on), classified by the chosen engine, and selected with the closed-world SPARQL 
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,10 +21,10 @@ from . import cases as case_input
 from .cases import CaseBatch, Fact, term_key
 from .classify_fast import FastClassifier, Taxonomy
 from .definitions import UnsupportedConstruct, compile_definitions
-from .explain import CaseResult, Vocabulary, cited_by, explain
+from .explain import CaseResult, Vocabulary, explain
 from .knowledge import KnowledgeBase
 from .questions import QuestionWriter
-from .select import add_memberships, select
+from .select import Selector
 from .three_valued import MET, UNDETERMINED, CaseStates, ThreeValuedEvaluator
 from .validate import SH, FastValidator, ShapeResult, validate_reference
 
@@ -80,7 +79,11 @@ def with_input_warnings(results: list[CaseResult], warnings: dict[str, list[str]
 class Assessor:
     """The knowledge base compiled once; ``assess`` runs batches of cases through it."""
 
-    def __init__(self, kb: KnowledgeBase, engine: str = "fast", batch_size: int | None = None):
+    def __init__(
+        self, kb: KnowledgeBase, engine: str = "fast", batch_size: int | None = None, memoise: bool = True
+    ):
+        """``memoise=False`` runs every selection query over every case (see ``Selector``):
+        for the tests that show both give the same answers."""
         if engine not in ENGINES:
             raise ValueError(f"unknown engine {engine!r}: choose {' or '.join(ENGINES)}")
         self.kb = kb
@@ -108,6 +111,8 @@ class Assessor:
         }
         self.validator = FastValidator(self.case_shapes) if engine == "fast" else None
         self.questions = QuestionWriter(self.vocab)
+        self.selector = Selector(kb, self.kb_quads, memoise=memoise)
+        self.vocab.trigger_ranks  # noqa: B018 -- computed once here, so forked workers inherit it
         gc.freeze()  # the knowledge base lives as long as the process: keep it out of GC scans
 
     # -- entry points -----------------------------------------------------------------
@@ -118,34 +123,13 @@ class Assessor:
     def assess_loaded(
         self, loaded: case_input.LoadedInput, progress: Callable[[int], None] | None = None
     ) -> AssessmentRun:
-        run = AssessmentRun(
-            self.engine,
-            input_errors=list(loaded.errors),
-            input_warnings=list(loaded.notes),
-            started=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        )
-        warnings = loaded.case_warnings()
-        for batch in self._batches(loaded.quads):
-            run.results += with_input_warnings(self._assess_batch(batch, loaded.source_of), warnings)
-            if progress:
-                progress(len(batch))
-        cited, criteria = cited_by(run.results)
-        run.statements = {iri: self.vocab.statement(iri) for iri in cited}
-        run.criteria = {iri: self.vocab.class_entry(iri) for iri in sorted(criteria)}
-        run.ended = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-        return run
+        """Input already read into memory (a file the server stored, a CDS Hooks request),
+        through the one batch pipeline of ``stream``, into a sink that keeps the results."""
+        from .stream import collect  # the pipeline module builds on this one
+
+        return collect(self, loaded, progress)
 
     # -- steps ------------------------------------------------------------------------
-    def _batches(self, quads: list[ox.Quad]) -> Iterator[CaseBatch]:
-        """Batches of subjects with their quads (a case's triples stay in one batch)."""
-        by_subject: dict = defaultdict(list)
-        for quad in quads:
-            by_subject[quad.subject].append(quad)
-        size = self.batch_size
-        subjects = list(by_subject)
-        for i in range(0, len(subjects), size):
-            yield CaseBatch.from_quads({term_key(s): by_subject[s] for s in subjects[i : i + size]})
-
     def _validate(self, store: ox.Store, quads: list[ox.Quad]) -> list[ShapeResult]:
         if self.validator is not None:
             return self.validator.validate(store)
@@ -240,10 +224,15 @@ class Assessor:
         memberships, failed = self._classify(batch, quads, valid, taxonomy)
         valid = [c for c in valid if c not in failed]
         states = self._states(batch, valid, memberships, taxonomy)
-        add_memberships(
-            store, {c: set(memberships[c]) for c in valid}, {c: states[c].undetermined() for c in valid}
+        found = set(cases)
+        selections = self.selector.select(
+            store,
+            {c: batch.facts[c] for c in valid},
+            memberships,
+            {c: states[c].undetermined() for c in valid},
+            context=[q for s, subject_quads in batch.quads.items() if s not in found for q in subject_quads],
+            others=[c for c in cases if c not in memberships],
         )
-        selections = select(self.kb, store, valid)
         results = [self._invalid(c, source_of.get(c), by_case[c]) for c in sorted(invalid)]
         results += [
             CaseResult(

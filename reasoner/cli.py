@@ -203,7 +203,7 @@ def assess(
     ] = Engine.fast,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to this file.")] = None,
     workers: Annotated[
-        int | None, typer.Option(help="Worker processes for large JSON/CSV batches (default: up to 2).")
+        int | None, typer.Option(help="Worker processes for large inputs (default: up to 2).")
     ] = None,
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     merge_duplicates: MergeOption = False,
@@ -212,69 +212,48 @@ def assess(
 ) -> None:
     """Assess patient cases: recommended imaging, urgency, criteria, facts and sources."""
     from . import cases as case_input
-    from . import render, stream
+    from . import stream
 
     kb = _load_kb(kb_dir)
     assessor = _assessor(kb, engine, as_of, merge_duplicates)
-    if fmt in (Format.json, Format.csv):
-        # Streamed batch by batch (bounded memory, parallel workers for large inputs).
-        n_workers = workers or stream.default_workers()
-        starting = stream.worker_pool(assessor, n_workers) if stream.worth_workers(paths, n_workers) else None
-        with starting or nullcontext() as pool:
-            grouped = case_input.load_grouped(paths, assessor.inputs)
-            _warn(grouped.warnings())
-            with (
-                _binary_output(output, fmt is Format.json) as out,
-                _progress(len(grouped.lines), quiet) as advance,
-            ):
-                summary = stream.assess_to(
-                    assessor,
-                    grouped,
-                    fmt.value,
-                    out,
-                    _kb_info(kb),
-                    workers=n_workers,
-                    progress=advance,
-                    pool=pool,
-                )
-        _warn(summary.warnings)
-        for message in summary.messages:
-            typer.echo(f"lbp-imaging: {message}", err=True)
-        raise typer.Exit(summary.exit_code)
-    run, loaded = _run(assessor, paths, quiet)
+    # Every format streams batch by batch through the one pipeline (bounded memory,
+    # parallel workers for large inputs); `table -o FILE` writes JSON.
+    n_workers = workers or stream.default_workers()
+    starting = stream.worker_pool(assessor, n_workers) if stream.worth_workers(paths, n_workers) else None
+    with starting or nullcontext() as pool:
+        grouped = case_input.load_grouped(paths, assessor.inputs)
+        _warn(grouped.warnings())
+        with _sink(fmt, output, _kb_info(kb)) as sink, _progress(len(grouped.lines), quiet) as advance:
+            summary = stream.assess_grouped(
+                assessor, grouped, sink, workers=n_workers, progress=advance, pool=pool
+            )
+    _warn(summary.warnings)
+    for message in summary.messages:
+        typer.echo(f"lbp-imaging: {message}", err=True)
+    raise typer.Exit(summary.exit_code)
+
+
+@contextmanager
+def _sink(fmt: Format, output: Path | None, knowledge_base: dict):
+    """Where ``assess`` writes: the table on the terminal (the console the progress bar
+    uses), or a document to ``output`` or standard output."""
+    from . import sinks
+
     if fmt is Format.table and output is None:
-        from rich.console import Console
+        from rich import get_console
 
-        render.print_table(run, Console())
-    elif fmt is Format.table:
-        _write(render.to_json(run, _kb_info(kb)), output)
-    elif fmt is Format.fhir:
-        import json
-
-        from .fhir_output import to_fhir
-
-        bundle = to_fhir(
-            run.results,
-            run.statements,
-            assessor.inputs.fhir,
-            inputs=loaded.fhir_cases,
-            input_errors=run.input_errors,
-            module=_kb_info(kb)["ontology"],
-            generated=run.ended,
-        )
-        _write(json.dumps(bundle, indent=2, ensure_ascii=False), output)
-    else:
-        graph = render.to_prov(run)
-        _write(graph.serialize(format="turtle" if fmt is Format.turtle else "json-ld"), output)
-    _report(run)
-    raise typer.Exit(run.exit_code)
+        yield sinks.TableSink(get_console())
+        return
+    text = Format.json if fmt is Format.table else fmt
+    with _binary_output(output, text is Format.json) as out:
+        yield sinks.for_format(text.value, out, knowledge_base)
 
 
 @contextmanager
 def _binary_output(output: Path | None, final_newline: bool):
     if output is None:
         yield sys.stdout.buffer
-        if final_newline:  # JSON ends without one; CSV rows already end in one
+        if final_newline:  # JSON ends without one; the other formats end in one
             sys.stdout.buffer.write(b"\n")
         sys.stdout.flush()
     else:

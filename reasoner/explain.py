@@ -9,7 +9,7 @@ the documented JSON schema (docs/output-schema.md) and stay stable.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property, lru_cache, partial
 
 import pyoxigraph as ox
 from rdflib import OWL, RDF, RDFS, BNode, Graph, Literal, URIRef
@@ -23,6 +23,13 @@ from .select import Selection
 from .sources import OA
 
 MATCHES = (SKOS.exactMatch, SKOS.closeMatch, SKOS.narrowMatch, SKOS.broadMatch)
+CAVEAT, ALTERNATIVE_PROCEDURE, CONTRAST_LOST_CAVEAT = (
+    LBP.caveat,
+    LBP.alternativeProcedure,
+    LBP.contrastLostCaveat,
+)
+# Explanation parts kept per distinct input (see ``explain``): the last this many of each.
+PARTS_KEPT = 4096
 
 
 class Vocabulary:
@@ -51,12 +58,14 @@ class Vocabulary:
         self.suspected = cache(self._suspected)
         self.category_of = cache(self._category_of)
         self.completes = cache(self._completes)
-        self.trigger_rank = cache(self._trigger_rank)
         self.annotation = cache(self._annotation)
+        self.urgency_order = cache(self._urgency_order)
+        self.criteria_part = lru_cache(PARTS_KEPT)(partial(_criteria_part, self))
+        self.selection_part = lru_cache(PARTS_KEPT)(partial(_selection_part, self))
         self.functional = {str(p) for p in self.g.subjects(RDF.type, OWL.FunctionalProperty)}
         self.shown_with = tuple(str(s) for s in sorted(self.g.objects(LBP.Recommendation, LBP.shownWith)))
         self.source_caveats = [self._source_caveat(s) for s in self.shown_with]
-        self.facts: dict = {}  # (property, term) -> fact dict, shared between cases
+        self.facts: dict[Fact, dict] = {}  # fact dicts, shared between cases
 
     def _label(self, iri: str) -> str:
         node = URIRef(iri)
@@ -117,27 +126,34 @@ class Vocabulary:
         document = (statement["document"] or {}).get("title", "source")
         return f"Source caveat ({document}): \u201c{statement['quote']}\u201d"
 
-    def _trigger_rank(self, finding: str) -> int:
-        """The urgency rank of the most urgent criterion whose definition reads a finding
-        (by its own IRI or a category it belongs to): how urgent what it could trigger is."""
+    @cached_property
+    def trigger_ranks(self) -> dict[str, int]:
+        """Per finding, the urgency rank of the most urgent criterion whose definition reads
+        it (by its own IRI or a category it belongs to): how urgent what it could trigger
+        is. One query for every finding (about 0.1 s; one per finding took 60 ms each)."""
         rows = self.g.query(
-            """SELECT (MAX(?rank) AS ?top) WHERE {
+            """SELECT ?finding (MAX(?rank) AS ?top) WHERE {
               ?criterion rdfs:subClassOf [ owl:onProperty lbp:hasUrgency ; owl:hasValue ?urgency ] .
               ?urgency lbp:urgencyRank ?rank .
               ?criterion owl:equivalentClass
                   /(owl:equivalentClass|owl:intersectionOf|owl:unionOf|rdf:rest|rdf:first)*
                   /(owl:someValuesFrom|owl:hasValue) ?target .
               ?finding (rdf:type/rdfs:subClassOf*)? ?target .
-            }""",
+            } GROUP BY ?finding""",
             initNs={"owl": OWL, "rdf": RDF, "rdfs": RDFS, "lbp": LBP},
-            initBindings={"finding": URIRef(finding)},
         )
-        top = next(iter(rows), (None,))[0]
-        return int(top) if top is not None else 0
+        return {str(finding): int(top) for finding, top in rows if isinstance(finding, URIRef)}
+
+    def trigger_rank(self, finding: str) -> int:
+        """The urgency rank of what a finding could trigger (0 when no criterion reads it)."""
+        return self.trigger_ranks.get(finding, 0)
 
     def by_urgency(self, findings: list[str]) -> list[str]:
         """Findings ordered by the urgency of what they could trigger, most urgent first."""
-        return sorted(findings, key=lambda f: (-self.trigger_rank(f), self.label(f)))
+        return sorted(findings, key=self.urgency_order)
+
+    def _urgency_order(self, finding: str) -> tuple[int, str]:
+        return -self.trigger_rank(finding), self.label(finding)
 
     def _completes(self, iri: str) -> tuple[str, ...]:
         """The criteria whose first-line pathway a pathway completion rule completes."""
@@ -274,11 +290,15 @@ def _python(literal: ox.Literal) -> bool | int | float | str:
 
 def _fact(vocab: Vocabulary, fact: Fact) -> dict:
     """A fact for output; the same fact (property and term) gives the same shared dict."""
-    key = (fact.prop, fact.value)
-    found = vocab.facts.get(key)
+    found = vocab.facts.get(fact)
     if found is None:
-        found = vocab.facts[key] = _new_fact(vocab, fact)
+        found = vocab.facts[fact] = _new_fact(vocab, fact)
     return found
+
+
+def _facts(vocab: Vocabulary, facts: list[Fact]) -> list[dict]:
+    known = vocab.facts.get
+    return [known(f) or _fact(vocab, f) for f in facts]
 
 
 def _new_fact(vocab: Vocabulary, fact: Fact) -> dict:
@@ -354,7 +374,9 @@ class CaseResult:
         }
 
 
-def _not_selected(vocab: Vocabulary, entry: dict, selection: Selection, completed_by: str | None) -> str:
+def _not_selected(
+    vocab: Vocabulary, entry: dict, procedures: bool, outcome: str | None, completed_by: str | None
+) -> str:
     """Why a criterion the case meets was not applied: its first-line pathway is complete,
     another criterion outranked or superseded it, or the outcome (a scope exclusion) made
     no recommendation."""
@@ -362,9 +384,9 @@ def _not_selected(vocab: Vocabulary, entry: dict, selection: Selection, complete
     said = f"{entry['label']} ({indicates}, {urgency})"
     if completed_by is not None:
         return f"Pathway complete: {said}; {vocab.label(completed_by)}, so its tests are not ordered again."
-    if selection.procedures:
+    if procedures:
         return f"Also met: {said}; outranked or superseded in selection."
-    return f"Also met: {said}; not applied: {vocab.label(selection.outcome or '')}."
+    return f"Also met: {said}; not applied: {vocab.label(outcome or '')}."
 
 
 def cited_by(results: list[CaseResult]) -> tuple[list[str], list[str]]:
@@ -393,59 +415,122 @@ def explain(
     """The full, explained result for one assessed case (statements by IRI: the run lists
     each statement's quote and document once). ``states`` is every defined class's
     three-valued state, ``asked`` the questions that could change the decision and the
-    warnings that name them (``questions.QuestionWriter``)."""
+    warnings that name them (``questions.QuestionWriter``). What is the same for every
+    case with the same classes met and the same selection is built once
+    (``Vocabulary.criteria_part``, ``Vocabulary.selection_part``); each case adds its
+    facts."""
     result = CaseResult(selection.case, source, engine, "assessed")
-    result.warnings += vocab.source_caveats
-    result.facts = [_fact(vocab, f) for f in case_facts]
-    outcome = selection.outcome
-    result.outcome = (
+    result.facts = _facts(vocab, case_facts)
+    applied = frozenset(
+        (
+            *selection.selected_criteria,
+            *selection.contrast_rules,
+            *selection.contraindication_rules,
+            *selection.deciding_rules,
+        )
+    )
+    entries, met_warnings, met_cited = vocab.criteria_part(
+        tuple(memberships), applied, bool(selection.procedures), selection.outcome
+    )
+    outcome, recommendation, closed_world, selected_warnings, selected_cited = vocab.selection_part(
+        selection.outcome,
+        tuple(selection.procedures),
+        tuple(selection.indicated),
+        selection.urgency,
+        selection.appropriateness,
+        tuple(selection.selected_criteria),
+        tuple(selection.contrast_rules),
+        tuple(selection.contraindication_rules),
+        tuple(selection.contrast_lost),
+        tuple(selection.closed_world_concepts),
+    )
+    result.criteria = [{**entry, "facts": _facts(vocab, memberships[entry["iri"]])} for entry in entries]
+    result.criteria += [{**entry, "facts": []} for entry in closed_world]
+    result.outcome = {**outcome, "sources": list(outcome["sources"])} if outcome else None
+    result.recommendation = {k: list(v) if isinstance(v, list) else v for k, v in recommendation.items()}
+    states = states or {}
+    result.criterion_states = {c: states[c] for c in vocab.display_order(tuple(states))}
+    result.questions, asked_warnings = asked or ([], [])
+    result.warnings = [*vocab.source_caveats, *met_warnings, *selected_warnings, *asked_warnings]
+    result.red_flags = {
+        "present": [vocab.ref(f) for f in selection.present_red_flags],
+        "unassessed": [vocab.ref(f) for f in vocab.by_urgency(selection.unassessed_red_flags)],
+    }
+    cited = dict.fromkeys(met_cited)
+    cited.update(dict.fromkeys(selected_cited))
+    result.sources = list(cited)
+    return result
+
+
+def _criteria_part(
+    vocab: Vocabulary,
+    classes: tuple[str, ...],
+    applied: frozenset[str],
+    procedures: bool,
+    outcome: str | None,
+) -> tuple[tuple[dict, ...], tuple[str, ...], tuple[str, ...]]:
+    """For the classes a case meets (in the classifier's order) and what its selection
+    applied: each class's entry in display order (without the case's facts), the warnings
+    they give, and the statements they cite."""
+    completed = {criterion: rule for rule in classes for criterion in vocab.completes(rule)}
+    entries: list[dict] = []
+    warnings: list[str] = []
+    cited: dict[str, None] = {}
+    for cls in sorted(classes, key=lambda c: (not vocab.is_criterion(c), vocab.label(c))):
+        entry = dict(vocab.class_entry(cls))
+        entry["selected"] = cls in applied
+        entries.append(entry)
+        cited.update(dict.fromkeys(entry["sources"]))
+        warnings += vocab.annotation(cls, CAVEAT)
+        if entry["kind"] == "criterion" and not entry["selected"]:
+            warnings.append(_not_selected(vocab, entry, procedures, outcome, completed.get(cls)))
+    return tuple(entries), tuple(warnings), tuple(cited)
+
+
+def _selection_part(
+    vocab: Vocabulary,
+    outcome: str | None,
+    procedures: tuple[str, ...],
+    indicated: tuple[str, ...],
+    urgency: str | None,
+    appropriateness: str | None,
+    selected_criteria: tuple[str, ...],
+    contrast_rules: tuple[str, ...],
+    contraindication_rules: tuple[str, ...],
+    contrast_lost: tuple[str, ...],
+    closed_world_concepts: tuple[str, ...],
+) -> tuple[dict | None, dict, tuple[dict, ...], tuple[str, ...], tuple[str, ...]]:
+    """For a selection (less its case): the outcome, the recommendation, the closed-world
+    concepts' entries, the warnings about procedure modifiers, and the statements cited
+    after the criteria's (the concepts', the outcome's, those shown with every
+    recommendation)."""
+    found = (
         {"iri": outcome, "label": vocab.label(outcome), "sources": list(vocab.sources(outcome))}
         if outcome
         else None
     )
-    applied = {
-        *selection.selected_criteria,
-        *selection.contrast_rules,
-        *selection.contraindication_rules,
-        *selection.deciding_rules,
-    }
-    completed = {criterion: rule for rule in memberships for criterion in vocab.completes(rule)}
-    cited: dict[str, None] = {}
-    for cls in sorted(memberships, key=lambda c: (not vocab.is_criterion(c), vocab.label(c))):
-        entry = dict(vocab.class_entry(cls))
-        entry["selected"] = cls in applied
-        entry["facts"] = [_fact(vocab, f) for f in memberships[cls]]
-        result.criteria.append(entry)
-        cited.update(dict.fromkeys(entry["sources"]))
-        result.warnings += vocab.annotation(cls, LBP.caveat)
-        if entry["kind"] == "criterion" and not entry["selected"]:
-            result.warnings.append(_not_selected(vocab, entry, selection, completed.get(cls)))
     alternatives = []
-    for cls in selection.selected_criteria:
-        alt = vocab.outcome_of(cls, LBP.alternativeProcedure)
+    for cls in selected_criteria:
+        alt = vocab.outcome_of(cls, ALTERNATIVE_PROCEDURE)
         if alt and alt not in alternatives:
             alternatives.append(alt)
-    if selection.procedures:
-        result.recommendation = {
-            "procedure": vocab.concept(selection.procedures[0]),
-            "alsoRecommended": [vocab.concept(p) for p in selection.procedures[1:]],
-            "indicatedBeforeModifiers": [vocab.concept(p) for p in selection.indicated],
-            "urgency": vocab.concept(selection.urgency) if selection.urgency else None,
-            "appropriateness": vocab.concept(selection.appropriateness)
-            if selection.appropriateness
-            else None,
+    warnings: list[str] = []
+    closed_world: list[dict] = []
+    if procedures:
+        recommendation = {
+            "procedure": vocab.concept(procedures[0]),
+            "alsoRecommended": [vocab.concept(p) for p in procedures[1:]],
+            "indicatedBeforeModifiers": [vocab.concept(p) for p in indicated],
+            "urgency": vocab.concept(urgency) if urgency else None,
+            "appropriateness": vocab.concept(appropriateness) if appropriateness else None,
             "alternatives": alternatives,
         }
-        rules = ", ".join(vocab.label(r) for r in selection.contrast_rules)
-        if selection.contrast_lost:
-            lost = ", ".join(vocab.label(p) for p in selection.contrast_lost)
-            caveats = [
-                c
-                for r in selection.contraindication_rules
-                for c in vocab.annotation(r, LBP.contrastLostCaveat)
-            ]
-            given = ", ".join(vocab.label(p) for p in selection.procedures)
-            result.warnings.append(
+        rules = ", ".join(vocab.label(r) for r in contrast_rules)
+        if contrast_lost:
+            lost = ", ".join(vocab.label(p) for p in contrast_lost)
+            caveats = [c for r in contraindication_rules for c in vocab.annotation(r, CONTRAST_LOST_CAVEAT)]
+            given = ", ".join(vocab.label(p) for p in procedures)
+            warnings.append(
                 " ".join(
                     [
                         f"IV contrast not given: {lost} was indicated ({rules}), but {given} replaces it.",
@@ -454,13 +539,11 @@ def explain(
                 )
             )
         elif rules:
-            result.warnings.append(f"Contrast rule applied: {rules}.")
-        for rule in selection.contraindication_rules:
-            result.warnings.append(
-                f"{', '.join(vocab.label(p) for p in selection.indicated)} replaced: {vocab.label(rule)}."
-            )
+            warnings.append(f"Contrast rule applied: {rules}.")
+        for rule in contraindication_rules:
+            warnings.append(f"{', '.join(vocab.label(p) for p in indicated)} replaced: {vocab.label(rule)}.")
     else:
-        result.recommendation = {
+        recommendation = {
             "procedure": None,
             "alsoRecommended": [],
             "indicatedBeforeModifiers": [],
@@ -468,21 +551,14 @@ def explain(
             "appropriateness": None,
             "alternatives": [],
         }
-        for concept in selection.closed_world_concepts:
+        for concept in closed_world_concepts:
             entry = dict(vocab.class_entry(concept))
-            entry.update(kind="closed-world", selected=True, facts=[])
-            result.criteria.append(entry)
-            cited.update(dict.fromkeys(entry["sources"]))
-    if result.outcome:
-        cited.update(dict.fromkeys(result.outcome["sources"]))
+            entry.update(kind="closed-world", selected=True)
+            closed_world.append(entry)
+    cited: dict[str, None] = {}
+    for entry in closed_world:
+        cited.update(dict.fromkeys(entry["sources"]))
+    if found:
+        cited.update(dict.fromkeys(found["sources"]))
     cited.update(dict.fromkeys(vocab.shown_with))
-    states = states or {}
-    result.criterion_states = {c: states[c] for c in vocab.display_order(tuple(states))}
-    result.questions, asked_warnings = asked or ([], [])
-    result.warnings += asked_warnings
-    result.red_flags = {
-        "present": [vocab.ref(f) for f in selection.present_red_flags],
-        "unassessed": [vocab.ref(f) for f in vocab.by_urgency(selection.unassessed_red_flags)],
-    }
-    result.sources = list(cited)
-    return result
+    return found, recommendation, tuple(closed_world), tuple(warnings), tuple(cited)

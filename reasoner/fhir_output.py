@@ -26,8 +26,11 @@ see docs/fhir-mapping.md.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Mapping, Sequence
+
+import orjson
 
 from . import DISCLAIMER
 from .explain import CaseResult
@@ -60,27 +63,76 @@ def to_fhir(
     ``statements`` are the run's cited statements (``AssessmentRun.statements``), for
     quotes; ``inputs`` the FhirCase of each case read from a FHIR bundle, by case IRI (its
     Patient is included and referenced, its warnings reported); ``input_errors`` the files
-    that could not be read (one OperationOutcome lists them); ``module`` the knowledge
-    base's ontology IRI; ``generated`` the timestamp written everywhere (default now)."""
+    that could not be read (one OperationOutcome lists them, after the cases: streamed, they
+    are known at the end); ``module`` the knowledge base's ontology IRI; ``generated`` the
+    timestamp written everywhere (default now).
+    ``assess --format fhir`` writes the same bundle streamed (``bundle_opening``,
+    ``case_entries`` per batch, ``input_errors_entry`` and ``bundle_closing``)."""
     when = generated or dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-    entries: list[dict] = []
-    if input_errors:
-        entries.append(
-            _entry(
-                _ids("input-errors", when),
-                _outcome_resource([_issue("error", "invalid", str(e)) for e in input_errors]),
-            )
-        )
-    for result in results:
-        case_input = (inputs or {}).get(result.case)
-        entries += _CaseEntries(result, statements, mapping, case_input, module, when).entries()
+    entries = case_entries(results, statements, mapping, inputs or {}, module, when)
+    entries += [input_errors_entry(input_errors, when)] if input_errors else []
     return {
         "resourceType": "Bundle",
-        "id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"lbp-imaging|{when}|{len(results)}")),
+        "id": bundle_id(when, len(results)),
         "type": "collection",
         "timestamp": when,
         "entry": entries,
     }
+
+
+def case_entries(
+    results: Sequence[CaseResult],
+    statements: Mapping[str, dict],
+    mapping: FhirMapping,
+    inputs: Mapping[str, FhirCase],
+    module: str,
+    when: str,
+) -> list[dict]:
+    """The bundle entries of each case (see the module's docstring), in the order of
+    ``results``."""
+    entries: list[dict] = []
+    for result in results:
+        entries += _CaseEntries(result, statements, mapping, inputs.get(result.case), module, when).entries()
+    return entries
+
+
+def input_errors_entry(input_errors: Sequence[object], when: str) -> dict:
+    """One OperationOutcome listing the files (or cases) that could not be read."""
+    return _entry(
+        _ids("input-errors", when),
+        _outcome_resource([_issue("error", "invalid", str(e)) for e in input_errors]),
+    )
+
+
+def bundle_id(when: str, cases: int) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"lbp-imaging|{when}|{cases}"))
+
+
+def bundle_opening(when: str) -> bytes:
+    """The start of a streamed Bundle, up to the opening of its ``entry`` array: the id,
+    which counts the cases, comes last (``bundle_closing``)."""
+    head = _json({"resourceType": "Bundle", "type": "collection", "timestamp": when})
+    return head.removesuffix(b"\n}") + b',\n  "entry": [\n'
+
+
+def bundle_entries(entries: list[dict]) -> bytes:
+    """Entries as the items of the ``entry`` array, indented as in the bundle and separated
+    by commas."""
+    return b",\n".join(b"    " + _json(e).replace(b"\n", b"\n    ") for e in entries)
+
+
+def bundle_closing(when: str, cases: int) -> bytes:
+    return b'\n  ],\n  "id": ' + _json(bundle_id(when, cases)) + b"\n}\n"
+
+
+def _json(value: object) -> bytes:
+    """``value`` as JSON indented by two spaces; with the standard library where orjson
+    refuses (an input Patient's integer beyond 64 bits, or a lone surrogate in a string,
+    which is escaped)."""
+    try:
+        return orjson.dumps(value, option=orjson.OPT_INDENT_2)
+    except orjson.JSONEncodeError:
+        return json.dumps(value, indent=2).encode("ascii")
 
 
 def _ids(key: str, when: str) -> tuple[str, str]:

@@ -36,6 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+from functools import lru_cache
 from itertools import product
 
 import pyoxigraph as ox
@@ -286,6 +287,13 @@ class CaseStates:
 def relevant(parts: Iterable[Part]) -> Part:
     """The leaves whose answer could change whether any of ``parts`` is met: those of the
     minimal parts (a leaf only in a part that contains another part cannot matter)."""
+    return _relevant(tuple(parts))
+
+
+@lru_cache(maxsize=4096)
+def _relevant(parts: tuple[Part, ...]) -> Part:
+    # Kept per distinct parts: cases repeat them (a criterion's open conjunctions less the
+    # leaves a case makes true), and absorption is most of what writing questions costs.
     return frozenset().union(*_minimal(parts))
 
 
