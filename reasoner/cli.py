@@ -158,20 +158,14 @@ def _kb_info(kb) -> dict:
     return {"ontology": str(ont) if ont else None, "versionIRI": str(version) if version else None}
 
 
-def _run(assessor, paths: list[Path], quiet: bool):
-    """The assessment run and the input it was read from."""
+def _run(assessor, paths: list[Path]):
+    """The assessment run of a few cases (``explain``, ``questionnaire --case``), held in
+    memory, and the input it was read from."""
     from . import cases as case_input
 
     loaded = case_input.load(paths, assessor.inputs)
     _warn(loaded.warnings())
-    n = len({str(q.subject) for q in loaded.quads})
-    if quiet or n < 1000 or not sys.stderr.isatty():
-        return assessor.assess_loaded(loaded), loaded
-    from rich.progress import Progress
-
-    with Progress(transient=True) as progress:
-        task = progress.add_task("assessing", total=n)
-        return assessor.assess_loaded(loaded, lambda k: progress.advance(task, k)), loaded
+    return assessor.assess_loaded(loaded), loaded
 
 
 def _report(run) -> None:
@@ -289,7 +283,7 @@ def explain(
 
     kb = _load_kb(kb_dir)
     assessor = _assessor(kb, engine, as_of, merge_duplicates)
-    run, _ = _run(assessor, [path], quiet=True)
+    run, _ = _run(assessor, [path])
     chosen = [r for r in run.results if case is None or r.case == case]
     for e in run.input_errors:  # first: when no case is left, they say why
         typer.echo(f"lbp-imaging: {e}", err=True)
@@ -337,7 +331,7 @@ def questionnaire(
         raise _fail(f"knowledge base error: {exc}") from None
     if case is not None:
         assessor = _assessor(kb, Engine.fast, as_of)
-        run, _ = _run(assessor, [case], quiet=True)
+        run, _ = _run(assessor, [case])
         _report(run)
         if len(run.results) != 1 or run.invalid:
             found = f"{len(run.results)} cases" if len(run.results) != 1 else "an invalid case"

@@ -71,7 +71,7 @@ def _members(taxonomy: Taxonomy, cls: str) -> list[str]:
     return sorted(n for n, types in taxonomy.types.items() if any(cls in taxonomy.supers(t) for t in types))
 
 
-def _read(kb: KnowledgeBase, vocab: Vocabulary) -> dict[str, _Asked]:
+def _read(kb: KnowledgeBase, vocab: Vocabulary, mapping: FhirMapping) -> dict[str, _Asked]:
     """Every case fact some definition reads, with the defined classes that read it, and
     every other finding the ontology defines: the closed-world outcomes read those (a red
     flag that no criterion reads still calls for clinical review), so a form must ask them."""
@@ -89,7 +89,7 @@ def _read(kb: KnowledgeBase, vocab: Vocabulary) -> dict[str, _Asked]:
             for one in read:
                 _, asks, about, _ = fact_asked(vocab, one)
                 found.setdefault(about, _Asked(about, asks == PRESENCE)).criteria.add(str(cls))
-    for finding in sorted(FhirMapping.from_ontology(kb.ontology).findings - set(found)):
+    for finding in sorted(mapping.findings - set(found)):
         found[finding] = _Asked(finding, True)  # read by the closed-world outcomes only
     return found
 
@@ -214,7 +214,7 @@ def questionnaire(kb: KnowledgeBase, vocab: Vocabulary | None = None) -> dict:
     """The questionnaire of every case fact the knowledge base's criteria read (FHIR R4 JSON)."""
     vocab = vocab or Vocabulary(kb.ontology)
     writer = _Writer(kb, vocab)
-    items = writer.groups(_read(kb, vocab))
+    items = writer.groups(_read(kb, vocab, writer.mapping))
     linkids = [i["linkId"] for g in items for i in (g, *g["item"])]
     clashes = sorted({x for x in linkids if linkids.count(x) > 1})
     if clashes:
