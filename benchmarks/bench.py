@@ -40,10 +40,10 @@ from pathlib import Path
 import pyoxigraph as ox
 from rdflib import Graph, URIRef
 
-from reasoner import cases as case_input
-from reasoner import classify_fast, classify_hermit, stream
-from reasoner.definitions import compile_definitions
 from reasoner.knowledge import KnowledgeBase
+from reasoner.pipeline import cases as case_input
+from reasoner.pipeline import classify_fast, classify_hermit, stream
+from reasoner.pipeline.definitions import compile_definitions
 from reasoner.synthetic import CASE_NS, CaseGenerator
 
 

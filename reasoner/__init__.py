@@ -1,11 +1,13 @@
 """lbp-imaging: computable imaging criteria for low back pain.
 
 The package is a generic engine: every clinical term, threshold, code and rule lives in
-the knowledge base (``ontology/``, ``shapes/``, ``queries/``). The modules follow the
-pipeline in the order data flows through it: ``knowledge`` (load the knowledge base),
-``cases`` (load patient cases), ``validate`` (SHACL case shapes), ``classify_*`` (criterion
-membership), ``select`` (closed-world recommendation), ``explain`` (provenance), and the
-``render`` and ``cli`` front ends.
+the knowledge base (``ontology/``, ``shapes/``, ``queries/``). Its folders follow what the
+data goes through: ``knowledge`` (load the knowledge base), ``pipeline/`` (the steps of an
+assessment, read, validate, classify, select, explain and render, and what runs them
+batch by batch), ``fhir/`` (FHIR R4 in and out: Bundles read as cases, results written,
+the Questionnaire generated), ``server/`` (the web server, one subpackage per surface),
+``authoring/`` (``check``, ``impact`` and ``docs`` for knowledge-base authors), ``cli``
+(the ``lbp-imaging`` command) and ``synthetic`` (generated cases for tests and benchmarks).
 
 Decision support, not diagnosis.
 """

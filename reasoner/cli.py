@@ -16,7 +16,7 @@ from typing import Annotated
 
 import typer
 
-from .server.sparql_text import DEFAULT_MAX_DEPTH
+from .server.sparql.text import DEFAULT_MAX_DEPTH
 
 app = typer.Typer(
     add_completion=False,
@@ -116,8 +116,8 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 
 
 def _load_kb(kb_dir: Path | None):
-    from .definitions import UnsupportedConstruct
     from .knowledge import KnowledgeBase, KnowledgeBaseError
+    from .pipeline.definitions import UnsupportedConstruct
 
     try:
         return KnowledgeBase.load(kb_dir)
@@ -126,9 +126,9 @@ def _load_kb(kb_dir: Path | None):
 
 
 def _assessor(kb, engine: Engine, as_of: str | None = None, merge_duplicates: bool = False):
-    from .assess import Assessor
-    from .definitions import UnsupportedConstruct
     from .knowledge import KnowledgeBaseError
+    from .pipeline.assess import Assessor
+    from .pipeline.definitions import UnsupportedConstruct
 
     day = _as_of(as_of)
     try:
@@ -161,7 +161,7 @@ def _kb_info(kb) -> dict:
 def _run(assessor, paths: list[Path]):
     """The assessment run of a few cases (``explain``, ``questionnaire --case``), held in
     memory, and the input it was read from."""
-    from . import cases as case_input
+    from .pipeline import cases as case_input
 
     loaded = case_input.load(paths, assessor.inputs)
     _warn(loaded.warnings())
@@ -205,8 +205,8 @@ def assess(
     kb_dir: KbOption = None,
 ) -> None:
     """Assess patient cases: recommended imaging, urgency, criteria, facts and sources."""
-    from . import cases as case_input
-    from . import stream
+    from .pipeline import cases as case_input
+    from .pipeline import stream
 
     kb = _load_kb(kb_dir)
     assessor = _assessor(kb, engine, as_of, merge_duplicates)
@@ -231,7 +231,7 @@ def assess(
 def _sink(fmt: Format, output: Path | None, knowledge_base: dict):
     """Where ``assess`` writes: the table on the terminal (the console the progress bar
     uses), or a document to ``output`` or standard output."""
-    from . import sinks
+    from .pipeline import sinks
 
     if fmt is Format.table and output is None:
         from rich import get_console
@@ -279,7 +279,7 @@ def explain(
     """Show the reasoning chain of a case as a tree: facts, criteria, recommendation, sources."""
     from rich.console import Console
 
-    from .tree import explanation_tree
+    from .pipeline.tree import explanation_tree
 
     kb = _load_kb(kb_dir)
     assessor = _assessor(kb, engine, as_of, merge_duplicates)
@@ -318,9 +318,9 @@ def questionnaire(
     """Write the FHIR R4 Questionnaire (SDC) of the case facts the criteria read."""
     import json
 
-    from .questionnaire import QuestionnaireError, adaptive
-    from .questionnaire import populate as populated
-    from .questionnaire import questionnaire as full_questionnaire
+    from .fhir.questionnaire import QuestionnaireError, adaptive
+    from .fhir.questionnaire import populate as populated
+    from .fhir.questionnaire import questionnaire as full_questionnaire
 
     if populate and case is None:
         raise _fail("--populate needs --case: the case whose answers fill the questionnaire")
@@ -359,11 +359,11 @@ def validate(
     case and of terms the ontology does not define."""
     import pyoxigraph as ox
 
-    from . import cases as case_input
-    from .definitions import UnsupportedConstruct
-    from .explain import Vocabulary
     from .knowledge import KnowledgeBaseError
-    from .validate import FastValidator, validate_reference
+    from .pipeline import cases as case_input
+    from .pipeline.definitions import UnsupportedConstruct
+    from .pipeline.explain import Vocabulary
+    from .pipeline.validate import FastValidator, validate_reference
 
     kb = _load_kb(kb_dir)
     try:
@@ -427,13 +427,13 @@ def query(
     """Run SPARQL over the knowledge base plus assessed cases and their PROV-O results."""
     import pyoxigraph as ox
 
-    from . import cases as case_input
     from .knowledge import KnowledgeBaseError
-    from .render import to_prov
-    from .select import add_memberships
-    from .server.query import NotAcceptable, QueryTimeout
-    from .server.query_pool import QueryProcessFailed, QueryTooLarge, run_isolated
-    from .server.sparql_text import depth_problem, scan
+    from .pipeline import cases as case_input
+    from .pipeline.render import to_prov
+    from .pipeline.select import add_memberships
+    from .server.sparql.query import NotAcceptable, QueryTimeout
+    from .server.sparql.query_pool import QueryProcessFailed, QueryTooLarge, run_isolated
+    from .server.sparql.text import depth_problem, scan
 
     kb = _load_kb(kb_dir)
     path = Path(name)
@@ -573,7 +573,7 @@ def serve(
     kb_dir: KbOption = None,
 ) -> None:
     """Serve the knowledge graph: a SPARQL 1.1 endpoint at /sparql (read-only by default)."""
-    from .server.cds_trust import load_trust
+    from .server.cds_hooks.trust import load_trust
     from .server.settings import ServerSettings, SettingsError
 
     try:
@@ -662,8 +662,8 @@ def impact(
     from .authoring import impact_report
     from .authoring.impact import impact as compare
     from .authoring.revision import RevisionError, knowledge_base_at
-    from .definitions import UnsupportedConstruct
     from .knowledge import KnowledgeBase, KnowledgeBaseError, default_kb_dir
+    from .pipeline.definitions import UnsupportedConstruct
 
     root = (kb_dir or default_kb_dir()).resolve()
     library = [p for p in [root / "examples" / "cases", *(cases or [])] if p.exists()]
@@ -693,8 +693,8 @@ def docs(
     """Write the knowledge base's documentation as a static HTML site: criteria with their
     logic and highlighted sources, findings, procedures, a decision diagram, named queries."""
     from .authoring.docs_site import DocsError, build_site
-    from .definitions import UnsupportedConstruct
     from .knowledge import KnowledgeBaseError
+    from .pipeline.definitions import UnsupportedConstruct
 
     kb = _load_kb(kb_dir)
     try:

@@ -15,9 +15,9 @@ from decimal import Decimal
 from rdflib import RDF, RDFS, XSD, Graph, URIRef
 from rdflib.collection import Collection
 
-from .definitions import DECIMAL_FAMILY, Formula, compile_definitions, leaves
 from .knowledge import KnowledgeBase
-from .validate import SH
+from .pipeline.definitions import DECIMAL_FAMILY, Formula, compile_definitions, leaves
+from .pipeline.validate import SH
 
 CASE_NS = "https://example.org/synthetic/case/"
 

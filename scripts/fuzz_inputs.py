@@ -347,8 +347,9 @@ class InProcess:
     def __init__(self, kb=None, assessor=None) -> None:
         import typer
 
-        from reasoner import assess, cli
+        from reasoner import cli
         from reasoner.knowledge import KnowledgeBase
+        from reasoner.pipeline import assess
 
         self.kb = kb or KnowledgeBase.load()
         self.assessor = assessor or assess.Assessor(self.kb)

@@ -29,7 +29,7 @@ def onto(kb: KnowledgeBase) -> Graph:
 @pytest.fixture(scope="session")
 def assessor(kb: KnowledgeBase):
     """The default (fast) engine, compiled once per session."""
-    from reasoner.assess import Assessor
+    from reasoner.pipeline.assess import Assessor
 
     return Assessor(kb)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from reasoner.assess import AssessmentRun
-from reasoner.explain import CaseResult
+from reasoner.pipeline.assess import AssessmentRun
+from reasoner.pipeline.explain import CaseResult
 
 ROOT = Path(__file__).resolve().parent.parent
 GOOD_SOURCE = ROOT / "tests" / "data" / "cases" / "valid" / "cauda-equina.ttl"
@@ -463,8 +463,8 @@ def _streamed(assessor, paths: list[Path]) -> dict:
     """The JSON document ``assess --format json`` writes (the streamed path), in-process."""
     import io
 
-    from reasoner import cases as case_input
-    from reasoner import stream
+    from reasoner.pipeline import cases as case_input
+    from reasoner.pipeline import stream
 
     out = io.BytesIO()
     stream.assess_to(assessor, case_input.load_grouped(paths, assessor.inputs), "json", out, {})

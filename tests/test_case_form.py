@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from reasoner.fhir.questionnaire import questionnaire
+from reasoner.fhir.sdc import NO, UNIT_EXTENSION, YES
 from reasoner.knowledge import KnowledgeBase
-from reasoner.questionnaire import questionnaire
-from reasoner.sdc import NO, UNIT_EXTENSION, YES
-from reasoner.server.case_form import CaseDesk, detect_format
-from reasoner.server.questionnaire_form import GENDER_FIELD, FormModel, FormView, Option
+from reasoner.server.pages.case_form import CaseDesk, detect_format
+from reasoner.server.pages.questionnaire_form import GENDER_FIELD, FormModel, FormView, Option
 from tests.kb_copy import add_red_flag, copy_kb
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -25,8 +25,8 @@ import httpx
 import pytest
 from sparql_server import EXAMPLES, ROOT, running
 
-from reasoner.explain import Vocabulary
 from reasoner.knowledge import LBP
+from reasoner.pipeline.explain import Vocabulary
 
 SCREENSHOTS = ROOT / "test-artefacts" / "screenshots"
 GENDER = "Patient.gender"

@@ -22,12 +22,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rdflib import URIRef
 
-from reasoner import cases as case_input
-from reasoner import render, stream
 from reasoner.knowledge import LBP
-from reasoner.server.case_upload import BODY_NAME, read_body
-from reasoner.server.case_workers import the_case
-from reasoner.server.protocol import ProtocolError
+from reasoner.pipeline import cases as case_input
+from reasoner.pipeline import render, stream
+from reasoner.server.cases.upload import BODY_NAME, read_body
+from reasoner.server.cases.workers import the_case
+from reasoner.server.sparql.protocol import ProtocolError
 
 CONTEXT = "https://w3id.org/lbp-imaging/context.jsonld"
 DUP = "https://example.org/case/shared"
@@ -330,7 +330,7 @@ def test_a_posted_case_carries_its_warnings_and_a_body_with_no_case_says_why(ass
 def test_the_case_page_says_why_nothing_was_assessed_and_names_no_temporary_file(assessor):
     import threading
 
-    from reasoner.server.case_form import CaseDesk
+    from reasoner.server.pages.case_form import CaseDesk
 
     desk = CaseDesk(assessor, threading.Lock())
     report = desk.assess_text(turtle([{"id": ONE, "type": "PatientCas"}]), "turtle")

@@ -12,7 +12,7 @@ import rdflib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from reasoner.cases import (
+from reasoner.pipeline.cases import (
     CaseBatch,
     LineBatch,
     group_by_subject,

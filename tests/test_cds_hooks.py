@@ -1,4 +1,4 @@
-"""The CDS Hooks 2.0 service (reasoner/server/cds_*.py) over HTTP, against a real
+"""The CDS Hooks 2.0 service (reasoner/server/cds_hooks/) over HTTP, against a real
 ``lbp-imaging serve`` process: discovery, every request/expected pair of
 examples/cds-hooks/ (one served by a fake FHIR server that checks the bearer token, on the
 port the service was started to allow with ``--fhir-server``), malformed requests, a
@@ -27,15 +27,15 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from rdflib import RDF, RDFS, Graph, Literal, URIRef
 from sparql_server import ROOT, free_port, running
 
+from reasoner.fhir.questionnaire import questionnaire
 from reasoner.knowledge import LBP
-from reasoner.questionnaire import questionnaire
-from reasoner.server.cds_cards import CardWriter
-from reasoner.server.cds_detail import MAX_NOTES, DetailWriter, md
-from reasoner.server.cds_knowledge import CdsKnowledge
-from reasoner.server.cds_prefetch import gather
-from reasoner.server.cds_request import parse_request
-from reasoner.server.cds_service import CdsHooksService
-from reasoner.server.fhir_servers import allowed, within
+from reasoner.server.cds_hooks.cards import CardWriter
+from reasoner.server.cds_hooks.detail import MAX_NOTES, DetailWriter, md
+from reasoner.server.cds_hooks.fhir_servers import allowed, within
+from reasoner.server.cds_hooks.knowledge import CdsKnowledge
+from reasoner.server.cds_hooks.prefetch import gather
+from reasoner.server.cds_hooks.request import parse_request
+from reasoner.server.cds_hooks.service import CdsHooksService
 
 EXAMPLES = ROOT / "examples" / "cds-hooks"
 NAMES = sorted(p.name.removesuffix(".request.json") for p in EXAMPLES.glob("*.request.json"))

@@ -1,5 +1,5 @@
-"""CDS Hooks 2.0 security and feedback (reasoner/server/cds_auth.py, cds_trust.py, cds_jwks.py,
-cds_feedback.py) against real ``lbp-imaging serve`` processes.
+"""CDS Hooks 2.0 security and feedback (reasoner/server/cds_hooks/auth.py, trust.py, jwks.py,
+feedback.py) against real ``lbp-imaging serve`` processes.
 
 One server is started with ``--cds-trust`` naming three issuers: one whose EC P-384 key is
 in a JWK Set file, one whose RSA key a small HTTP server in this module serves (as its
@@ -27,10 +27,10 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from sparql_server import ROOT, free_port, running
 
-from reasoner.server.audit_log import Actor
-from reasoner.server.cds_feedback import AUDIT_LOGGER, log_feedback, parse_feedback
-from reasoner.server.cds_request import HookError
-from reasoner.server.cds_trust import load_trust
+from reasoner.server.cds_hooks.feedback import AUDIT_LOGGER, log_feedback, parse_feedback
+from reasoner.server.cds_hooks.request import HookError
+from reasoner.server.cds_hooks.trust import load_trust
+from reasoner.server.http.audit_log import Actor
 from reasoner.server.settings import SettingsError
 
 BASE_URL = "https://cds.test.example"

@@ -87,7 +87,7 @@ def _parse_json(text: str) -> int:
 
 
 def _parse_csv(text: str) -> int:
-    from reasoner.render import CSV_COLUMNS
+    from reasoner.pipeline.render import CSV_COLUMNS
 
     reader = csv.DictReader(io.StringIO(text))
     assert reader.fieldnames == list(CSV_COLUMNS)

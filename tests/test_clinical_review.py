@@ -12,9 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rdflib import RDF, RDFS, SKOS, URIRef
 
-from reasoner import cases as case_input
-from reasoner.explain import Vocabulary
 from reasoner.knowledge import LBP
+from reasoner.pipeline import cases as case_input
+from reasoner.pipeline.explain import Vocabulary
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cases"
 CASE = "https://example.org/case/generated"

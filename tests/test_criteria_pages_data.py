@@ -9,13 +9,13 @@ import dataclasses
 import pytest
 from rdflib import OWL, Graph, Literal, URIRef
 
-from reasoner.definition_words import DefinitionWords, text_of
-from reasoner.definitions import Leaf, compile_definitions, leaves
-from reasoner.explain import Vocabulary
 from reasoner.knowledge import LBP
-from reasoner.server.criteria_catalogue import CriteriaCatalogue, segments
-from reasoner.server.ontology_header import read_header
-from reasoner.sources import Quote, document_text, locate, normalise, read_quotes
+from reasoner.pipeline.definitions import Leaf, compile_definitions, leaves
+from reasoner.pipeline.explain import Vocabulary
+from reasoner.pipeline.sources import Quote, document_text, locate, normalise, read_quotes
+from reasoner.server.pages.criteria_catalogue import CriteriaCatalogue, segments
+from reasoner.server.pages.definition_words import DefinitionWords, text_of
+from reasoner.server.pages.ontology_header import read_header
 
 
 @pytest.fixture(scope="module")

@@ -18,14 +18,14 @@ from outcomes import observed
 from rdflib import RDF, RDFS, Graph, URIRef
 from rdflib import XSD as XSD_NS
 
-from reasoner import classify_fast, classify_hermit
-from reasoner.assess import Assessor
-from reasoner.cases import CaseBatch, group_by_subject, to_rdflib
-from reasoner.definitions import DECIMAL_FAMILY, UnsupportedConstruct, compile_definitions
-from reasoner.explain import Vocabulary
 from reasoner.knowledge import LBP
+from reasoner.pipeline import classify_fast, classify_hermit
+from reasoner.pipeline.assess import Assessor
+from reasoner.pipeline.cases import CaseBatch, group_by_subject, to_rdflib
+from reasoner.pipeline.definitions import DECIMAL_FAMILY, UnsupportedConstruct, compile_definitions
+from reasoner.pipeline.explain import Vocabulary
+from reasoner.pipeline.validate import INTEGER_RANGES, SH, FastValidator, validate_reference
 from reasoner.synthetic import CASE_NS, CaseGenerator
-from reasoner.validate import INTEGER_RANGES, SH, FastValidator, validate_reference
 
 N_CASES = 2000
 XSD = "http://www.w3.org/2001/XMLSchema#"

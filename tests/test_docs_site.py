@@ -32,7 +32,7 @@ from reasoner.authoring.closure import closures
 from reasoner.authoring.docs_site import MARKER, DocsError, build_site, read_site
 from reasoner.authoring.layered_svg import Arrow, Box, Diagram, LegendEntry, render_svg
 from reasoner.knowledge import LBP, KnowledgeBase
-from reasoner.sources import normalise
+from reasoner.pipeline.sources import normalise
 
 THRESHOLD, EDITED = "xsd:minInclusive 20.0", "xsd:minInclusive 27.5"
 EDITED_CRITERION = "MalignancyRiskFactorsWithAbnormalFirstLineTest"

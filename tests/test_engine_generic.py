@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 from kb_copy import edit
 
-from reasoner.assess import Assessor
-from reasoner.definitions import UnsupportedConstruct
 from reasoner.knowledge import KnowledgeBase
+from reasoner.pipeline.assess import Assessor
+from reasoner.pipeline.definitions import UnsupportedConstruct
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE = """@prefix lbp: <https://w3id.org/lbp-imaging/> .

@@ -11,9 +11,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from rdflib import RDF, RDFS, URIRef
 
-from reasoner import cases as case_input
-from reasoner.definitions import DECIMAL_FAMILY
 from reasoner.knowledge import LBP
+from reasoner.pipeline import cases as case_input
+from reasoner.pipeline.definitions import DECIMAL_FAMILY
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 CASE = "https://example.org/property/case"

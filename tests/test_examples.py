@@ -10,8 +10,8 @@ import pytest
 from outcomes import local, observed
 from rdflib import OWL, RDFS
 
-from reasoner.assess import Assessor
 from reasoner.knowledge import LBP
+from reasoner.pipeline.assess import Assessor
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "cases"
 

@@ -19,8 +19,11 @@ from outcomes import local, observed
 from rdflib import OWL, RDF, RDFS, Literal, URIRef
 from rdflib.namespace import SKOS
 
-from reasoner import DISCLAIMER, ucum
-from reasoner.fhir_input import (
+from reasoner import DISCLAIMER
+from reasoner.fhir import ucum
+from reasoner.fhir.mapping import CODE_SYSTEM_FILE, FhirMapping, code_system_resource, project_code_system
+from reasoner.fhir.output import answer_resource, to_fhir
+from reasoner.fhir.read import (
     FhirCase,
     FhirInputError,
     age_on,
@@ -29,8 +32,6 @@ from reasoner.fhir_input import (
     read_bundle,
     read_bundles,
 )
-from reasoner.fhir_mapping import CODE_SYSTEM_FILE, FhirMapping, code_system_resource, project_code_system
-from reasoner.fhir_output import answer_resource, to_fhir
 from reasoner.knowledge import LBP
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -778,7 +779,7 @@ def test_an_invalid_case_is_a_failed_guidance_response(assessor, mapping, tmp_pa
 # -- the project CodeSystem -------------------------------------------------------------------
 def test_project_code_system_file_is_generated_from_the_ontology(onto, kb):
     on_disk = json.loads((kb.ontology_dir / CODE_SYSTEM_FILE).read_text(encoding="utf-8"))
-    assert on_disk == code_system_resource(onto), "regenerate: python -m reasoner.fhir_mapping"
+    assert on_disk == code_system_resource(onto), "regenerate: python -m reasoner.fhir.mapping"
     CodeSystem.model_validate(on_disk)
     assert on_disk["url"] == project_code_system(onto).fhir_system == OWN
     assert on_disk["count"] == len(on_disk["concept"]) >= 30

@@ -1,4 +1,4 @@
-"""The FHIR artefacts under ontology/fhir/ (reasoner/fhir_artefacts.py): the checked-in files
+"""The FHIR artefacts under ontology/fhir/ (reasoner/fhir/artefacts.py): the checked-in files
 are exactly what the knowledge base generates, and the check CI runs fails, naming the file,
 as soon as the ontology changes (an author adds a red flag) or a file is left over."""
 
@@ -12,9 +12,9 @@ from pathlib import Path
 from fhir.resources.R4B.codesystem import CodeSystem
 from fhir.resources.R4B.questionnaire import Questionnaire
 
-from reasoner.fhir_artefacts import artefacts, main, stale
+from reasoner.fhir.artefacts import artefacts, main, stale
+from reasoner.fhir.questionnaire import questionnaire
 from reasoner.knowledge import KnowledgeBase
-from reasoner.questionnaire import questionnaire
 from tests.kb_copy import add_red_flag, copy_kb
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -26,7 +26,7 @@ MODELS = {"Questionnaire": Questionnaire, "CodeSystem": CodeSystem}
 def test_the_checked_in_artefacts_are_what_the_knowledge_base_generates():
     kb = KnowledgeBase.load()
     generated = artefacts(kb)
-    assert stale(kb, generated) == [], "regenerate: python -m reasoner.fhir_artefacts"
+    assert stale(kb, generated) == [], "regenerate: python -m reasoner.fhir.artefacts"
     assert {str(p.relative_to(ROOT)) for p in generated} == {QUESTIONNAIRE, CODE_SYSTEM}
     on_disk = (ROOT / QUESTIONNAIRE).read_text(encoding="utf-8")
     assert on_disk == json.dumps(questionnaire(kb), indent=2, ensure_ascii=False) + "\n"
@@ -39,7 +39,7 @@ def test_the_checked_in_artefacts_are_what_the_knowledge_base_generates():
 
 def test_the_ci_check_passes_on_the_repository():
     done = subprocess.run(
-        [sys.executable, "-m", "reasoner.fhir_artefacts", "--check"], capture_output=True, text=True, cwd=ROOT
+        [sys.executable, "-m", "reasoner.fhir.artefacts", "--check"], capture_output=True, text=True, cwd=ROOT
     )
     assert done.returncode == 0, done.stderr
     assert "2 artefacts up to date" in done.stderr
@@ -51,7 +51,7 @@ def test_an_added_red_flag_makes_the_files_stale_until_regenerated(tmp_path: Pat
     assert main(["--check", "--kb", str(root)]) == 1
     reported = capsys.readouterr().err.splitlines()
     assert sorted(line.split(":")[0] for line in reported) == [CODE_SYSTEM, QUESTIONNAIRE]
-    assert all("stale" in line and "python -m reasoner.fhir_artefacts" in line for line in reported)
+    assert all("stale" in line and "python -m reasoner.fhir.artefacts" in line for line in reported)
     before = (root / QUESTIONNAIRE).read_text(encoding="utf-8")
 
     assert main(["--kb", str(root)]) == 0
@@ -82,6 +82,6 @@ def test_a_broken_knowledge_base_is_named_not_a_traceback(tmp_path: Path, capsys
     assert main(["--check", "--kb", str(root)]) == 2
     err = capsys.readouterr().err
     assert (
-        err.startswith("python -m reasoner.fhir_artefacts: knowledge base error:") and "findings.ttl" in err
+        err.startswith("python -m reasoner.fhir.artefacts: knowledge base error:") and "findings.ttl" in err
     )
     assert "Traceback" not in err

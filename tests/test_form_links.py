@@ -1,4 +1,4 @@
-"""The short-lived keys of the CDS cards' form links (reasoner/server/form_links.py): a key
+"""The short-lived keys of the CDS cards' form links (reasoner/server/cds_hooks/form_links.py): a key
 gives its pending order until it expires, at most ``capacity`` keys are kept (oldest out
 first), keys are unguessable, and neither the prefetch nor the FHIR access token is kept."""
 
@@ -8,8 +8,8 @@ import datetime as dt
 
 import pytest
 
-from reasoner.server.cds_request import HookRequest
-from reasoner.server.form_links import FormLinks
+from reasoner.server.cds_hooks.form_links import FormLinks
+from reasoner.server.cds_hooks.request import HookRequest
 
 BUNDLE = {"resourceType": "Bundle", "type": "collection", "entry": []}
 

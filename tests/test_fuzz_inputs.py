@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sparql_server import ROOT, running
 
-from reasoner import cases as case_input
-from reasoner.fhir_input import FhirInputError, bundle_to_case
-from reasoner.input_text import MAX_NESTING, TextError, json_text
+from reasoner.fhir.read import FhirInputError, bundle_to_case
+from reasoner.pipeline import cases as case_input
+from reasoner.pipeline.input_text import MAX_NESTING, TextError, json_text
 
 FUZZ_INPUTS = 200
 SEED = 2026

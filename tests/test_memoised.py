@@ -19,11 +19,11 @@ import pyoxigraph as ox
 import pytest
 from rdflib import RDF, RDFS, URIRef
 
-from reasoner import cases as case_input
-from reasoner.assess import Assessor
-from reasoner.cases import CaseBatch, group_by_subject
 from reasoner.knowledge import LBP, KnowledgeBase
-from reasoner.select import SELECTION_QUERIES, Selection, Selector, case_reads, selections
+from reasoner.pipeline import cases as case_input
+from reasoner.pipeline.assess import Assessor
+from reasoner.pipeline.cases import CaseBatch, group_by_subject
+from reasoner.pipeline.select import SELECTION_QUERIES, Selection, Selector, case_reads, selections
 from reasoner.synthetic import CaseGenerator
 
 ROOT = Path(__file__).resolve().parent.parent

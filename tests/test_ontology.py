@@ -12,8 +12,8 @@ from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, PROV, SKOS
 from rdflib.plugins.sparql import prepareQuery
 
-from reasoner import classify_hermit
 from reasoner.knowledge import LBP, catalog_entries
+from reasoner.pipeline import classify_hermit
 
 ROOT = Path(__file__).resolve().parent.parent
 EX = Namespace("https://example.org/case/")

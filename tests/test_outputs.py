@@ -23,11 +23,12 @@ from rdflib.compare import isomorphic
 from rdflib.namespace import PROV, SH, SKOS
 from rich.console import Console
 
-from reasoner import DISCLAIMER, render
-from reasoner import cases as case_input
-from reasoner.assess import AssessmentRun
+from reasoner import DISCLAIMER
 from reasoner.knowledge import LBP
-from reasoner.sources import normalise
+from reasoner.pipeline import cases as case_input
+from reasoner.pipeline import render
+from reasoner.pipeline.assess import AssessmentRun
+from reasoner.pipeline.sources import normalise
 
 # rdflib's JSON-LD parser still uses ConjunctiveGraph internally.
 pytestmark = pytest.mark.filterwarnings("ignore:ConjunctiveGraph is deprecated:DeprecationWarning")
@@ -887,7 +888,7 @@ def _all_text(node) -> str:
 
 
 def test_explain_asks_the_questions_grouped_by_what_they_suggest(run, assessor):
-    from reasoner.tree import explanation_nodes
+    from reasoner.pipeline.tree import explanation_nodes
 
     r = _result(run, CASE_40)
     root = explanation_nodes(r, run.statements, assessor.vocab.effect_label)
@@ -920,7 +921,7 @@ def test_explain_asks_the_questions_grouped_by_what_they_suggest(run, assessor):
 
 
 def test_explain_shows_a_numeric_question_as_its_bound_and_unit(run):
-    from reasoner.tree import explanation_nodes
+    from reasoner.pipeline.tree import explanation_nodes
 
     checked = 0
     for r in run.results:
@@ -939,7 +940,7 @@ def test_explain_shows_a_numeric_question_as_its_bound_and_unit(run):
 
 
 def test_explain_of_a_determined_case_asks_nothing(run, assessor):
-    from reasoner.tree import explanation_nodes
+    from reasoner.pipeline.tree import explanation_nodes
 
     r = _result(run, CASE_39)
     root = explanation_nodes(r, run.statements, assessor.vocab.effect_label)
@@ -952,14 +953,14 @@ def test_explain_of_a_determined_case_asks_nothing(run, assessor):
 
 
 def test_explain_without_a_vocabulary_shows_the_effect_notation(run):
-    from reasoner.tree import explanation_nodes
+    from reasoner.pipeline.tree import explanation_nodes
 
     tree = _all_text(explanation_nodes(_result(run, CASE_40), run.statements))
     assert "indicate-imaging" in tree and "to settle this, ask" in tree
 
 
 def test_explain_of_an_invalid_case_shows_its_errors_only(mixed_run):
-    from reasoner.tree import explanation_nodes
+    from reasoner.pipeline.tree import explanation_nodes
 
     r = next(r for r in mixed_run.results if r.status == "invalid")
     root = explanation_nodes(r, mixed_run.statements)
@@ -983,6 +984,6 @@ def test_explain_of_an_invalid_case_shows_its_errors_only(mixed_run):
     ],
 )
 def test_each_form_of_what_a_question_needs_reads_as_words(needs, unit, text):
-    from reasoner.tree import needs_text
+    from reasoner.pipeline.tree import needs_text
 
     assert needs_text(needs, unit) == text

@@ -25,9 +25,9 @@ import pytest
 from rdflib import OWL, URIRef
 from sparql_server import EXAMPLES, ROOT, running
 
-from reasoner.explain import Vocabulary
 from reasoner.knowledge import LBP
-from reasoner.server.criteria_catalogue import CriteriaCatalogue
+from reasoner.pipeline.explain import Vocabulary
+from reasoner.server.pages.criteria_catalogue import CriteriaCatalogue
 
 OWN_PAGES = ("/", "/criteria", "/case", "/query")
 """Paths (and their sub-paths) whose pages the crawler opens in the browser; any other

@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from rdflib import OWL, RDF, RDFS, XSD, URIRef
 
-from reasoner import cases as case_input
 from reasoner.knowledge import LBP
+from reasoner.pipeline import cases as case_input
 
 CASE = "https://example.org/partial/case"
 MORE_INFORMATION = str(LBP.OutcomeMoreInformationNeeded)

@@ -13,10 +13,10 @@ import pytest
 from fhir.resources.R4B.questionnaire import Questionnaire
 from rdflib import RDF, RDFS, URIRef
 
-from reasoner.assess import Assessor
-from reasoner.definitions import compile_definitions, leaves
+from reasoner.fhir.questionnaire import adaptive, questionnaire
 from reasoner.knowledge import LBP, KnowledgeBase
-from reasoner.questionnaire import adaptive, questionnaire
+from reasoner.pipeline.assess import Assessor
+from reasoner.pipeline.definitions import compile_definitions, leaves
 from tests.kb_copy import add_red_flag, copy_kb
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from reasoner.assess import Assessor
-from reasoner.cases import load
+from reasoner.fhir.questionnaire import adaptive, populate, questionnaire
+from reasoner.fhir.sdc import NO, YES
 from reasoner.knowledge import LBP, KnowledgeBase
-from reasoner.questionnaire import adaptive, populate, questionnaire
-from reasoner.sdc import NO, YES
+from reasoner.pipeline.assess import Assessor
+from reasoner.pipeline.cases import load
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "cases"

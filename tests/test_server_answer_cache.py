@@ -1,4 +1,4 @@
-"""The answer cache (reasoner/server/answer_cache.py): answers kept until the next write,
+"""The answer cache (reasoner/server/sparql/answer_cache.py): answers kept until the next write,
 one computation for concurrent requests, nothing computed across a write kept; and, over
 HTTP, that every kind of write is seen by the next named query, ad-hoc query and case read."""
 
@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sparql_server import EXAMPLES, TOKEN, running
 
-from reasoner.server.answer_cache import AnswerCache
-from reasoner.server.query import Answer
+from reasoner.server.sparql.answer_cache import AnswerCache
+from reasoner.server.sparql.query import Answer
 
 LBP = "https://w3id.org/lbp-imaging/"
 NEW_CASE = "https://example.org/case/cache-test-new-case"

@@ -1,5 +1,5 @@
-"""The named queries as a web API (reasoner/server/named_query_router.py and
-named_query_spec.py): every ``queries/*.rq`` has its route at ``/api/{name}``, listed in
+"""The named queries as a web API (reasoner/server/named_queries/router.py and
+spec.py): every ``queries/*.rq`` has its route at ``/api/{name}``, listed in
 the OpenAPI document with its typed parameters, answering over a server holding the
 example cases; parameters are bound as escaped SPARQL terms and bad ones are refused;
 headers the server cannot honour stop it from starting."""
@@ -16,7 +16,7 @@ import pytest
 from sparql_server import EXAMPLES, ROOT, free_port, running
 
 from reasoner.knowledge import KnowledgeBaseError, NamedQuery
-from reasoner.server.named_query_spec import api_query
+from reasoner.server.named_queries.spec import api_query
 
 LBP = "https://w3id.org/lbp-imaging/"
 CASE = "https://example.org/case/30-infection-with-cauda-equina"

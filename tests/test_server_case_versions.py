@@ -1,5 +1,5 @@
-"""Stored cases as versioned resources, and the audit log (reasoner/server/case_versions.py,
-conditional_requests.py, audit_log.py, cds_audit.py), against real server processes:
+"""Stored cases as versioned resources, and the audit log (reasoner/server/cases/versions.py,
+conditional_requests.py, http/audit_log.py, cds_hooks/audit.py), against real server processes:
 replacing a stored case needs the bearer token as DELETE does; every write gives the case
 a new ETag, kept in the store across a restart; ``If-Match`` and ``If-None-Match`` make
 writes conditional (412, and nothing changed); every write, refused or done, and every CDS

@@ -1,4 +1,4 @@
-"""Cases over HTTP (reasoner/server/cases_router.py), against real server processes: a
+"""Cases over HTTP (reasoner/server/cases/router.py), against real server processes: a
 case posted in each format is assessed, stored and read back in each answer format;
 replacing a stored case and DELETE need the token (more in test_server_case_versions.py);
 bad requests get their status; an on-disk store keeps an acknowledged case through
@@ -20,8 +20,8 @@ from rdflib import Graph, Literal, Namespace, URIRef
 from rdflib.namespace import PROV, RDF
 from sparql_server import EXAMPLES, ROOT, TOKEN, running, start, stop
 
+from reasoner.fhir.questionnaire import questionnaire
 from reasoner.knowledge import KnowledgeBase
-from reasoner.questionnaire import questionnaire
 
 LBP = Namespace("https://w3id.org/lbp-imaging/")
 FHIR_EXAMPLES = ROOT / "examples" / "fhir"

@@ -1,4 +1,4 @@
-"""What the server's store holds and where (reasoner/server/graphs.py, case_graphs.py),
+"""What the server's store holds and where (reasoner/server/graphs.py, cases/graphs.py),
 read back over HTTP: each knowledge-base file in the graph named by its ontology IRI,
 each assessed case with its recommendation in the graph named by the case IRI, the
 engine's agent once in its own graph; and an on-disk store that keeps its cases through

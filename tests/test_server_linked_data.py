@@ -1,5 +1,5 @@
-"""Dereferencing the knowledge base's IRIs (reasoner/server/linked_data_router.py), against
-a real server: ``https://w3id.org/lbp-imaging/X`` is served at ``/lbp-imaging/X`` with a
+"""Dereferencing the knowledge base's IRIs (reasoner/server/pages/linked_data_router.py),
+against a real server: ``https://w3id.org/lbp-imaging/X`` is served at ``/lbp-imaging/X`` with a
 303 to the document in the format ``Accept`` asks for (W3C recipe 5 for RDF
 vocabularies), HTML for browsers, RDF in four syntaxes, 404 for unknown terms."""
 

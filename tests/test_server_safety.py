@@ -15,8 +15,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sparql_server import TOKEN, running
 
-from reasoner.server.query import Limits, QueryTimeout, TooManyRows, run_query
-from reasoner.server.sparql_text import might_have, scan, with_row_cap, with_using
+from reasoner.server.sparql.query import Limits, QueryTimeout, TooManyRows, run_query
+from reasoner.server.sparql.text import might_have, scan, with_row_cap, with_using
 from reasoner.server.store_log import NOT_REPLAYABLE
 
 ORIGIN = "https://app.example"
@@ -231,7 +231,7 @@ def test_a_streaming_query_stops_at_the_first_solution_past_its_deadline(monkeyp
     store = ox.Store()
     store.update("INSERT DATA { <urn:a> <urn:b> 1, 2, 3 }")
     ticks = iter([0.0, 100.0, 100.0, 100.0])
-    monkeypatch.setattr("reasoner.server.query.time.monotonic", lambda: next(ticks))
+    monkeypatch.setattr("reasoner.server.sparql.query.time.monotonic", lambda: next(ticks))
     with pytest.raises(QueryTimeout):
         run_query(store, "SELECT * { ?s ?p ?o }", None, Limits(50.0, 10))
     monkeypatch.undo()

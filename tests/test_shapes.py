@@ -20,7 +20,7 @@ from rdflib.collection import Collection
 from rdflib.namespace import DCTERMS, PROV, SH, SKOS
 from rdflib.term import Node
 
-from reasoner.definitions import DECIMAL_FAMILY
+from reasoner.pipeline.definitions import DECIMAL_FAMILY
 
 ROOT = Path(__file__).resolve().parent.parent
 ONTOLOGY_DIR = ROOT / "ontology"

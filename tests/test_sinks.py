@@ -20,9 +20,9 @@ from rdflib import Graph
 from rdflib.namespace import PROV, XSD
 from rich.console import Console
 
-from reasoner import render, sinks, stream
-from reasoner.cases import GroupedInput, load, load_grouped
-from reasoner.fhir_output import to_fhir
+from reasoner.fhir.output import to_fhir
+from reasoner.pipeline import render, sinks, stream
+from reasoner.pipeline.cases import GroupedInput, load, load_grouped
 from reasoner.synthetic import CaseGenerator
 
 ROOT = Path(__file__).resolve().parent.parent

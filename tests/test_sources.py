@@ -10,7 +10,7 @@ from rdflib import RDF, RDFS, URIRef
 from rdflib.namespace import PROV
 
 from reasoner.knowledge import LBP
-from reasoner.sources import OA, Quote, check_quote, check_quotes, read_quotes
+from reasoner.pipeline.sources import OA, Quote, check_quote, check_quotes, read_quotes
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT.parent / "shared" / "seeds"

@@ -9,9 +9,9 @@ import json
 
 import pyoxigraph as ox
 
-from reasoner import render, stream
-from reasoner.assess import Assessor
-from reasoner.cases import GroupedInput, LoadedInput
+from reasoner.pipeline import render, stream
+from reasoner.pipeline.assess import Assessor
+from reasoner.pipeline.cases import GroupedInput, LoadedInput
 from reasoner.synthetic import CaseGenerator
 
 

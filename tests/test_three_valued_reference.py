@@ -28,11 +28,11 @@ import pyoxigraph as ox
 import pytest
 from rdflib import OWL, RDF, RDFS, Graph, Literal, URIRef
 
-from reasoner import cases as case_input
-from reasoner import classify_hermit
-from reasoner.assess import Assessor
-from reasoner.definitions import Leaf, compile_definitions, leaves
 from reasoner.knowledge import LBP
+from reasoner.pipeline import cases as case_input
+from reasoner.pipeline import classify_hermit
+from reasoner.pipeline.assess import Assessor
+from reasoner.pipeline.definitions import Leaf, compile_definitions, leaves
 from reasoner.synthetic import CaseGenerator
 
 N_CASES = 400  # with up to 8 completions each: about 3,000 HermiT classifications

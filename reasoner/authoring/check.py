@@ -200,7 +200,7 @@ def check_shapes(kb: KnowledgeBase) -> tuple[list[Result], str]:
 
 def check_sources(kb: KnowledgeBase) -> tuple[list[Result], str]:
     """source_quote (ERROR): a quote not found verbatim, or a wrong checksum or position."""
-    from ..sources import check_quotes, read_quotes
+    from ..pipeline.sources import check_quotes, read_quotes
 
     problems = check_quotes(kb.ontology, kb.ontology_dir)
     results = [
@@ -234,8 +234,8 @@ def check_guideline(kb: KnowledgeBase, formulas: dict | None) -> tuple[list[Resu
 
 def check_examples(kb: KnowledgeBase) -> tuple[list[Result], str]:
     """The examples step; fast_engine_refuses (ERROR) when the definitions do not compile."""
-    from ..assess import Assessor
-    from ..definitions import UnsupportedConstruct
+    from ..pipeline.assess import Assessor
+    from ..pipeline.definitions import UnsupportedConstruct
     from .decision import local
     from .examples_check import check_examples as compare
     from .guideline import criteria
@@ -270,7 +270,7 @@ def check_versions(kb: KnowledgeBase) -> tuple[list[Result], str]:
 
 def run_check(root: Path, hermit: bool = True) -> Report:
     """Every step over the knowledge base at ``root``."""
-    from ..definitions import UnsupportedConstruct, compile_definitions
+    from ..pipeline.definitions import UnsupportedConstruct, compile_definitions
 
     root = root.resolve()
     report = Report(str(root))

@@ -27,7 +27,7 @@ def reason(ontology: Graph, criteria: Iterable[URIRef]) -> Reasoning:
     owl:Nothing and are reported as such)."""
     import owlready2
 
-    from ..classify_hermit import reasoned_world
+    from ..pipeline.classify_hermit import reasoned_world
 
     try:
         world = reasoned_world(ontology)

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from rdflib import URIRef
 
-from ..explain import CaseResult
 from ..knowledge import LBP
-from ..three_valued import UNDETERMINED
+from ..pipeline.explain import CaseResult
+from ..pipeline.three_valued import UNDETERMINED
 
 DECISION_KEYS = ("outcome", "procedure", "urgency", "criteria", "alternatives")
 

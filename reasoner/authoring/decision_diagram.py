@@ -35,11 +35,11 @@ import pyoxigraph as ox
 from rdflib import OWL, RDF, RDFS, Graph, URIRef
 from rdflib.namespace import SKOS
 
-from ..definition_words import text_of
-from ..definitions import Leaf, leaves
 from ..knowledge import LBP, KnowledgeBase
-from ..server.criteria_catalogue import CriteriaCatalogue, Criterion
-from ..server.labels import property_label
+from ..pipeline.definitions import Leaf, leaves
+from ..server.pages.criteria_catalogue import CriteriaCatalogue, Criterion
+from ..server.pages.definition_words import text_of
+from ..server.pages.labels import property_label
 from .layered_svg import Arrow, Box, Diagram, LegendEntry
 
 SWAP_QUERY = "procedure-modifier-rules"

@@ -27,12 +27,12 @@ from jinja2 import ChoiceLoader, Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
 from .. import DISCLAIMER, __version__
-from ..explain import Vocabulary
 from ..knowledge import KnowledgeBase
-from ..server.criteria_catalogue import CriteriaCatalogue
-from ..server.labels import anchor
-from ..server.named_query_spec import ApiQuery, api_query
-from ..server.ontology_header import OntologyHeader, read_header
+from ..pipeline.explain import Vocabulary
+from ..server.named_queries.spec import ApiQuery, api_query
+from ..server.pages.criteria_catalogue import CriteriaCatalogue
+from ..server.pages.labels import anchor
+from ..server.pages.ontology_header import OntologyHeader, read_header
 from .decision_diagram import decision_diagram
 from .docs_terms import FindingCategory, ProcedureTable, finding_categories, procedure_table
 from .layered_svg import Diagram, render_svg
@@ -183,7 +183,10 @@ def _environment() -> Environment:
     criteria table, ontology header and stylesheet the site shares."""
     env = Environment(
         loader=ChoiceLoader(
-            [PackageLoader("reasoner.authoring", "templates"), PackageLoader("reasoner.server", "templates")]
+            [
+                PackageLoader("reasoner.authoring", "templates"),
+                PackageLoader("reasoner.server.pages", "templates"),
+            ]
         ),
         autoescape=True,  # every value is HTML-escaped unless a template says otherwise
         undefined=StrictUndefined,

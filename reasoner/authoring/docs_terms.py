@@ -22,10 +22,10 @@ from dataclasses import dataclass
 from rdflib import RDF, RDFS, Graph, Literal, URIRef
 from rdflib.namespace import SKOS
 
-from ..explain import Vocabulary
 from ..knowledge import LBP
-from ..server.codings import MATCHES, Codings, Concept
-from ..server.labels import anchor, property_label
+from ..pipeline.explain import Vocabulary
+from ..server.pages.codings import MATCHES, Codings, Concept
+from ..server.pages.labels import anchor, property_label
 from .closure import closures
 
 SHOWN_APART = {RDF.type, RDFS.label, SKOS.altLabel, SKOS.definition, LBP.codingStatus, *MATCHES}

@@ -19,7 +19,7 @@ from .decision import DECISION_KEYS, differences, short, view
 from .report import Level, Result
 
 if TYPE_CHECKING:
-    from ..assess import Assessor
+    from ..pipeline.assess import Assessor
 
 IGNORED_KEYS = {"case", "note", "file", "asOf"}
 

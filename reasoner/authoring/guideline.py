@@ -14,8 +14,8 @@ from collections.abc import Iterable
 from rdflib import OWL, RDFS, Graph, URIRef
 from rdflib.namespace import PROV
 
-from ..definitions import And, Formula, Leaf
-from ..sources import read_quotes
+from ..pipeline.definitions import And, Formula, Leaf
+from ..pipeline.sources import read_quotes
 from .report import Level, Result
 
 

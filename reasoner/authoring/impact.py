@@ -27,8 +27,8 @@ from pathlib import Path
 
 from rdflib import OWL, URIRef
 
-from ..explain import CaseResult
 from ..knowledge import KnowledgeBase
+from ..pipeline.explain import CaseResult
 from .axiom_diff import AxiomDiff, diff
 from .axioms import Axiom
 from .decision import DECISION_KEYS, differences, iri, local, short, view
@@ -137,7 +137,7 @@ class _Causes:
 
 
 def _assess(kb: KnowledgeBase, cases: list[Path]) -> dict[str, CaseResult]:
-    from ..assess import Assessor
+    from ..pipeline.assess import Assessor
 
     return {r.case: r for r in Assessor(kb).assess(cases).results}
 

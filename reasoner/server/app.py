@@ -17,28 +17,28 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from .. import DISCLAIMER, __version__
-from ..assess import Assessor
 from ..knowledge import KnowledgeBase
-from .answer_cache import AnswerCache
-from .api_docs import router as api_docs_router
-from .assets import add_assets
-from .audit_log import AuditLog
-from .body_limit import BodyLimit
-from .case_workers import CaseWorkers
-from .cases_router import router as cases_router
-from .cds_hooks_router import router as cds_hooks_router
+from ..pipeline.assess import Assessor
+from .cases.router import router as cases_router
+from .cases.workers import CaseWorkers
+from .cds_hooks.form_links import FormLinks
+from .cds_hooks.order_form_router import router as order_form_router
+from .cds_hooks.router import router as cds_hooks_router
 from .executor import StoreExecutor
-from .form_links import FormLinks
 from .graphs import load_knowledge_base
 from .health_router import health_router
-from .linked_data_router import router as linked_data_router
-from .named_query_router import named_query_router
-from .order_form_router import router as order_form_router
-from .pages_router import router as pages_router
-from .query_pool import QueryPool
-from .security_headers import SecurityHeaders
+from .http.api_docs import router as api_docs_router
+from .http.audit_log import AuditLog
+from .http.body_limit import BodyLimit
+from .http.security_headers import SecurityHeaders
+from .named_queries.router import named_query_router
+from .pages.assets import add_assets
+from .pages.linked_data_router import router as linked_data_router
+from .pages.router import router as pages_router
 from .settings import ServerSettings
-from .sparql_router import router as sparql_router
+from .sparql.answer_cache import AnswerCache
+from .sparql.query_pool import QueryPool
+from .sparql.router import router as sparql_router
 from .state import ServerState
 from .store_log import LoggedStore
 

@@ -14,7 +14,7 @@ import uvicorn
 
 from ..knowledge import KnowledgeBase
 from .app import create_app
-from .case_graphs import assess_into
+from .cases.graphs import assess_into
 from .settings import ServerSettings
 
 SHUTDOWN_GRACE = 3

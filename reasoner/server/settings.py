@@ -10,11 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .fhir_servers import base_url_problem
-from .sparql_text import DEFAULT_MAX_DEPTH
+from .cds_hooks.fhir_servers import base_url_problem
+from .sparql.text import DEFAULT_MAX_DEPTH
 
 if TYPE_CHECKING:  # cds_trust reports its errors as SettingsError, so it imports this module
-    from .cds_trust import CdsTrust
+    from .cds_hooks.trust import CdsTrust
 
 TOKEN_ENV = "LBP_IMAGING_TOKEN"
 

@@ -14,14 +14,14 @@ from typing import Annotated, TypeVar
 
 from fastapi import Depends, Request
 
-from ..assess import Assessor
-from .answer_cache import AnswerCache
-from .audit_log import AuditLog
-from .case_workers import CaseWorkers
+from ..pipeline.assess import Assessor
+from .cases.workers import CaseWorkers
+from .cds_hooks.form_links import FormLinks
 from .executor import StoreExecutor
-from .form_links import FormLinks
-from .query_pool import QueryPool
+from .http.audit_log import AuditLog
 from .settings import ServerSettings
+from .sparql.answer_cache import AnswerCache
+from .sparql.query_pool import QueryPool
 from .store_log import LoggedStore
 
 T = TypeVar("T")

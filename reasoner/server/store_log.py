@@ -23,7 +23,7 @@ from typing import Any
 
 import pyoxigraph as ox
 
-from .sparql_text import might_have, scan
+from .sparql.text import might_have, scan
 
 NOT_REPLAYABLE = ("NOW", "RAND", "UUID", "STRUUID", "LOAD", "SERVICE")
 """Keywords (as ``sparql_text.scan`` finds them) of updates whose effect may differ when
