@@ -198,12 +198,6 @@ class Assessor:
         return CaseResult(case, source, self.engine, "invalid", errors=errors)
 
     def _assess_batch(self, batch: CaseBatch, source_of: dict[str, str]) -> list[CaseResult]:
-        # A batch allocates many small, acyclic objects: the cyclic garbage collector
-        # would rescan them over and over, so it waits until the batch is done.
-        with case_input.gc_paused():
-            return self._assess_batch_gc_off(batch, source_of)
-
-    def _assess_batch_gc_off(self, batch: CaseBatch, source_of: dict[str, str]) -> list[CaseResult]:
         quads = batch.all_quads()
         store = ox.Store()
         store.bulk_extend(self.kb_quads)

@@ -49,6 +49,7 @@ from .cases import (
     InputWarning,
     LineBatch,
     LoadedInput,
+    gc_paused,
     merge_warnings,
     no_case_warning,
     parse_cases,
@@ -111,9 +112,14 @@ def _assess(
 def _render(assessor: Assessor, payload: Payload, renderer: Renderer) -> BatchOutput:
     """One batch assessed and rendered; with the files its cases came from, so that the
     parent can tell which files held none."""
-    results, input_errors, notes = _assess(assessor, payload)
+    # Assessing and rendering a batch allocate many small, acyclic objects: the cyclic
+    # garbage collector would rescan them over and over, so it waits until the batch is
+    # rendered.
+    with gc_paused():
+        results, input_errors, notes = _assess(assessor, payload)
+        data = renderer(assessor, results, payload.inputs)
     out = BatchOutput(
-        renderer(assessor, results, payload.inputs),
+        data,
         cases=len(results),
         input_errors=input_errors,
         notes=notes,
