@@ -34,6 +34,7 @@ class Engine(StrEnum):
 class Format(StrEnum):
     table = "table"
     json = "json"
+    ndjson = "ndjson"
     csv = "csv"
     turtle = "turtle"
     json_ld = "json-ld"
@@ -189,7 +190,11 @@ def _write(text: str, output: Path | None) -> None:
 @app.command()
 def assess(
     paths: Annotated[
-        list[Path], typer.Argument(help="Case files or directories (Turtle, N-Triples, JSON-LD).")
+        list[Path],
+        typer.Argument(
+            help="Case files or directories (Turtle, N-Triples, JSON-LD, FHIR Bundles), "
+            "or one FHIR Bulk Data export folder (NDJSON)."
+        ),
     ],
     fmt: Annotated[Format, typer.Option("--format", "-f", help="Output format.")] = Format.table,
     engine: Annotated[
@@ -202,12 +207,24 @@ def assess(
     quiet: Annotated[bool, typer.Option(help="No progress bar.")] = False,
     merge_duplicates: MergeOption = False,
     as_of: AsOfOption = None,
+    bulk_memory: Annotated[
+        int,
+        typer.Option(
+            min=1, help="MiB of a Bulk Data export's lines held in memory while sorting them by patient."
+        ),
+    ] = 64,
     kb_dir: KbOption = None,
 ) -> None:
     """Assess patient cases: recommended imaging, urgency, criteria, facts and sources."""
+    from .fhir.bulk import BulkExport, export_files, is_export
     from .pipeline import cases as case_input
     from .pipeline import stream
 
+    exports = [p for p in paths if is_export(p)]
+    if exports and len(paths) > 1:
+        raise _fail(f"{exports[0]} is a FHIR Bulk Data export: assess it on its own")
+    if fmt is Format.ndjson and output is None:
+        raise _fail("--format ndjson needs --output FILE (the run-level document is written beside it)")
     kb = _load_kb(kb_dir)
     assessor = _assessor(kb, engine, as_of, merge_duplicates)
     # Every format streams batch by batch through the one pipeline (bounded memory,
@@ -215,12 +232,23 @@ def assess(
     n_workers = workers or stream.default_workers()
     starting = stream.worker_pool(assessor, n_workers) if stream.worth_workers(paths, n_workers) else None
     with starting or nullcontext() as pool:
-        grouped = case_input.load_grouped(paths, assessor.inputs)
-        _warn(grouped.warnings())
-        with _sink(fmt, output, _kb_info(kb)) as sink, _progress(len(grouped.lines), quiet) as advance:
-            summary = stream.assess_grouped(
-                assessor, grouped, sink, workers=n_workers, progress=advance, pool=pool
-            )
+        if exports:
+            with (
+                BulkExport(export_files(exports[0]), bulk_memory << 20) as export,
+                _sink(fmt, output, _kb_info(kb)) as sink,
+                _progress(export.patient_lines, quiet) as advance,
+            ):
+                summary = stream.assess_bulk(
+                    assessor, export, sink, workers=n_workers, progress=advance, pool=pool
+                )
+        else:
+            read_many = stream.pool_reader(pool, assessor.inputs) if pool is not None else None
+            grouped = case_input.load_grouped(paths, assessor.inputs, read_many)
+            _warn(grouped.warnings())
+            with _sink(fmt, output, _kb_info(kb)) as sink, _progress(len(grouped.lines), quiet) as advance:
+                summary = stream.assess_grouped(
+                    assessor, grouped, sink, workers=n_workers, progress=advance, pool=pool
+                )
     _warn(summary.warnings)
     for message in summary.messages:
         typer.echo(f"lbp-imaging: {message}", err=True)
@@ -238,9 +266,21 @@ def _sink(fmt: Format, output: Path | None, knowledge_base: dict):
 
         yield sinks.TableSink(get_console())
         return
+    if fmt is Format.ndjson:
+        assert output is not None
+        with output.open("wb") as out, run_document(output).open("wb") as run_out:
+            yield sinks.NdjsonSink(out, run_out, knowledge_base)
+        return
     text = Format.json if fmt is Format.table else fmt
     with _binary_output(output, text is Format.json) as out:
         yield sinks.for_format(text.value, out, knowledge_base)
+
+
+def run_document(output: Path) -> Path:
+    """Where ``--format ndjson`` writes the run-level document: beside the results,
+    ``results.ndjson`` -> ``results.run.json``."""
+    stem = output.name.removesuffix(".ndjson")
+    return output.with_name(f"{stem}.run.json")
 
 
 @contextmanager

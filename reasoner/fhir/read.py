@@ -22,7 +22,7 @@ from __future__ import annotations
 import calendar
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -100,13 +100,16 @@ def read_bundles(
     return cases, errors
 
 
-def bundle_to_case(doc: dict, source: str, as_of: date, mapping: FhirMapping) -> FhirCase:
+def bundle_to_case(
+    doc: dict, source: str, as_of: date, mapping: FhirMapping, located: Sequence[str] | None = None
+) -> FhirCase:
     """The case that a FHIR Bundle describes, as of the reference date ``as_of`` (ages and
     durations are counted up to it). Raises ``FhirInputError`` for a bundle that is not one
-    patient's valid FHIR data; every other problem is a warning in the result."""
+    patient's valid FHIR data; every other problem is a warning in the result. ``located``
+    gives where each entry was read from (a Bulk Data file and line), for messages."""
     if isinstance(doc, dict) and doc.get("resourceType") == RESPONSE:
         doc = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": doc}]}
-    entries = _validated_entries(doc, source)
+    entries = _validated_entries(doc, source, located)
     if not any(e.type == "Patient" for e in entries):
         doc, entries = _with_responses_patient(doc, source, entries)
         patient_told = False
@@ -136,6 +139,7 @@ class _Entry:
     position: int
     full_url: str | None
     resource: object  # a fhir.resources model
+    located: str | None = None  # the file and line a Bulk Data resource was read from
 
     @property
     def type(self) -> str:
@@ -145,13 +149,17 @@ class _Entry:
     def name(self) -> str:
         """How messages name the resource: ``Type/id``, or its entry number."""
         rid = getattr(self.resource, "id", None)
+        if self.located:
+            return f"{self.type}/{rid} ({self.located})" if rid else f"{self.type} ({self.located})"
         return f"{self.type}/{rid}" if rid else f"{self.type} (entry {self.position})"
 
 
-def _validated_entries(doc: object, source: str) -> list[_Entry]:
-    bundle = validated_bundle(doc, source, ACCEPTED_TYPES)
+def _validated_entries(doc: object, source: str, located: Sequence[str] | None = None) -> list[_Entry]:
+    bundle = validated_bundle(doc, source, ACCEPTED_TYPES, located)
     return [
-        _Entry(i, e.fullUrl, e.resource) for i, e in enumerate(bundle.entry or []) if e.resource is not None
+        _Entry(i, e.fullUrl, e.resource, located[i] if located else None)
+        for i, e in enumerate(bundle.entry or [])
+        if e.resource is not None
     ]
 
 

@@ -13,6 +13,7 @@ in FHIRPath form (``Condition/c1: verificationStatus.coding[0]``) and what it mu
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -97,9 +98,12 @@ def cut(text: str, most: int = 60) -> str:
     return text if len(text) <= most else f"{text[:most]}… ({len(text):,} characters)"
 
 
-def validated_bundle(doc: object, source: str, accepted: tuple[str, ...]) -> Bundle:
+def validated_bundle(
+    doc: object, source: str, accepted: tuple[str, ...], located: Sequence[str] | None = None
+) -> Bundle:
     """``doc`` as a valid FHIR R4 Bundle of one of the ``accepted`` types; raises
-    ``FhirInputError`` naming the element at fault."""
+    ``FhirInputError`` naming the element at fault (and, given ``located``, the place
+    each entry was read from: a Bulk Data file and line)."""
     if not (is_fhir(doc) and doc["resourceType"] == "Bundle"):
         kind = f"resourceType {brief(doc.get('resourceType'))}" if isinstance(doc, dict) else json_kind(doc)
         raise FhirInputError(source, f"not a FHIR Bundle ({kind})")
@@ -114,7 +118,7 @@ def validated_bundle(doc: object, source: str, accepted: tuple[str, ...]) -> Bun
     try:
         return Bundle.model_validate(doc)
     except ValidationError as exc:
-        raise _invalid(doc, source, exc) from None
+        raise _invalid(doc, source, exc, located) from None
     except (TypeError, KeyError, AttributeError, ValueError, RecursionError):
         # What fhir.resources raises, rather than a ValidationError, for a few shapes of
         # malformed data that ``_check_structure`` does not foresee: invalid all the same.
@@ -179,14 +183,14 @@ def _check_resource_type(kind: object, where: str, source: str) -> None:
         )
 
 
-def _invalid(doc: dict, source: str, exc: ValidationError) -> FhirInputError:
+def _invalid(doc: dict, source: str, exc: ValidationError, located: Sequence[str] | None) -> FhirInputError:
     """The validation errors as one error: ``element: problem`` per error, grouped under
     the resource at fault (named on the error when there is one)."""
     found: dict[str, list[str]] = {}
     for err in exc.errors():
         loc, where = list(err["loc"]), "Bundle"
         if loc[:1] == ["entry"] and len(loc) > 2 and loc[2] == "resource":
-            where, loc = _resource_name(doc, loc[1]), loc[3:]
+            where, loc = _resource_name(doc, loc[1], located), loc[3:]
         element = _fhirpath(loc)
         message = _problem(err)
         found.setdefault(where, []).append(f"{element}: {message}" if element else message)
@@ -233,9 +237,15 @@ def _problem(err: dict) -> str:
     return cut(err["msg"].removeprefix("Value error, "), 200)
 
 
-def _resource_name(doc: dict, position: int) -> str:
+def _resource_name(doc: dict, position: int, located: Sequence[str] | None = None) -> str:
     entry = (doc.get("entry") or [])[position]
     resource = entry.get("resource") if isinstance(entry, dict) else None
     resource = resource if isinstance(resource, dict) else {}
     kind, rid = resource.get("resourceType", "resource"), resource.get("id")
+    if located:
+        return (
+            f"{kind}/{cut(rid)} ({located[position]})"
+            if isinstance(rid, str) and rid
+            else f"{kind} ({located[position]})"
+        )
     return f"{kind}/{cut(rid)}" if isinstance(rid, str) and rid else f"{kind} (entry {position})"

@@ -1,7 +1,8 @@
 """The assessment pipeline, one module per step, in the order data flows through it.
 
 Read: ``cases`` (case files into case quads, grouped per case; ``input_text`` checks the
-raw text first, ``case_iri`` says which IRIs may name a case). Validate: ``validate``
+raw text first, ``case_iri`` says which IRIs may name a case) and ``bulk_input`` (a FHIR
+Bulk Data export, one patient's resources at a time). Validate: ``validate``
 (SHACL case shapes). Classify: ``definitions`` (the OWL definitions as formulas),
 ``classify_fast`` or ``classify_hermit`` (criterion membership), ``three_valued`` (met, not
 met, undetermined). Select: ``select`` (the closed-world SPARQL of ``queries/``). Explain:

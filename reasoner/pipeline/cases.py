@@ -898,22 +898,48 @@ def _lines_by_subject(quads: Iterator[ox.Quad]) -> dict[str, list[str]]:
     return found
 
 
-def load_grouped(paths: list[Path], options: InputOptions | None = None) -> GroupedInput:
+FileReading = tuple[dict[str, list[str]] | InputError, dict[str, "FhirCase"]]
+"""One file read by ``read_file``: its subjects' lines (or why it cannot be read), and the
+FHIR Bundle it held, read as a case."""
+
+
+def read_file(path: Path, options: InputOptions) -> FileReading:
+    """One file's subjects as N-Triples lines, as ``load_grouped`` reads a file that is
+    not N-Triples; in a worker process when ``load_grouped`` is given a pool."""
+    fhir_cases: dict[str, FhirCase] = {}
+    return _read_one(path, options, _lines_by_subject, fhir_cases), fhir_cases
+
+
+def load_grouped(
+    paths: list[Path],
+    options: InputOptions | None = None,
+    read_many: Callable[[list[Path]], Iterator[FileReading]] | None = None,
+) -> GroupedInput:
     """Like ``load``, but keeping each subject's triples as N-Triples lines. N-Triples
     files are only split into lines here (they are parsed case by case later, in the
     worker processes: see ``parse_cases``); other formats are parsed whole, and a
     malformed file of those is skipped. Only the subjects found in several files are
     parsed here, to tell whether they are cases; which files hold no case, and which
     terms the ontology does not define, is found where the cases are parsed
-    (``file_warnings`` in ``load``, ``CaseTerms.warnings`` in ``stream``)."""
+    (``file_warnings`` in ``load``, ``CaseTerms.warnings`` in ``stream``). ``read_many``
+    reads the JSON files (FHIR Bundles, JSON-LD) as ``read_file`` does, in order: in
+    worker processes, where each bundle's validation and mapping run in parallel."""
     options = options or InputOptions()
     files, errors = find_files(paths)
     grouped = GroupedInput(errors=errors)
     appears_in: dict[str, list[str]] = {}
+    json_files = [f for f in files if f.suffix == ".json"] if read_many else []
+    read_ahead = read_many(json_files) if read_many and json_files else iter(())
     for n, path in enumerate(files):
         with gc_paused():
             by_subject = nt_lines_by_subject(path) if path.suffix == ".nt" else None
-        if by_subject is None:
+        if by_subject is None and json_files and path.suffix == ".json":
+            by_subject, fhir_cases = next(read_ahead)
+            for iri, case in fhir_cases.items():
+                if iri in grouped.fhir_cases:  # the same case in another bundle: keep its warnings
+                    case.warnings[:0] = grouped.fhir_cases[iri].warnings
+                grouped.fhir_cases[iri] = case
+        elif by_subject is None:
             by_subject = _read_one(path, options, _lines_by_subject, grouped.fhir_cases)
         if not isinstance(by_subject, InputError) and grouped.lines:
             clashing = {k for k in by_subject.keys() & grouped.source_of.keys() if k.startswith("_:")}

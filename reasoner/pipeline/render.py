@@ -26,23 +26,47 @@ def _label(obj: dict | None) -> str:
     return obj["label"] if obj else ""
 
 
+def _head(engine: str, knowledge_base: dict, started: str) -> dict:
+    return {
+        "generator": f"lbp-imaging {__version__}",
+        "engine": engine,
+        "knowledgeBase": knowledge_base,
+        "started": started,
+        "disclaimer": DISCLAIMER,
+    }
+
+
 def json_header(engine: str, knowledge_base: dict, started: str) -> bytes:
     """The opening of the JSON document, up to the results array."""
-    head = orjson.dumps(
-        {
-            "generator": f"lbp-imaging {__version__}",
-            "engine": engine,
-            "knowledgeBase": knowledge_base,
-            "started": started,
-            "disclaimer": DISCLAIMER,
-        }
-    )
-    return head[:-1] + b',"results":['
+    return orjson.dumps(_head(engine, knowledge_base, started))[:-1] + b',"results":['
 
 
 def json_results(results: list[CaseResult]) -> bytes:
     """Results as comma-separated JSON objects (a slice of the results array)."""
     return b",".join(orjson.dumps(r.to_dict(), default=str) for r in results)
+
+
+def json_lines(results: list[CaseResult]) -> bytes:
+    """Results as JSON lines (NDJSON), each carrying the disclaimer."""
+    return b"".join(
+        orjson.dumps({**r.to_dict(), "disclaimer": DISCLAIMER}, default=str) + b"\n" for r in results
+    )
+
+
+def _tail(
+    summary: dict, criteria: dict, statements: dict, input_errors: list, ended: str, input_warnings: list
+) -> dict:
+    return {
+        "summary": summary,
+        "criteria": criteria,
+        "statements": statements,
+        "inputErrors": [{"path": e.path, "message": e.message} for e in input_errors],
+        "inputWarnings": [
+            {"path": w.path, "cases": list(w.cases), "message": w.message}
+            for w in sorted(input_warnings, key=lambda w: (w.path, w.message))
+        ],
+        "ended": ended,
+    }
 
 
 def json_footer(
@@ -51,21 +75,24 @@ def json_footer(
     """The close of the results array and the run-level tables: criteria and statements
     are listed once, and results cite them by IRI. ``input_warnings`` are those no result
     carries (``InputWarning``), listed by file."""
-    tail = orjson.dumps(
-        {
-            "summary": summary,
-            "criteria": criteria,
-            "statements": statements,
-            "inputErrors": [{"path": e.path, "message": e.message} for e in input_errors],
-            "inputWarnings": [
-                {"path": w.path, "cases": list(w.cases), "message": w.message}
-                for w in sorted(input_warnings, key=lambda w: (w.path, w.message))
-            ],
-            "ended": ended,
-        },
-        default=str,
-    )
-    return b"]," + tail[1:]
+    tail = _tail(summary, criteria, statements, input_errors, ended, input_warnings)
+    return b"]," + orjson.dumps(tail, default=str)[1:]
+
+
+def json_run(
+    engine: str,
+    knowledge_base: dict,
+    started: str,
+    summary: dict,
+    criteria: dict,
+    statements: dict,
+    input_errors: list,
+    ended: str,
+    input_warnings: list = (),
+) -> bytes:
+    """The JSON document without its results, for results written elsewhere (NDJSON)."""
+    tail = _tail(summary, criteria, statements, input_errors, ended, input_warnings)
+    return orjson.dumps({**_head(engine, knowledge_base, started), **tail}, default=str) + b"\n"
 
 
 def summary_of(results: list[CaseResult], input_errors: list) -> dict:

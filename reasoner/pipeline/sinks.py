@@ -56,6 +56,14 @@ class JsonResults:
 
 
 @dataclass(frozen=True)
+class JsonLines:
+    def __call__(
+        self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]
+    ) -> bytes:
+        return render.json_lines(results)
+
+
+@dataclass(frozen=True)
 class CsvRows:
     def __call__(
         self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]
@@ -153,6 +161,35 @@ class JsonSink(_Separated):
     def close(self, run: StreamSummary) -> None:
         self.out.write(
             render.json_footer(
+                run.counts(),
+                run.criteria,
+                run.statements,
+                run.input_errors,
+                run.ended,
+                [w for w in run.input_warnings if not w.attached],
+            )
+        )
+
+
+class NdjsonSink(_Separated):
+    """One JSON result per line (each as in the JSON document's results, with the
+    disclaimer), for pipelines that read line by line; the run-level document (the JSON
+    document without its results: summary, criteria, statements, input errors and
+    warnings) is written to ``run_out`` when the run ends."""
+
+    def __init__(self, out: BinaryIO, run_out: BinaryIO, knowledge_base: dict):
+        super().__init__(out, b"")
+        self.run_out, self.knowledge_base = run_out, knowledge_base
+
+    def open(self, run: StreamSummary) -> Renderer:
+        return JsonLines()
+
+    def close(self, run: StreamSummary) -> None:
+        self.run_out.write(
+            render.json_run(
+                run.engine,
+                self.knowledge_base,
+                run.started,
                 run.counts(),
                 run.criteria,
                 run.statements,

@@ -3,7 +3,10 @@ batch, into a sink (``reasoner.pipeline.sinks``: one per output format, and one 
 results in memory for ``Assessor.assess_loaded``).
 
 The parent reads the input and cuts it into batches of whole cases (an N-Triples file is
-only split into lines, not parsed, so that reading costs the parent little). Each batch
+only split into lines, not parsed, so that reading costs the parent little; JSON files,
+FHIR Bundles above all, are read in the workers when there are some, ``pool_reader``; a
+FHIR Bulk Data export is only sorted by patient, each batch of patients' NDJSON lines read
+where it is assessed, ``assess_bulk``). Each batch
 is parsed, assessed and rendered by the sink's per-batch renderer, in a worker process
 that has the compiled knowledge base where there is more than one batch and more than
 one worker, else here; the parent hands the rendered batches to the sink in input order.
@@ -35,17 +38,21 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
+from ..fhir.bulk import BulkExport, PatientRecords
 from ..fhir.read import FhirCase
 from ..knowledge import KnowledgeBase
 from .assess import AssessmentRun, Assessor, with_input_warnings
+from .bulk_input import export_problems, patient_batches, read_patients
 from .cases import (
     CaseBatch,
+    FileReading,
     GroupedInput,
     InputError,
+    InputOptions,
     InputWarning,
     LineBatch,
     LoadedInput,
@@ -53,6 +60,7 @@ from .cases import (
     merge_warnings,
     no_case_warning,
     parse_cases,
+    read_file,
     term_key,
     with_notes,
 )
@@ -74,6 +82,9 @@ class BatchOutput:
     input_errors: list[InputError] = field(default_factory=list)
     notes: list[InputWarning] = field(default_factory=list)
     case_files: list[str] = field(default_factory=list)
+    warned: int = 0
+    """Patients of a Bulk Data export whose FHIR data gave warnings (their results
+    carry them)."""
 
 
 @dataclass
@@ -88,6 +99,9 @@ class Payload:
     inputs: dict[str, FhirCase]
     lines: LineBatch | None = None
     batch: CaseBatch | None = None
+    patients: list[PatientRecords] | None = None
+    """A Bulk Data export's patients, as NDJSON lines: read as cases where the batch is
+    assessed (``bulk_input.read_patients``), which fills the fields above."""
 
 
 def _assess(
@@ -96,11 +110,17 @@ def _assess(
     """One batch's results, the input errors its lines gave, and its terms the ontology
     does not define (checked here, where its lines are parsed: the parent only splits
     them)."""
+    read_errors: list[InputError] = []
+    if payload.patients is not None:
+        read = read_patients(payload.patients, assessor.inputs)
+        payload.lines, payload.source_of, payload.inputs = read.lines, dict(read.source_of), read.fhir_cases
+        payload.warnings, read_errors = read.warnings(), read.errors
     if payload.batch is not None:
         batch, input_errors, notes = payload.batch, [], []
     else:
         assert payload.lines is not None
         batch, input_errors = parse_cases(payload.lines, payload.source_of)
+        input_errors = read_errors + input_errors
         terms = assessor.inputs.terms
         notes = terms.warnings(batch.facts, payload.source_of.get) if terms else []
     results = with_input_warnings(
@@ -124,6 +144,7 @@ def _render(assessor: Assessor, payload: Payload, renderer: Renderer) -> BatchOu
         input_errors=input_errors,
         notes=notes,
         case_files=sorted({r.source for r in results if r.source}),
+        warned=len(payload.warnings) if payload.patients is not None else 0,
     )
     for r in results:
         if r.status != "assessed":
@@ -176,6 +197,27 @@ def worker_pool(assessor: Assessor, workers: int) -> Iterator[ProcessPoolExecuto
         _WORKER = None
 
 
+def _read_files(paths: list[Path], as_of: dt.date, base_iri: str | None) -> list[FileReading]:
+    assert _WORKER is not None
+    options = replace(_WORKER.inputs, as_of=as_of, base_iri=base_iri)
+    return [read_file(path, options) for path in paths]
+
+
+def pool_reader(
+    pool: ProcessPoolExecutor, options: InputOptions, chunk: int = 32
+) -> Callable[[list[Path]], Iterator[FileReading]]:
+    """``load_grouped``'s ``read_many``: files read in the pool's workers (a FHIR Bundle's
+    validation and mapping cost a few milliseconds), ``chunk`` files a task, in order."""
+
+    def read_many(paths: list[Path]) -> Iterator[FileReading]:
+        chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
+        n = len(chunks)
+        for found in pool.map(_read_files, chunks, [options.as_of] * n, [options.base_iri] * n):
+            yield from found
+
+    return read_many
+
+
 def worth_workers(paths: list[Path], workers: int, threshold: int = 1_000_000) -> bool:
     """Whether the input is large enough (in bytes) to pay for starting worker processes."""
     size = 0
@@ -220,6 +262,7 @@ class StreamSummary:
     criteria: dict[str, dict] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    warned: int = 0
 
     @property
     def exit_code(self) -> int:
@@ -237,6 +280,7 @@ class StreamSummary:
     def add(self, batch: BatchOutput) -> None:
         self.cases += batch.cases
         self.invalid += batch.invalid
+        self.warned += batch.warned
         self.messages += [str(e) for e in batch.input_errors] + batch.messages
         self.input_errors += batch.input_errors
         self.cited.update(dict.fromkeys(batch.cited))
@@ -373,6 +417,60 @@ def assess_grouped(
     summary.finish(assessor)
     sink.close(summary)
     return summary
+
+
+def assess_bulk(
+    assessor: Assessor,
+    export: BulkExport,
+    sink: Sink,
+    workers: int = 1,
+    progress: Callable[[int], None] | None = None,
+    pool: ProcessPoolExecutor | None = None,
+) -> StreamSummary:
+    """Assess a FHIR Bulk Data export (entered: its lines sorted by patient) into
+    ``sink``, a batch of patients at a time, read as cases where they are assessed. The
+    export is streamed: the parent holds one batch of patients being formed and the
+    batches in flight (``in_flight``), never the whole export."""
+    keep_freed_memory()
+    errors, notes = export_problems(export.problems)  # the first pass's: lines not linked
+    first_pass = len(export.problems)
+    summary = StreamSummary(
+        assessor.engine, _now(), input_errors=errors, input_warnings=notes, messages=[str(e) for e in errors]
+    )
+    payloads = (Payload({}, {}, {}, patients=batch) for batch in patient_batches(export, assessor.batch_size))
+    n_batches = -(-export.patient_lines // assessor.batch_size)
+    found, _ = _run(assessor, payloads, n_batches, sink, summary, workers, pool, progress)
+    late, _ = export_problems(export.problems[first_pass:])  # the merge's: unknown patients
+    summary.input_errors += late
+    summary.messages += [str(e) for e in late]
+    summary.warnings = [str(w) for w in [*notes, *found]]
+    if summary.warned:  # each is in its result; the command line says how many
+        summary.warnings.append(
+            f"{summary.warned} patients' FHIR data gave warnings: each result lists its own"
+        )
+    summary.input_warnings += found
+    summary.finish(assessor)
+    sink.close(summary)
+    return summary
+
+
+def assess_records(
+    assessor: Assessor, patients: list[PatientRecords]
+) -> tuple[list[CaseResult], list[InputError]]:
+    """A batch of a Bulk Data export's patients, grouped elsewhere (by a Spark shuffle),
+    read and assessed here by the same steps as ``assess_bulk``: the results, and the
+    patients that could not be read."""
+    with gc_paused():
+        results, input_errors, _ = _assess(assessor, Payload({}, {}, {}, patients=patients))
+    return results, input_errors
+
+
+def assess_batch(assessor: Assessor, payload: Payload, renderer: Renderer) -> BatchOutput:
+    """One batch of whole cases gathered elsewhere (by a Spark shuffle: ``reasoner.spark``)
+    read, assessed and rendered by the very steps every batch of ``assess_grouped`` and
+    ``assess_bulk`` goes through, with what the run needs to know about it (for the
+    parent's ``StreamSummary.add``)."""
+    return _render(assessor, payload, renderer)
 
 
 def assess_to(

@@ -1,0 +1,274 @@
+"""Read a FHIR Bulk Data export (``$export``) as one patient's records at a time.
+
+An export is a folder of NDJSON files, one resource per line, usually one file or several
+per resource type (``Patient.ndjson``, ``Condition.001.ndjson``, ``Observation.ndjson.gz``).
+A resource's type is read from its own ``resourceType``, so file names do not matter.
+Each resource is linked to its patient by its ``subject`` or ``patient`` reference
+(``Patient/123``, relative as Bulk Data writes them); a ``Patient`` by its ``id``. A
+``Medication`` belongs to no patient: a ``MedicationStatement`` refers to it, so
+Medications are kept by id and given to each patient whose statements refer to them.
+
+Grouping by patient is an external merge sort, so memory is bounded whatever the size of
+the export: resource lines are collected, with their patient id, file and line number,
+until they take ``memory`` bytes (64 MiB by default), then sorted and written to a
+temporary run file; the runs are merged (``heapq.merge``) and cut where the patient id
+changes. At most ``memory`` bytes of lines, one line per run, one patient's resources and
+the export's Medications are held at once; an export that fits in ``memory`` is sorted in
+memory with no file written. Patients come out in the order of their ids (as strings),
+each patient's resources in file and line order.
+
+Every line that cannot be linked is an error naming its file and line, and only that
+resource is left out: a line that is not a JSON object with a ``resourceType``, a resource
+of a type the FHIR input reads without a reference to a patient, a reference to a patient
+the export does not hold (that patient's other resources are not assessed either: its
+record would be incomplete). Resources of types the input does not read are counted in one
+warning per file.
+"""
+
+from __future__ import annotations
+
+import gzip
+import heapq
+import re
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+from typing import IO
+
+import orjson
+
+from .validation import READ_TYPES, brief
+
+SUFFIXES = (".ndjson", ".ndjson.gz")
+MEMORY = 64 << 20
+"""Bytes of resource lines held before they are sorted and written to a run file."""
+PER_LINE = 120
+"""Bytes a line costs in memory beyond its text (the tuple, the id, the numbers)."""
+PATIENT_REFERENCE = re.compile(r"^Patient/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/[A-Za-z0-9\-.]{1,64})?$")
+FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
+SHARED_TYPES = ("Medication",)
+"""Types read through a reference from a patient's resource, never linked to one patient."""
+PATIENT_ELEMENTS = ("subject", "patient")
+
+
+@dataclass(frozen=True)
+class Line:
+    """One resource of the export: where it is (file, 1-based line) and its JSON text."""
+
+    file: str
+    number: int
+    text: bytes
+
+    @property
+    def where(self) -> str:
+        return f"{self.file}:{self.number}"
+
+
+@dataclass
+class PatientRecords:
+    """One patient's resources, with the Medications its statements refer to."""
+
+    patient: str
+    lines: list[Line]
+
+    def bundle(self) -> tuple[dict, list[str]]:
+        """The records as a FHIR ``collection`` Bundle, with each entry's file and line."""
+        return (
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": orjson.loads(line.text)} for line in self.lines],
+            },
+            [line.where for line in self.lines],
+        )
+
+
+@dataclass
+class BulkProblem:
+    """A line that cannot be linked to a patient (``error``), or lines of a file that are
+    not read (a warning)."""
+
+    file: str
+    message: str
+    error: bool = True
+
+
+def is_export(path: Path) -> bool:
+    """Whether ``path`` is a folder holding NDJSON files (a Bulk Data export)."""
+    return path.is_dir() and any(export_files(path))
+
+
+def export_files(folder: Path) -> list[Path]:
+    """The NDJSON files of an export folder (not its subfolders), in name order."""
+    return sorted(p for p in folder.iterdir() if p.is_file() and p.name.endswith(SUFFIXES))
+
+
+def _open(path: Path) -> IO[bytes]:
+    return gzip.open(path, "rb") if path.name.endswith(".gz") else path.open("rb")
+
+
+class BulkExport:
+    """An export's patients, one at a time. Entering sorts the lines by patient (the first
+    pass: ``problems`` then holds every line that could not be linked, ``patient_lines``
+    the number of Patient resources); ``patients`` merges the sorted runs (and adds the
+    resources of patients the export does not hold to ``problems``). Leaving removes the
+    run files."""
+
+    def __init__(self, files: list[Path], memory: int = MEMORY):
+        self.files = files
+        self.memory = memory
+        self.problems: list[BulkProblem] = []
+        self.medications: dict[str, Line] = {}
+        self.patient_lines = 0
+        self._spill: tempfile.TemporaryDirectory | None = None
+        self._runs: list[Iterable[tuple]] = []
+
+    def __enter__(self) -> BulkExport:
+        self._spill = tempfile.TemporaryDirectory(prefix="lbp-bulk-")
+        self._runs = self._sorted_runs(Path(self._spill.name))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._spill is not None:
+            self._spill.cleanup()
+
+    def patients(self) -> Iterator[PatientRecords]:
+        merged = heapq.merge(*self._runs) if len(self._runs) != 1 else iter(self._runs[0])
+        for patient, group in groupby(merged, key=lambda record: record[0]):
+            records = list(group)
+            if records[0][1] != 0:  # a patient's Patient resource sorts first (rank 0)
+                self._unknown_patient(patient, records)
+                continue
+            lines = [Line(self.files[f].as_posix(), n, text) for _, _, f, n, text in records]
+            yield PatientRecords(patient, lines + self._medications_of(lines))
+
+    # -- pass 1: link each line to its patient, sorted runs of bounded size ------------------
+    def _sorted_runs(self, spill: Path) -> list[Iterable[tuple]]:
+        runs: list[Iterable[tuple]] = []
+        buffer: list[tuple] = []
+        held = 0
+        for index, path in enumerate(self.files):
+            for record in self._records(index, path):
+                buffer.append(record)
+                held += len(record[4]) + len(record[0]) + PER_LINE
+                if held >= self.memory:
+                    runs.append(_spill(sorted(buffer), spill / f"run-{len(runs)}"))
+                    buffer, held = [], 0
+        buffer.sort()
+        if runs and buffer:
+            runs.append(_spill(buffer, spill / f"run-{len(runs)}"))
+        elif buffer or not runs:
+            runs.append(buffer)
+        return runs
+
+    def _records(self, index: int, path: Path) -> Iterator[tuple]:
+        """(patient id, rank, file index, line number, text) of each linked line: the
+        rank (0 for a Patient, else 1) puts the Patient first among its patient's lines."""
+        unread: Counter = Counter()
+        name = path.as_posix()
+        try:
+            with _open(path) as f:
+                for number, raw in enumerate(f, start=1):
+                    text = raw.rstrip(b"\r\n")
+                    if not text.strip():
+                        continue
+                    linked = self._link(name, number, text, unread)
+                    if linked is not None:
+                        patient, kind = linked
+                        self.patient_lines += kind == "Patient"
+                        yield (patient, 0 if kind == "Patient" else 1, index, number, text)
+        except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            self.problems.append(
+                BulkProblem(name, f"cannot be read: {getattr(exc, 'strerror', None) or exc}")
+            )
+        if unread:
+            kinds = ", ".join(f"{kind} ({n})" for kind, n in sorted(unread.items()))
+            self.problems.append(
+                BulkProblem(
+                    name, f"resources of types the FHIR input does not read, not used: {kinds}", False
+                )
+            )
+
+    def _link(self, name: str, number: int, text: bytes, unread: Counter) -> tuple[str, str] | None:
+        """The patient id and type of one line, or None (an error recorded, or a line kept
+        aside: a Medication, a type that is not read)."""
+        try:
+            resource = orjson.loads(text)
+        except orjson.JSONDecodeError as exc:
+            return self._error(name, number, f"not JSON ({exc})")
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        if not isinstance(kind, str):
+            return self._error(name, number, "not a FHIR resource (a JSON object with a resourceType)")
+        rid = resource.get("id")
+        if kind == "Patient":
+            if not (isinstance(rid, str) and FHIR_ID.match(rid)):
+                return self._error(name, number, f"Patient id {brief(rid)} cannot be referred to")
+            return rid, kind
+        if kind in SHARED_TYPES:
+            if isinstance(rid, str) and FHIR_ID.match(rid):
+                self.medications[rid] = Line(name, number, text)
+            else:
+                self._error(name, number, f"{kind} id {brief(rid)} cannot be referred to")
+            return None
+        if kind not in READ_TYPES:
+            unread[kind] += 1
+            return None
+        reference = next((resource[e] for e in PATIENT_ELEMENTS if e in resource), None)
+        text_ref = reference.get("reference") if isinstance(reference, dict) else None
+        match = PATIENT_REFERENCE.match(text_ref) if isinstance(text_ref, str) else None
+        if match is None:
+            what = f"{kind}/{rid}" if isinstance(rid, str) else kind
+            found = f"reference {brief(text_ref)}" if text_ref is not None else "no reference"
+            return self._error(
+                name,
+                number,
+                f"{what}: {found} to its patient (a subject or patient reference Patient/id)",
+            )
+        return match["id"], kind
+
+    def _error(self, name: str, number: int, message: str) -> None:
+        self.problems.append(BulkProblem(name, f"line {number}: {message}"))
+        return None
+
+    # -- pass 2 --------------------------------------------------------------------------
+    def _unknown_patient(self, patient: str, records: list[tuple]) -> None:
+        for _, _, f, number, text in records:
+            kind = orjson.loads(text).get("resourceType")
+            self.problems.append(
+                BulkProblem(
+                    self.files[f].as_posix(),
+                    f"line {number}: {kind} refers to Patient/{patient}, which is not in the export: "
+                    "that patient is not assessed",
+                )
+            )
+
+    def _medications_of(self, lines: list[Line]) -> list[Line]:
+        """The Medications the patient's resources refer to (``Medication/id``)."""
+        found: dict[str, Line] = {}
+        for line in lines:
+            if b'"Medication/' not in line.text:
+                continue
+            for rid in re.findall(rb'"reference"\s*:\s*"Medication/([A-Za-z0-9\-.]{1,64})"', line.text):
+                medication = self.medications.get(rid.decode())
+                if medication is not None:
+                    found.setdefault(rid.decode(), medication)
+        return list(found.values())
+
+
+def _spill(records: list[tuple], path: Path) -> Iterator[tuple]:
+    """Write sorted records to ``path`` and read them back lazily, in the same order."""
+    with path.open("wb") as f:
+        for patient, rank, index, number, text in records:
+            f.write(b"%s\t%d\t%d\t%d\t%s\n" % (patient.encode(), rank, index, number, text))
+    records.clear()
+    return _read_run(path)
+
+
+def _read_run(path: Path) -> Iterator[tuple]:
+    with path.open("rb") as f:
+        for raw in f:
+            patient, rank, index, number, text = raw.rstrip(b"\n").split(b"\t", 4)
+            yield patient.decode(), int(rank), int(index), int(number), text
