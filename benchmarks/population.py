@@ -123,12 +123,12 @@ def decisions(lines: Path, patients: dict[str, str]) -> dict[str, str]:
     return found
 
 
-def _row(label: str, n: int, seconds: float, pss: float, note: str = "") -> dict:
+def _row(label: str, n: int, seconds: float, pss: float, note: str = "", rate: bool = True) -> dict:
     return {
         "row": label,
         "N": n,
         "s": seconds,
-        "cases/s": n / seconds if seconds else 0,
+        "cases/s": n / seconds if seconds and rate else 0,
         "peak MiB": pss,
         "note": note,
     }
@@ -186,7 +186,7 @@ def main() -> None:
             startup = next(
                 (float(x.split()[-1].rstrip("s")) for x in stderr.splitlines() if "start-up" in x), 0.0
             )
-            _print(_row("Spark local[2]: start-up", n, startup, 0, "session and knowledge base"))
+            _print(_row("Spark local[2]: start-up", n, startup, 0, "session and knowledge base", rate=False))
             _print(_row("Spark local[2]: Bulk NDJSON, end to end", n, seconds, pss, "driver + executors"))
             rates["Spark"] = n / max(seconds - startup, 1e-9)
             _print(_row("Spark local[2]: Bulk NDJSON, after start-up", n, seconds - startup, pss))

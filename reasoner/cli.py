@@ -143,22 +143,6 @@ def _assessor(kb, engine: Engine, as_of: str | None = None, merge_duplicates: bo
         raise _fail(f"knowledge base error: {exc}") from None
 
 
-def _kb_info(kb) -> dict:
-    from rdflib import OWL, RDF, URIRef
-
-    ont = next(
-        (
-            o
-            for o in kb.ontology.subjects(RDF.type, OWL.Ontology)
-            if kb.ontology.value(o, OWL.imports) is not None
-            and not list(kb.ontology.subjects(OWL.imports, o))
-        ),
-        None,
-    )
-    version = kb.ontology.value(ont, OWL.versionIRI) if isinstance(ont, URIRef) else None
-    return {"ontology": str(ont) if ont else None, "versionIRI": str(version) if version else None}
-
-
 def _run(assessor, paths: list[Path]):
     """The assessment run of a few cases (``explain``, ``questionnaire --case``), held in
     memory, and the input it was read from."""
@@ -235,7 +219,7 @@ def assess(
         if exports:
             with (
                 BulkExport(export_files(exports[0]), bulk_memory << 20) as export,
-                _sink(fmt, output, _kb_info(kb)) as sink,
+                _sink(fmt, output, kb.identity) as sink,
                 _progress(export.patient_lines, quiet) as advance,
             ):
                 summary = stream.assess_bulk(
@@ -245,7 +229,7 @@ def assess(
             read_many = stream.pool_reader(pool, assessor.inputs) if pool is not None else None
             grouped = case_input.load_grouped(paths, assessor.inputs, read_many)
             _warn(grouped.warnings())
-            with _sink(fmt, output, _kb_info(kb)) as sink, _progress(len(grouped.lines), quiet) as advance:
+            with _sink(fmt, output, kb.identity) as sink, _progress(len(grouped.lines), quiet) as advance:
                 summary = stream.assess_grouped(
                     assessor, grouped, sink, workers=n_workers, progress=advance, pool=pool
                 )
@@ -305,6 +289,53 @@ def _progress(n: int, quiet: bool):
     with Progress(transient=True) as progress:
         task = progress.add_task("assessing", total=n)
         yield lambda k: progress.advance(task, k)
+
+
+@app.command("spark-assess")
+def spark_assess(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            metavar="INPUT", help="A FHIR Bulk Data export folder (NDJSON), or a case file or folder."
+        ),
+    ],
+    output: Annotated[
+        Path,
+        typer.Argument(metavar="OUTPUT", help="Folder for results/ (NDJSON), results.parquet/ and run.json."),
+    ],
+    master: Annotated[str, typer.Option(help="Spark master: local[N] or spark://HOST:PORT.")] = "local[2]",
+    partitions: Annotated[
+        int | None,
+        typer.Option(min=1, help="Partitions of the shuffle by patient (default: twice Spark's cores)."),
+    ] = None,
+    as_of: AsOfOption = None,
+    kb_dir: KbOption = None,
+) -> None:
+    """Assess on Apache Spark (the spark extra): the answers of assess --format ndjson,
+    as NDJSON and Parquet."""
+    from importlib.util import find_spec
+
+    if find_spec("pyspark") is None:
+        raise _fail("spark-assess needs Apache Spark: pip install '.[spark]'")
+    from .spark import SparkAssessError
+    from .spark import spark_assess as run
+
+    try:
+        summary = run(source, output, master, kb_dir, _as_of(as_of), partitions)
+    except SparkAssessError as exc:
+        raise _fail(str(exc)) from None
+    _warn(summary["warnings"])
+    for message in summary["messages"]:
+        typer.echo(f"lbp-imaging: {message}", err=True)
+    counts = summary["summary"]
+    typer.echo(f"lbp-imaging: start-up (knowledge base, Spark session): {summary['startup']:.1f}s", err=True)
+    typer.echo(
+        f"lbp-imaging: {counts['cases']} cases ({counts['invalid']} invalid), {counts['inputErrors']} "
+        f"input errors, {summary['seconds']:.1f}s on {summary['partitions']} partitions: "
+        f"{summary['results']}, {summary['parquet']}, {summary['run']}",
+        err=True,
+    )
+    raise typer.Exit(summary["exitCode"])
 
 
 @app.command()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Set up lbp-imaging on a fresh machine: Java 17+ (for HermiT), Debian's Chromium (for the
-# web-page tests) and a virtualenv in .venv with the package and its development tools.
+# Set up lbp-imaging on a fresh machine: Java 17+ (for HermiT and Spark), Debian's Chromium
+# (for the web-page tests) and a virtualenv in .venv with the package, its development tools
+# and the spark extra (pyspark: its first install builds a wheel, a few minutes).
 # Safe to run again.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -29,5 +30,5 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e '.[dev]'
+.venv/bin/python -m pip install -q -e '.[dev,spark]'
 echo "setup: ready ($(.venv/bin/python --version), Java $(java_major))" >&2

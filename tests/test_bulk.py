@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import subprocess
 import sys
 from collections import defaultdict
@@ -260,3 +261,74 @@ def test_bundle_files_read_in_worker_processes_give_what_reading_here_gives(tmp_
         k: v.warnings for k, v in here.fhir_cases.items()
     }
     assert there.warnings() == here.warnings() and there.notes == here.notes
+
+
+# -- fuzzing the export reader --------------------------------------------------------------
+@pytest.fixture(scope="module")
+def assessor():
+    from reasoner.knowledge import KnowledgeBase
+    from reasoner.pipeline.assess import Assessor
+
+    found = Assessor(KnowledgeBase.load(ROOT))
+    found.inputs.as_of = __import__("datetime").date.fromisoformat(AS_OF)
+    return found
+
+
+def _run_export(assessor, folder: Path):
+    from reasoner.pipeline import sinks, stream
+
+    sink = sinks.CollectSink()
+    with BulkExport(export_files(folder), memory=4096) as found:  # spill to run files too
+        summary = stream.assess_bulk(assessor, found, sink)
+    outcomes = {
+        r.case.rsplit("/", 1)[-1]: (r.status, json.dumps(r.outcome, sort_keys=True)) for r in sink.results
+    }
+    return outcomes, summary
+
+
+def _mutate(data: bytes, how: int, at: int, byte: int) -> bytes:
+    at %= max(len(data), 1)
+    if how == 0:  # flip a byte
+        return data[:at] + bytes([byte]) + data[at + 1 :]
+    if how == 1:  # cut the line short
+        return data[:at]
+    if how == 2:  # a byte inserted (a newline splits a line in two)
+        return data[:at] + bytes([byte]) + data[at:]
+    return data[:at] + data[at + 1 :]  # a byte deleted
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(st.integers(0, 10_000), st.integers(0, 3), st.integers(0, 100_000), st.integers(0, 255))
+def test_a_mutated_line_costs_at_most_its_own_patient(
+    assessor, export, tmp_path_factory, pick, how, at, byte
+):
+    """Whatever one line of an export becomes (a byte flipped, inserted or deleted, the
+    line cut short), the run ends with results and input errors, never an exception; every
+    patient whose lines were not touched keeps its clean answer; the touched patient is
+    assessed or named by an error."""
+    if not _CLEAN:
+        _CLEAN.update(_run_export(assessor, export)[0])
+    clean = _CLEAN
+    folder = _copy(export, tmp_path_factory.mktemp("fuzz") / "export")
+    files = export_files(folder)
+    target = files[pick % len(files)]
+    lines = target.read_bytes().split(b"\n")
+    index = pick % max(len(lines) - 1, 1)
+    original = lines[index]
+    touched = set(re.findall(rb"Patient/([A-Za-z0-9\-.]+)", original)) | (
+        {json.loads(original)["id"].encode()}
+        if b'"resourceType":"Patient"' in original.replace(b" ", b"")
+        else set()
+    )
+    lines[index] = _mutate(original, how, at, byte)
+    target.write_bytes(b"\n".join(lines))
+    outcomes, summary = _run_export(assessor, folder)
+    touched_ids = {t.decode() for t in touched}
+    for pid, answer in clean.items():
+        if pid not in touched_ids:
+            assert outcomes.get(pid) == answer, pid
+    for pid in touched_ids & set(clean):
+        assert pid in outcomes or any(pid in m or target.name in m for m in summary.messages), pid
+
+
+_CLEAN: dict = {}

@@ -154,9 +154,8 @@ def mixed_run(assessor) -> AssessmentRun:
 
 @pytest.fixture(scope="module")
 def doc(run, kb) -> dict:
-    from reasoner.cli import _kb_info
 
-    return json.loads(render.to_json(run, _kb_info(kb)))
+    return json.loads(render.to_json(run, kb.identity))
 
 
 @pytest.fixture(scope="module")
@@ -669,9 +668,8 @@ def test_json_assessed_result_keys(doc):
 
 
 def test_json_invalid_result_and_input_error_keys(mixed_run, kb):
-    from reasoner.cli import _kb_info
 
-    doc = json.loads(render.to_json(mixed_run, _kb_info(kb)))
+    doc = json.loads(render.to_json(mixed_run, kb.identity))
     assert set(doc) == TOP_KEYS
     assert doc["summary"] == {"cases": 2, "assessed": 1, "invalid": 1, "inputErrors": 1}
     by_status = {r["status"]: r for r in doc["results"]}

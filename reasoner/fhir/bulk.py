@@ -140,10 +140,10 @@ class BulkExport:
         for patient, group in groupby(merged, key=lambda record: record[0]):
             records = list(group)
             if records[0][1] != 0:  # a patient's Patient resource sorts first (rank 0)
-                self._unknown_patient(patient, records)
+                self.unknown_patient(patient, records)
                 continue
             lines = [Line(self.files[f].as_posix(), n, text) for _, _, f, n, text in records]
-            yield PatientRecords(patient, lines + self._medications_of(lines))
+            yield PatientRecords(patient, lines + self.medications_of(lines))
 
     # -- pass 1: link each line to its patient, sorted runs of bounded size ------------------
     def _sorted_runs(self, spill: Path) -> list[Iterable[tuple]]:
@@ -151,7 +151,7 @@ class BulkExport:
         buffer: list[tuple] = []
         held = 0
         for index, path in enumerate(self.files):
-            for record in self._records(index, path):
+            for record in self.file_records(index, path):
                 buffer.append(record)
                 held += len(record[4]) + len(record[0]) + PER_LINE
                 if held >= self.memory:
@@ -164,7 +164,7 @@ class BulkExport:
             runs.append(buffer)
         return runs
 
-    def _records(self, index: int, path: Path) -> Iterator[tuple]:
+    def file_records(self, index: int, path: Path) -> Iterator[tuple]:
         """(patient id, rank, file index, line number, text) of each linked line: the
         rank (0 for a Patient, else 1) puts the Patient first among its patient's lines."""
         unread: Counter = Counter()
@@ -234,7 +234,7 @@ class BulkExport:
         return None
 
     # -- pass 2 --------------------------------------------------------------------------
-    def _unknown_patient(self, patient: str, records: list[tuple]) -> None:
+    def unknown_patient(self, patient: str, records: list[tuple]) -> None:
         for _, _, f, number, text in records:
             kind = orjson.loads(text).get("resourceType")
             self.problems.append(
@@ -245,7 +245,7 @@ class BulkExport:
                 )
             )
 
-    def _medications_of(self, lines: list[Line]) -> list[Line]:
+    def medications_of(self, lines: list[Line]) -> list[Line]:
         """The Medications the patient's resources refer to (``Medication/id``)."""
         found: dict[str, Line] = {}
         for line in lines:

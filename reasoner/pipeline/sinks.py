@@ -313,7 +313,7 @@ class CollectSink:
 
 def for_format(fmt: str, out: BinaryIO, knowledge_base: dict) -> Sink:
     """The sink that writes ``fmt`` to ``out``; ``knowledge_base`` is the ontology's IRI
-    and version (``cli._kb_info``)."""
+    and version (``KnowledgeBase.identity``)."""
     if fmt == "json":
         return JsonSink(out, knowledge_base)
     if fmt == "csv":

@@ -42,7 +42,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO
 
-from ..fhir.bulk import BulkExport, PatientRecords
+from ..fhir.bulk import BulkExport, BulkProblem, PatientRecords
 from ..fhir.read import FhirCase
 from ..knowledge import KnowledgeBase
 from .assess import AssessmentRun, Assessor, with_input_warnings
@@ -405,18 +405,32 @@ def assess_grouped(
     n_batches = -(-len(grouped.lines) // assessor.batch_size)
     payloads = _grouped_payloads(grouped, assessor.batch_size)
     notes, case_files = _run(assessor, payloads, n_batches, sink, summary, workers, pool, progress)
+    finish_grouped(summary, assessor, notes, grouped.files, case_files, grouped.shared_files)
+    sink.close(summary)
+    return summary
+
+
+def finish_grouped(
+    summary: StreamSummary,
+    assessor: Assessor,
+    notes: list[InputWarning],
+    files: list[str],
+    case_files: set[str],
+    shared_files: set[str],
+) -> None:
+    """The end of a run over case files, wherever its batches ran: ``notes`` are the
+    warnings the batches found, ``files`` the files read, ``case_files`` those some case
+    came from, ``shared_files`` those a case of which is in another file too."""
     if assessor.inputs.terms is not None:  # as ``cases.file_warnings`` for a whole file
-        failed = {e.path for e in summary.input_errors} | grouped.shared_files
-        notes += [
+        failed = {e.path for e in summary.input_errors} | shared_files
+        notes = notes + [
             no_case_warning(path, assessor.inputs.terms)
-            for path in grouped.files
+            for path in files
             if path not in case_files and path not in failed
         ]
     summary.warnings = [str(w) for w in notes]
     summary.input_warnings += notes
     summary.finish(assessor)
-    sink.close(summary)
-    return summary
 
 
 def assess_bulk(
@@ -440,9 +454,24 @@ def assess_bulk(
     payloads = (Payload({}, {}, {}, patients=batch) for batch in patient_batches(export, assessor.batch_size))
     n_batches = -(-export.patient_lines // assessor.batch_size)
     found, _ = _run(assessor, payloads, n_batches, sink, summary, workers, pool, progress)
-    late, _ = export_problems(export.problems[first_pass:])  # the merge's: unknown patients
-    summary.input_errors += late
-    summary.messages += [str(e) for e in late]
+    finish_bulk(summary, assessor, notes, found, export.problems[first_pass:])
+    sink.close(summary)
+    return summary
+
+
+def finish_bulk(
+    summary: StreamSummary,
+    assessor: Assessor,
+    notes: list[InputWarning],
+    found: list[InputWarning],
+    late: list[BulkProblem],
+) -> None:
+    """The end of a Bulk Data export's run, wherever its batches ran: ``notes`` are the
+    first pass's warnings (already in the summary), ``found`` those the batches found,
+    ``late`` the errors the grouping found after the first pass (unknown patients)."""
+    errors, _ = export_problems(late)
+    summary.input_errors += errors
+    summary.messages += [str(e) for e in errors]
     summary.warnings = [str(w) for w in [*notes, *found]]
     if summary.warned:  # each is in its result; the command line says how many
         summary.warnings.append(
@@ -450,19 +479,6 @@ def assess_bulk(
         )
     summary.input_warnings += found
     summary.finish(assessor)
-    sink.close(summary)
-    return summary
-
-
-def assess_records(
-    assessor: Assessor, patients: list[PatientRecords]
-) -> tuple[list[CaseResult], list[InputError]]:
-    """A batch of a Bulk Data export's patients, grouped elsewhere (by a Spark shuffle),
-    read and assessed here by the same steps as ``assess_bulk``: the results, and the
-    patients that could not be read."""
-    with gc_paused():
-        results, input_errors, _ = _assess(assessor, Payload({}, {}, {}, patients=patients))
-    return results, input_errors
 
 
 def assess_batch(assessor: Assessor, payload: Payload, renderer: Renderer) -> BatchOutput:
