@@ -171,6 +171,39 @@ def _write(text: str, output: Path | None) -> None:
         output.write_text(text, encoding="utf-8")
 
 
+def _version(value: bool) -> None:
+    """``--version``: the package's version and the knowledge base's (the top ontology and
+    its ``owl:versionIRI``), which together say what gave an answer."""
+    if not value:
+        return
+    from . import __version__
+    from .knowledge import KnowledgeBase, KnowledgeBaseError, default_kb_dir
+
+    typer.echo(f"lbp-imaging {__version__}")
+    try:
+        identity = KnowledgeBase.load(default_kb_dir()).identity
+    except KnowledgeBaseError as exc:
+        raise _fail(f"knowledge base error: {exc}") from None
+    typer.echo(f"ontology {identity['ontology']} (version IRI {identity['versionIRI']})")
+    raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_version,
+            is_eager=True,
+            help="Print the package and knowledge-base versions, and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Decide when a patient with low back pain needs imaging, and say why. Decision
+    support, not diagnosis."""
+
+
 @app.command()
 def assess(
     paths: Annotated[

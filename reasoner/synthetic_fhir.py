@@ -18,10 +18,11 @@ with ``valueBoolean``; a value is an Observation's), and a share of the others t
 reads with the same meaning: a completed Procedure for a yes/no property that is true, a
 Procedure or MedicationStatement period for a duration, a MedicationStatement (taken or
 ``not-taken``) or an active Device for a finding with only the project's code, the onset
-of a Condition for a duration measured from it. The ontology does not say which facts
-records keep as procedures, medications or devices, so these are spread over the facts
-of the right kind: the data is realistic in its structure, statuses, dates and units,
-not in which clinical concept sits in which resource type.
+of a Condition for a duration measured from it. The ontology names the resource type of
+a few facts only (``lbp:fhirResourceType``, which the FHIR output asks for; this
+generator does not read it), so these are spread over the facts of the right kind: the
+data is realistic in its structure, statuses, dates and units, not in which clinical
+concept sits in which resource type.
 
 Determinism: bundle ``i`` depends only on (seed, i, reference date), through
 ``random.Random(f"{seed}:{i}")``, so any index is made without making the others (Spark

@@ -32,7 +32,7 @@ from reasoner.knowledge import LBP
 from reasoner.server.cds_hooks.cards import CardWriter
 from reasoner.server.cds_hooks.detail import MAX_NOTES, DetailWriter, md
 from reasoner.server.cds_hooks.fhir_servers import allowed, within
-from reasoner.server.cds_hooks.knowledge import CdsKnowledge
+from reasoner.fhir.ordering import CdsKnowledge
 from reasoner.server.cds_hooks.prefetch import gather
 from reasoner.server.cds_hooks.request import parse_request
 from reasoner.server.cds_hooks.service import CdsHooksService

@@ -41,6 +41,17 @@ def test_help_shows_the_disclaimer_and_the_commands(cli):
         assert re.search(rf"\b{command}\b", proc.stdout), command
 
 
+def test_version_names_the_package_and_the_knowledge_base(cli, kb):
+    from reasoner import __version__
+
+    proc = cli("--version")
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert lines[0] == f"lbp-imaging {__version__}"
+    identity = kb.identity
+    assert identity["versionIRI"] and identity["versionIRI"] in lines[1] and identity["ontology"] in lines[1]
+
+
 def test_no_arguments_shows_help(cli):
     proc = cli()
     assert "Usage" in proc.stdout + proc.stderr

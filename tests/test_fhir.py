@@ -6,6 +6,7 @@ valid FHIR as documented; the project CodeSystem file is the ontology's."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import re
 from datetime import date
@@ -22,6 +23,7 @@ from rdflib.namespace import SKOS
 from reasoner import DISCLAIMER
 from reasoner.fhir import ucum
 from reasoner.fhir.mapping import CODE_SYSTEM_FILE, FhirMapping, code_system_resource, project_code_system
+from reasoner.fhir.ordering import CdsKnowledge
 from reasoner.fhir.output import answer_resource, to_fhir
 from reasoner.fhir.read import (
     FhirCase,
@@ -32,7 +34,7 @@ from reasoner.fhir.read import (
     read_bundle,
     read_bundles,
 )
-from reasoner.knowledge import LBP
+from reasoner.knowledge import LBP, KnowledgeBaseError
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples" / "fhir"
@@ -40,6 +42,10 @@ BAD = Path(__file__).resolve().parent / "data" / "fhir"
 SCT, LOINC, UCUM = "http://snomed.info/sct", "http://loinc.org", "http://unitsofmeasure.org"
 OWN = "https://w3id.org/lbp-imaging/CodeSystem/lbp-imaging"
 VER = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
+PAMA_RATING = "http://fhir.org/argonaut/Extension/pama-rating"  # Argonaut "CDS Hooks for PAMA"
+PAMA_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
+PAMA_CONSULT = "http://fhir.org/argonaut/Extension/pama-rating-consult-id"
+PAMA_APPLIED = "http://fhir.org/argonaut/Extension/pama-rating-auc-applied"
 CLIN = "http://terminology.hl7.org/CodeSystem/condition-clinical"
 AS_OF = date(2026, 11, 23)
 
@@ -561,6 +567,141 @@ def test_a_procedure_without_codes_is_proposed_with_its_label_as_the_code_text(f
         assert request["status"] == "draft" and request["intent"] == "proposal"
 
 
+def _requests(bundle: dict, name: str) -> list[dict]:
+    """The ServiceRequests proposed for an example case, the recommended procedure first."""
+    case = EXPECTED[name]["case"]
+    return [s for s in _resources(bundle, "ServiceRequest") if s["subject"]["reference"] == case]
+
+
+def _pama(request: dict) -> dict[str, object]:
+    """A ServiceRequest's Argonaut PAMA extensions, by URL (the rating as its code)."""
+    found: dict[str, object] = {}
+    for e in request.get("extension", []):
+        if e["url"] == PAMA_RATING:
+            (coding,) = e["valueCodeableConcept"]["coding"]
+            assert coding["system"] == PAMA_SYSTEM
+            found[e["url"]] = coding["code"]
+        else:
+            found[e["url"]] = e["valueUri"]
+    return found
+
+
+def test_a_service_request_has_the_priority_the_cds_hooks_cards_give_its_urgency(
+    fhir_output, example_run, kb, mapping
+):
+    """The priority of every proposed ServiceRequest is the one the CDS Hooks service gives
+    an order of the recommended urgency: the same ontology data (``lbp:fhirRequestPriority``)
+    read by the same code (``CdsKnowledge``), so an emergent recommendation is ``stat``."""
+    assert mapping.orders == CdsKnowledge.from_ontology(kb.ontology)
+    entries = {e["fullUrl"]: e["resource"] for e in fhir_output["entry"]}
+    proposed = 0
+    for r in example_run.results:
+        group = next(
+            (g for g in _resources(fhir_output, "RequestGroup") if g["subject"]["reference"] == r.case), None
+        )
+        if group is None:
+            continue
+        wanted = str(kb.ontology.value(URIRef(r.recommendation["urgency"]["iri"]), LBP.fhirRequestPriority))
+        flat = [a for top in group["action"] for a in top.get("action", [top])]
+        for action in flat:
+            assert entries[action["resource"]["reference"]]["priority"] == wanted
+            proposed += 1
+    assert proposed >= 15
+    assert {s["priority"] for s in _requests(fhir_output, "01-cauda-equina-urinary-saddle")} == {"stat"}
+    assert {s["priority"] for s in _requests(fhir_output, "03-infection-crp-mg-dl")} == {"urgent"}
+    assert {s["priority"] for s in _requests(fhir_output, "09-stenosis-procedure-period")} == {"routine"}
+
+
+def test_an_imaging_request_carries_the_pama_rating_the_cds_hooks_cards_give(fhir_output, example_run, kb):
+    """Each proposed imaging study carries the Argonaut PAMA rating of its outcome for an
+    indicated order (``lbp:pamaRatingForIndicatedOrder``), the consultation (the case's
+    GuidanceResponse) and the criterion applied; what is not imaging (the ESR, the specialist
+    referral) carries none, as on the CDS Hooks cards."""
+    imaging = {str(i) for i in kb.ontology.subjects(RDF.type, LBP.ImagingProcedure)}
+    guidance = {g["identifier"][0]["value"]: g for g in _resources(fhir_output, "GuidanceResponse")}
+    urls = {e["resource"]["id"]: e["fullUrl"] for e in fhir_output["entry"]}
+    by_case = {r.case: r for r in example_run.results}
+    rated = unrated = 0
+    for request in _resources(fhir_output, "ServiceRequest"):
+        r = by_case[request["subject"]["reference"]]
+        procedure = next(
+            p["iri"]
+            for p in [
+                r.recommendation["procedure"],
+                *r.recommendation["alsoRecommended"],
+                *r.recommendation["alternatives"],
+            ]
+            if p["label"] == request["code"]["text"]
+        )
+        if procedure not in imaging:
+            assert "extension" not in request, request["code"]["text"]
+            unrated += 1
+            continue
+        applied = next(c["iri"] for c in r.criteria if c["selected"] and c["kind"] != "rule")
+        rating = str(kb.ontology.value(URIRef(r.outcome["iri"]), LBP.pamaRatingForIndicatedOrder))
+        assert _pama(request) == {
+            PAMA_RATING: rating,
+            PAMA_CONSULT: urls[guidance[r.case]["id"]],
+            PAMA_APPLIED: applied,
+        }
+        rated += 1
+    assert rated >= 12 and unrated >= 2
+    assert _pama(_requests(fhir_output, "01-cauda-equina-urinary-saddle")[0])[PAMA_RATING] == "appropriate"
+
+
+def test_no_pama_rating_where_the_outcome_states_none(example_run, example_cases, mapping):
+    """The rating is ontology data: an outcome that states no rating for an indicated order
+    gives its ServiceRequests none (the Argonaut guide: no rating while the decision is not
+    complete; "more information needed" states none and proposes no order at all)."""
+    unrated = dataclasses.replace(
+        mapping, orders=dataclasses.replace(mapping.orders, indicated_order_ratings={})
+    )
+    inputs = {c.case_iri: c for c in example_cases.values()}
+    out = to_fhir(
+        example_run.results,
+        example_run.statements,
+        unrated,
+        inputs=inputs,
+        generated="2026-11-23T10:00:00+00:00",
+    )
+    Bundle.model_validate(out)
+    requests = _resources(out, "ServiceRequest")
+    assert requests and not any("extension" in s for s in requests)
+    assert all(s.get("priority") for s in requests)  # the priority does not depend on the rating
+    assert not [
+        r
+        for r in example_run.results
+        if r.outcome["iri"] == str(LBP.OutcomeMoreInformationNeeded) and r.recommendation["procedure"]
+    ]
+
+
+def test_a_service_request_gives_its_reasons_coded_from_the_criteria_that_selected_it(fhir_output, kb):
+    """``reasonCode``: the criterion that selected the procedure, then each finding that met
+    it with the codes the ontology maps it to (SNOMED CT or the project CodeSystem); the
+    condition the criterion suspects is not coded (that would state a diagnosis)."""
+    (request,) = _requests(fhir_output, "01-cauda-equina-urinary-saddle")
+    assert request["reasonCode"] == [
+        {"text": "suspected cauda equina syndrome"},
+        {
+            "coding": [{"system": SCT, "code": "267064002"}],
+            "text": str(kb.ontology.value(LBP.NewUrinaryDysfunction, RDFS.label)),
+        },
+        {
+            "coding": [{"system": OWN, "code": "saddle-anaesthesia"}],
+            "text": str(kb.ontology.value(LBP.SaddleAnaesthesia, RDFS.label)),
+        },
+    ]
+    (steroids,) = _requests(fhir_output, "19-corticosteroids-medication-statement")
+    assert steroids["reasonCode"][1]["coding"] == [{"system": OWN, "code": "prolonged-corticosteroid-use"}]
+    coded = {
+        c["code"]
+        for s in _resources(fhir_output, "ServiceRequest")
+        for r in s["reasonCode"]
+        for c in r.get("coding", [])
+    }
+    assert "192970008" not in coded  # cauda equina syndrome, the suspected condition
+
+
 @pytest.mark.parametrize(
     ("name", "reasons"),
     [
@@ -655,6 +796,35 @@ def test_one_data_requirement_per_question_typed_by_the_resource_that_carries_th
         "mustSupport": ["value"],
         "codeFilter": [{"path": "code", "code": [{"system": OWN, "code": "lumbar-spine-surgery"}]}],
     }
+    # a finding the ontology says records keep as a medication (lbp:fhirResourceType): a
+    # MedicationStatement, taken or not-taken, filtered on its medication
+    steroids = _requirements(fhir_output, "15-screening-incomplete")[str(LBP.ProlongedCorticosteroidUse)]
+    assert steroids == {
+        "type": "MedicationStatement",
+        "mustSupport": ["status"],
+        "codeFilter": [
+            {"path": "medication", "code": [{"system": OWN, "code": "prolonged-corticosteroid-use"}]}
+        ],
+    }
+    # history of cancer, SNOMED CT-coded: a Condition (example 02 asks for it)
+    cancer = _requirements(fhir_output, "02-progressive-deficit")[str(LBP.HistoryOfCancer)]
+    assert cancer["type"] == "Condition" and cancer["mustSupport"] == ["verificationStatus"]
+
+
+def test_a_resource_type_the_ontology_names_must_say_every_answer(onto, mapping):
+    """``lbp:fhirResourceType`` decides the type, but only among the types that record an
+    answer either way: an ontology naming a Procedure (done, never "not done" as the input
+    reads it) is a knowledge-base error naming the term and the type."""
+    steroids = {"asks": "presence", "about": {"iri": str(LBP.ProlongedCorticosteroidUse)}}
+    assert answer_resource(mapping, steroids) == "MedicationStatement"
+    without = dataclasses.replace(mapping, answer_resources={})
+    assert answer_resource(without, steroids) == "Observation"  # derived: only a project code
+    edited = copy.deepcopy(onto)
+    edited.set((LBP.ProlongedCorticosteroidUse, LBP.fhirResourceType, Literal("Procedure")))
+    with pytest.raises(
+        KnowledgeBaseError, match=r"ProlongedCorticosteroidUse is 'Procedure'.*MedicationStatement"
+    ):
+        FhirMapping.from_ontology(edited)
 
 
 def test_each_question_is_a_parameter_with_its_unit_criteria_effects_and_needs(fhir_output):
@@ -693,13 +863,15 @@ def test_a_data_requirement_is_what_the_fhir_input_reads_as_the_answer(fhir_outp
         questions = [q for q in parameters if q["name"] == "question"]
         answered.update(zip(_questions_about(questions), guidance.get("dataRequirement", []), strict=True))
     assert len(answered) >= 30
+    assert {r["type"] for r in answered.values()} == {"Condition", "Observation", "MedicationStatement"}
     for (about, unit), requirement in answered.items():
-        coding = requirement["codeFilter"][0]["code"][0]
+        (code_filter,) = requirement["codeFilter"]
+        element = CODED_ELEMENT.get(code_filter["path"], code_filter["path"])
         for answer, fact in _answers(requirement["type"], about, unit, mapping):
             resource = {
                 "resourceType": requirement["type"],
                 "id": "a",
-                "code": {"coding": [coding]},
+                element: {"coding": [code_filter["code"][0]]},
                 **answer,
             }
             case = _read(mapping, resource)
@@ -714,6 +886,9 @@ def _questions_about(questions: list[dict]) -> list[tuple[str, str | None]]:
     ]
 
 
+CODED_ELEMENT = {"medication": "medicationCodeableConcept"}  # a choice element's CodeableConcept
+
+
 def _answers(kind: str, about: str, unit: str | None, mapping) -> list[tuple[dict, tuple[str, str]]]:
     """Two answers of a resource type to a question about ``about``, with the fact each gives."""
     name = _name(about)
@@ -721,6 +896,11 @@ def _answers(kind: str, about: str, unit: str | None, mapping) -> list[tuple[dic
         return [
             ({"verificationStatus": _coding(VER, "confirmed")}, ("hasFinding", name)),
             ({"verificationStatus": _coding(VER, "refuted")}, ("hasAbsentFinding", name)),
+        ]
+    if kind == "MedicationStatement":
+        return [
+            ({"status": "active"}, ("hasFinding", name)),
+            ({"status": "not-taken"}, ("hasAbsentFinding", name)),
         ]
     assert kind == "Observation"
     base = {"status": "final"}

@@ -60,7 +60,8 @@ def test_every_named_query_is_an_operation_of_the_openapi_document(server, kb):
         assert operation["summary"] == named.summary
         assert operation["tags"] and f"queries/{name}.rq" in operation["description"]
         documented = {p["name"]: p for p in operation.get("parameters", [])}
-        assert set(documented) == {p.name for p in api_query(named).parameters}, name
+        paging = {"limit", "offset"} if api_query(named).columns is not None else set()
+        assert set(documented) == {p.name for p in api_query(named).parameters} | paging, name
     case = paths["/api/case-indication"]["get"]["parameters"][0]
     assert (case["name"], case["required"], case["schema"]) == (
         "case",
@@ -68,7 +69,12 @@ def test_every_named_query_is_an_operation_of_the_openapi_document(server, kb):
         {"type": "string", "format": "iri"},
     )
     optional = paths["/api/terminology-mappings"]["get"]["parameters"]
-    assert {p["name"]: p["required"] for p in optional} == {"concept": False, "system": False}
+    assert {p["name"]: p["required"] for p in optional} == {
+        "concept": False,
+        "system": False,
+        "limit": False,
+        "offset": False,
+    }
 
 
 @pytest.mark.parametrize(
@@ -225,7 +231,8 @@ def test_terminology_mappings_by_concept_and_system(server, kb):
     ("params", "message"),
     [
         ({}, "missing required parameter"),
-        ({"case": CASE, "limit": "1"}, "unknown parameter"),
+        ({"case": CASE, "page": "1"}, "unknown parameter"),
+        ({"case": CASE, "limit": "-1"}, "parameter 'limit' must be a non-negative integer"),
         ({"case": "not an iri"}, "absolute IRI"),
         ({"case": f"{CASE}> }} UNION {{ ?s ?p ?o }} #"}, "absolute IRI"),
         ({"case": "https://x/a\\u003E"}, "absolute IRI"),

@@ -9,7 +9,9 @@ coding for it does not say the term holds; it is not read.) What a term becomes 
 case is read from the ontology too: an individual of ``lbp:ClinicalFinding`` is a
 finding; a datatype property of ``lbp:PatientCase`` is a case property with its range
 and ``lbp:ucumUnit``; ``lbp:measuredFromOnsetOf`` and ``lbp:includesPastOccurrence``
-say how condition dates count.
+say how condition dates count. For FHIR output: the resource type a term names
+(``lbp:fhirResourceType``), the imaging procedures, and the request priorities and PAMA
+ratings read by the CDS Hooks service's own ``CdsKnowledge``, so that both say the same.
 
 ``python -m reasoner.fhir.mapping`` prints the project CodeSystem resource; the file
 ``ontology/fhir/CodeSystem-lbp-imaging.json`` is that output, and a test keeps them equal.
@@ -26,7 +28,8 @@ from typing import TYPE_CHECKING
 from rdflib import OWL, RDF, RDFS, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, SKOS
 
-from ..knowledge import LBP, KnowledgeBase
+from ..knowledge import LBP, KnowledgeBase, KnowledgeBaseError
+from .ordering import CdsKnowledge
 
 if TYPE_CHECKING:
     from .questionnaire_response import ResponseForm
@@ -34,6 +37,12 @@ if TYPE_CHECKING:
 INPUT_MATCHES = (SKOS.exactMatch, SKOS.closeMatch, SKOS.narrowMatch)
 OUTPUT_MATCHES = (SKOS.exactMatch, SKOS.closeMatch)
 CODE_SYSTEM_FILE = "fhir/CodeSystem-lbp-imaging.json"
+# The resource types a question can be asked as, each with the element that says the
+# answer either way as the FHIR input reads it: a Condition is present unless refuted; an
+# Observation's valueBoolean true or false, or its valueQuantity in the property's unit; a
+# MedicationStatement is taken unless its status is not-taken. (A Procedure or Device says
+# only "yes", so an ontology that names one for lbp:fhirResourceType is refused.)
+ANSWER_ELEMENT = {"Condition": "verificationStatus", "Observation": "value", "MedicationStatement": "status"}
 
 
 @dataclass(frozen=True)
@@ -69,6 +78,10 @@ class FhirMapping:
     codings: dict[str, tuple[dict, ...]] = field(default_factory=dict)
     own_system: str | None = None  # the FHIR system of the project's own CodeSystem
     guidance_status: dict[str, str] = field(default_factory=dict)  # outcome IRI -> status code
+    answer_resources: dict[str, str] = field(default_factory=dict)  # term -> lbp:fhirResourceType
+    imaging_procedures: frozenset[str] = frozenset()  # what a PAMA rating rates
+    orders: CdsKnowledge = field(default_factory=lambda: CdsKnowledge.from_ontology(Graph()))
+    """Priorities and PAMA ratings, read as the CDS Hooks cards read them: orders agree."""
     form: ResponseForm | None = None
     """The generated questionnaire a ``QuestionnaireResponse`` answers (``with_form``)."""
 
@@ -101,6 +114,9 @@ class FhirMapping:
             codings={k: tuple(v) for k, v in codings.items()},
             own_system=next((s.fhir_system for s in _own(systems)), None),
             guidance_status={str(o): str(v) for o, v in graph.subject_objects(LBP.guidanceResponseStatus)},
+            answer_resources=_answer_resources(graph),
+            imaging_procedures=frozenset(_individuals(graph, LBP.ImagingProcedure)),
+            orders=CdsKnowledge.from_ontology(graph),
         )
 
     @classmethod
@@ -155,8 +171,26 @@ def _label(graph: Graph, node: URIRef) -> str:
     return str(labels[0]) if labels else str(node).rsplit("/", 1)[-1]
 
 
+def _answer_resources(graph: Graph) -> dict[str, str]:
+    """Each term's ``lbp:fhirResourceType``; raises KnowledgeBaseError, naming the term, for
+    a type that cannot say every answer (see ``ANSWER_ELEMENT``)."""
+    found = {str(t): str(v) for t, v in graph.subject_objects(LBP.fhirResourceType)}
+    for term, kind in sorted(found.items()):
+        if kind not in ANSWER_ELEMENT:
+            raise KnowledgeBaseError(
+                f"lbp:fhirResourceType of {term} is {kind!r}: a question can be asked as "
+                f"{', '.join(sorted(ANSWER_ELEMENT))} only (a type that records the answer either way)"
+            )
+    return found
+
+
 def _findings(graph: Graph) -> set[str]:
-    classes = set(graph.transitive_subjects(RDFS.subClassOf, LBP.ClinicalFinding))
+    return _individuals(graph, LBP.ClinicalFinding)
+
+
+def _individuals(graph: Graph, cls: URIRef) -> set[str]:
+    """The named individuals of ``cls`` and of its subclasses."""
+    classes = set(graph.transitive_subjects(RDFS.subClassOf, cls))
     return {str(i) for c in classes for i in graph.subjects(RDF.type, c) if isinstance(i, URIRef)}
 
 

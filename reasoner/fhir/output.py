@@ -11,7 +11,9 @@ on every code the input reads for the fact asked about. The proposal itself is a
 RequestGroup (R4's name for R5's RequestOrchestration) whose actions hold draft
 ServiceRequests with the procedure codes and cite the verbatim source statements as
 ``documentation``; a CarePlan would claim a plan of care, which decision support does not
-make.
+make. A ServiceRequest carries the priority and the Argonaut PAMA rating the CDS Hooks
+cards give an order for it (the same ontology data, read by the same code), and its
+reasons coded from the criteria that selected it.
 
 Per assessed case the bundle holds: the Patient (when the case came from a FHIR bundle),
 the GuidanceResponse, a Parameters resource with everything the JSON output says
@@ -35,17 +37,15 @@ import orjson
 from .. import DISCLAIMER
 from ..knowledge import LBP
 from ..pipeline.explain import CaseResult
-from .mapping import FhirMapping
+from .mapping import ANSWER_ELEMENT, FhirMapping
+from .ordering import pama_extensions
 from .read import FhirCase
 
 URI_SYSTEM = "urn:ietf:rfc:3986"  # identifier system for a value that is a URI
 UCUM_SYSTEM = "http://unitsofmeasure.org"
 MODULE = str(LBP) + "ontology"
 PRESENCE = "presence"  # a question's "asks": is the finding present? (else "value")
-# Where the FHIR input reads an answer either way, and the element that says which
-# (fhir_input: a Condition is present unless refuted; an Observation's valueBoolean
-# true or false, or its valueQuantity in the property's unit).
-ANSWER_ELEMENT = {"Condition": "verificationStatus", "Observation": "value"}
+CODE_ELEMENT = {"MedicationStatement": "medication"}  # the coded element, where it is not ``code``
 
 
 def to_fhir(
@@ -190,12 +190,18 @@ def answer_resource(mapping: FhirMapping, question: dict) -> str:
     """The FHIR resource type that would carry the answer to ``question``, as the FHIR
     input reads it. Every answer must be expressible in it, present or absent, true or
     false, or a value, so Procedure and Device (which record only that something exists)
-    are never given. A value is read from an Observation's value. A finding coded in a
-    standard terminology is asked as a Condition, where records keep such findings (a
-    refuted one is absent); a finding with only the project's code is a case fact that
-    is recorded in answer to a question, as an Observation with valueBoolean (as the
-    example bundles do)."""
+    are never given. The ontology names the type where records keep the fact in a
+    resource of their own (``lbp:fhirResourceType``: a MedicationStatement for a
+    medication use, taken or not-taken). Otherwise: a value is read from an Observation's
+    value; a finding coded in a standard terminology is asked as a Condition, where
+    records keep such findings (a refuted one is absent); a finding with only the
+    project's code is a case fact that is recorded in answer to a question, as an
+    Observation with valueBoolean (as the example bundles do). (The mapping refuses a type
+    named in the ontology that cannot say every answer.)"""
     about = question["about"]["iri"]
+    given = mapping.answer_resources.get(about)
+    if given is not None:
+        return given
     standard = any(c["system"] != mapping.own_system for c in mapping.read_codings(about))
     return (
         "Condition"
@@ -329,7 +335,7 @@ class _CaseEntries:
         requirement: dict = {"type": kind, "mustSupport": [ANSWER_ELEMENT[kind]]}
         codes = self.mapping.read_codings(question["about"]["iri"])
         if codes:
-            requirement["codeFilter"] = [{"path": "code", "code": list(codes)}]
+            requirement["codeFilter"] = [{"path": CODE_ELEMENT.get(kind, "code"), "code": list(codes)}]
         return requirement
 
     def messages(self) -> list[dict]:
@@ -463,23 +469,54 @@ class _CaseEntries:
         return [_entry(self.ids("request-group"), group), *requests, *alternatives]
 
     def request(self, role: str, procedure: dict) -> dict:
+        """A draft ServiceRequest for a recommended procedure: the priority of the recommended
+        urgency and, for an imaging study, the PAMA rating, both as the CDS Hooks cards give
+        them (``FhirMapping.orders``); the reasons coded from the criteria that selected it."""
         urgency = (self.r.recommendation or {}).get("urgency")
-        reasons = [
-            _concept(c["label"]) for c in self.r.criteria if c["selected"] and c["kind"] == "criterion"
-        ]
+        priority = self.mapping.orders.priorities.get(urgency["iri"]) if urgency else None
         resource = {
             "resourceType": "ServiceRequest",
+            **({"extension": rating} if (rating := self.rating(procedure)) else {}),
             "status": "draft",
             "intent": "proposal",
+            **({"priority": priority} if priority else {}),
             "code": _concept(procedure["label"], procedure.get("codes", [])),
             "subject": self.subject,
             "authoredOn": self.when,
             "note": [{"text": f"Urgency: {urgency['label']}."}] if urgency else [],
         }
+        reasons = self.request_reasons()
         if reasons:
             resource["reasonCode"] = reasons
         resource["note"].append({"text": DISCLAIMER})
         return _entry(self.ids(role), resource)
+
+    def rating(self, procedure: dict) -> list[dict]:
+        """The Argonaut PAMA extensions of an order for a recommended ``procedure``, as the
+        CDS Hooks service puts them on a draft order: the outcome's rating for an indicated
+        order, the consultation (this GuidanceResponse) and the criterion applied. None for
+        what is not imaging (PAMA rates imaging), nor when the outcome states no rating:
+        the Argonaut guide gives no rating while the decision is not complete."""
+        outcome = (self.r.outcome or {}).get("iri")
+        rating = self.mapping.orders.rating(outcome, indicated=True)
+        if rating is None or procedure["iri"] not in self.mapping.imaging_procedures:
+            return []
+        return pama_extensions(rating, self.ids("guidance")[1], self.r.criteria)
+
+    def request_reasons(self) -> list[dict]:
+        """Why the procedure is proposed: each selected criterion (its label, and its codes
+        when the ontology maps it), then each finding that met one, coded with its output
+        mappings (``FhirMapping.codings``: exact and close matches). The condition a
+        criterion suspects is not coded: its diagnosis code would state the diagnosis."""
+        selected = [c for c in self.r.criteria if c["selected"] and c["kind"] == "criterion"]
+        reasons = [_concept(c["label"], self.mapping.codings.get(c["iri"], ())) for c in selected]
+        found = dict.fromkeys(
+            f["value"]["iri"]
+            for c in selected
+            for f in c["facts"]
+            if f["property"]["iri"] == str(LBP.hasFinding) and f["value"].get("iri") in self.mapping.codings
+        )
+        return reasons + [_concept(self.mapping.label(f), self.mapping.codings[f]) for f in found]
 
     def action(self, request_entry: dict, documentation: list[dict]) -> dict:
         request = request_entry["resource"]

@@ -24,12 +24,14 @@ from .cases.workers import CaseWorkers
 from .cds_hooks.form_links import FormLinks
 from .cds_hooks.order_form_router import router as order_form_router
 from .cds_hooks.router import router as cds_hooks_router
+from .cds_hooks.schemas import COMPONENT_MODELS as CDS_HOOKS_MODELS
 from .executor import StoreExecutor
 from .graphs import load_knowledge_base
 from .health_router import health_router
 from .http.api_docs import router as api_docs_router
 from .http.audit_log import AuditLog
 from .http.body_limit import BodyLimit
+from .http.openapi import install_openapi
 from .http.security_headers import SecurityHeaders
 from .named_queries.router import named_query_router
 from .pages.assets import add_assets
@@ -107,12 +109,13 @@ def create_app(
     app.include_router(sparql_router)
     app.include_router(pages_router)
     app.include_router(cases_router)
-    app.include_router(named_query_router(kb.queries))
+    app.include_router(named_query_router(kb.queries, settings.max_rows))
     app.include_router(linked_data_router)
     app.include_router(cds_hooks_router)
     app.include_router(order_form_router)
     app.include_router(health_router(kb, store_path))
     app.include_router(api_docs_router)
+    install_openapi(app, CDS_HOOKS_MODELS)
     add_assets(app)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)

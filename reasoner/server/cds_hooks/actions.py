@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import uuid
 
+from ...fhir.ordering import (
+    PAMA_EXTENSIONS,
+    CdsKnowledge,
+    pama_extensions,
+)
 from ...pipeline.explain import CaseResult, Vocabulary
-from .knowledge import CdsKnowledge
 from .orders import DraftOrder, ImagingProcedures
 
-PAMA_RATING = "http://fhir.org/argonaut/Extension/pama-rating"
-PAMA_RATING_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
-PAMA_CONSULT_ID = "http://fhir.org/argonaut/Extension/pama-rating-consult-id"
-PAMA_AUC_APPLIED = "http://fhir.org/argonaut/Extension/pama-rating-auc-applied"
-PAMA_EXTENSIONS = (PAMA_RATING, PAMA_CONSULT_ID, PAMA_AUC_APPLIED)
 NOT_COPIED = ("id", "meta", "text", "code", "priority")
 
 
@@ -70,14 +69,5 @@ class OrderActions:
         rating, a consultation id for audit, and the criterion applied when there is one."""
         extensions = [e for e in resource.get("extension") or [] if e.get("url") not in PAMA_EXTENSIONS]
         consult = uuid.uuid5(uuid.NAMESPACE_URL, f"{hook_instance}|{resource['id']}")
-        extensions += [
-            {
-                "url": PAMA_RATING,
-                "valueCodeableConcept": {"coding": [{"system": PAMA_RATING_SYSTEM, "code": rating}]},
-            },
-            {"url": PAMA_CONSULT_ID, "valueUri": f"urn:uuid:{consult}"},
-        ]
-        applied = next((c["iri"] for c in result.criteria if c["selected"] and c["kind"] != "rule"), None)
-        if applied:
-            extensions.append({"url": PAMA_AUC_APPLIED, "valueUri": applied})
+        extensions += pama_extensions(rating, f"urn:uuid:{consult}", result.criteria)
         return {**resource, "extension": extensions}

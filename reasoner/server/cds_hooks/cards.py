@@ -39,10 +39,10 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ...fhir.ordering import CdsKnowledge
 from ...pipeline.explain import CaseResult, Vocabulary
 from .actions import OrderActions
 from .detail import DetailWriter, count, md
-from .knowledge import CdsKnowledge
 from .orders import DraftOrder, ImagingProcedures
 
 INDICATORS = ("info", "warning", "critical")  # CDS Hooks: in order of increasing urgency

@@ -24,6 +24,7 @@ from .audit import BEARER_JWT, decision_audit
 from .auth import CdsClient, ClientAuthError, ClientVerifier
 from .feedback import log_feedback, parse_feedback
 from .request import HookError, HookRequest
+from .schemas import CdsDiscovery, CdsFeedbackRequest, CdsHookRequest, CdsHookResponse, errors, request_body
 from .service import SERVICES, CdsHooksService, FormLink
 
 router = APIRouter(tags=["CDS Hooks"])
@@ -74,12 +75,16 @@ def form_link(request: Request) -> FormLink:
     return link
 
 
-@router.get("/cds-services")
+@router.get("/cds-services", responses={200: {"model": CdsDiscovery, "description": "The CDS services."}})
 def discovery(service: Service) -> JSONResponse:
     return JSONResponse(service.discovery())
 
 
-@router.post("/cds-services/{service_id}")
+@router.post(
+    "/cds-services/{service_id}",
+    responses={200: {"model": CdsHookResponse, "description": "The cards."}, **errors(400, 401, 404, 412)},
+    openapi_extra=request_body(CdsHookRequest),
+)
 async def call(service_id: str, request: Request, service: Service) -> JSONResponse:
     try:
         client = await cds_client(request, (f"/cds-services/{service_id}",))
@@ -94,7 +99,11 @@ async def call(service_id: str, request: Request, service: Service) -> JSONRespo
     return JSONResponse(answer)
 
 
-@router.post("/cds-services/{service_id}/feedback")
+@router.post(
+    "/cds-services/{service_id}/feedback",
+    responses={200: {"description": "Every entry is logged (no body)."}, **errors(400, 401, 404)},
+    openapi_extra=request_body(CdsFeedbackRequest),
+)
 async def feedback(service_id: str, request: Request) -> Response:
     """CDS Hooks 2.0 feedback: 200 with no body once every entry is logged (``cds_feedback``).
     A token for the service's own URL is accepted too: clients read "the CDS Service

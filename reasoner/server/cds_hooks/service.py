@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ... import DISCLAIMER
+from ...fhir.ordering import CdsKnowledge
 from ...fhir.read import FhirInputError, bundle_to_case
 from ...pipeline.assess import Assessor
 from ...pipeline.cases import LoadedInput
 from ...pipeline.explain import CaseResult
 from .cards import CardWriter
 from .form_links import PendingOrder
-from .knowledge import CdsKnowledge
 from .orders import ImagingProcedures
 from .prefetch import PatientData, gather, templates
 from .request import HookError, HookRequest, parse_request

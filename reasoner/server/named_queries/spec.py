@@ -15,7 +15,7 @@ parameter ``name``, ``?__name`` an optional one; a suffix after the name gives t
 string, an XSD datatype name (``_integer``, ``_date``…) a literal of that datatype, a
 two-letter code (``_en``) a string in that language. grlc's ``_prefix_datatype`` form is
 refused (its prefix would have to be resolved from the query). Names contain no
-underscore, as in grlc.
+underscore, as in grlc. ``limit`` and ``offset`` are reserved for paging (``paging``).
 
 **Binding.** A value is written as a SPARQL term (an IRI checked for IRI syntax; a
 literal with its quotes, backslashes and line breaks escaped) and put in place of every
@@ -29,7 +29,7 @@ starts by binding every parameter and parsing the result.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import pyoxigraph as ox
@@ -37,6 +37,7 @@ import pyoxigraph as ox
 from ...knowledge import KnowledgeBaseError, NamedQuery
 from ...pipeline.definitions import INTEGER_FAMILY
 from ..sparql.text import Template, variables
+from .paging import PAGING, Page
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
 XSD_DATATYPES = frozenset(
@@ -176,6 +177,9 @@ class ApiQuery:
     methods: tuple[str, ...]
     tags: tuple[str, ...]
     parameters: tuple[Parameter, ...]
+    columns: tuple[str, ...] | None = None
+    """The answer's variables, in order, for a SELECT query (whose rows ``limit`` and
+    ``offset`` page); None for a query of another form."""
 
     def bind(self, values: dict[str, str]) -> str:
         """The query text with ``values`` (API parameter name -> value) bound; ``ValueError``
@@ -266,6 +270,8 @@ def api_query(named: NamedQuery) -> ApiQuery:
     names = [p.name for p in found]
     if len(set(names)) != len(names):
         raise _fail(named, f"two parameter variables share a name: {', '.join(sorted(names))}")
+    if reserved := sorted(set(names) & set(PAGING)):
+        raise _fail(named, f"parameter name(s) {', '.join(reserved)} are reserved for paging the rows")
     query = ApiQuery(
         name=named.name,
         text=named.text,
@@ -275,12 +281,20 @@ def api_query(named: NamedQuery) -> ApiQuery:
         tags=tuple(tags),
         parameters=tuple(found),
     )
+    bound = query.bind({p.name: p.example for p in found})
     try:
-        ox.Store().query(query.bind({p.name: p.example for p in found}))
+        result = ox.Store().query(bound)
     except SyntaxError as exc:
         raise _fail(
             named,
             f"with its parameters bound the query is not valid SPARQL ({exc}): a parameter variable may "
             "only stand where a term can",
         ) from None
-    return query
+    if not isinstance(result, ox.QuerySolutions):
+        return query
+    columns = tuple(v.value for v in result.variables)
+    try:
+        ox.Store().query(Page(1, 0).text(bound, columns))
+    except SyntaxError as exc:
+        raise _fail(named, f"the query cannot be paged with limit and offset ({exc})") from None
+    return replace(query, columns=columns)

@@ -132,6 +132,7 @@ async def _update(operation: Operation, request: Request, state: ServerState, en
     "/sparql",
     methods=["GET", "POST"],
     name="sparql",
+    operation_id="sparql",
     summary="SPARQL 1.1 Protocol endpoint",
     description="Query by GET or POST (form or application/sparql-query); update by POST with a bearer "
     "token when the server allows updates; without a query, GET returns the SPARQL 1.1 Service "

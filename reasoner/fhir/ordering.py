@@ -1,5 +1,7 @@
-"""What the CDS Hooks cards take from the ontology: per urgency its card indicator and FHIR
-request priority, per outcome its PAMA ratings, and the override reasons a card offers.
+"""What an order for imaging takes from the ontology, for the CDS Hooks cards and the FHIR
+output alike: per urgency its card indicator and FHIR request priority, per outcome its
+PAMA ratings, and the override reasons a card offers; and the Argonaut PAMA extensions
+that carry a rating.
 
 Read once per knowledge base. The service's Python knows CDS Hooks, FHIR and the Argonaut
 PAMA extension (field names, the order of indicators); which urgency makes a card
@@ -19,7 +21,13 @@ from dataclasses import dataclass
 from rdflib import RDF, RDFS, Graph, URIRef
 from rdflib.namespace import SKOS
 
-from ...knowledge import LBP
+from ..knowledge import LBP
+
+PAMA_RATING = "http://fhir.org/argonaut/Extension/pama-rating"
+PAMA_RATING_SYSTEM = "http://fhir.org/argonaut/CodeSystem/pama-rating"
+PAMA_CONSULT_ID = "http://fhir.org/argonaut/Extension/pama-rating-consult-id"
+PAMA_AUC_APPLIED = "http://fhir.org/argonaut/Extension/pama-rating-auc-applied"
+PAMA_EXTENSIONS = (PAMA_RATING, PAMA_CONSULT_ID, PAMA_AUC_APPLIED)
 
 
 @dataclass(frozen=True)
@@ -67,3 +75,20 @@ def _override_reasons(graph: Graph) -> tuple[dict, ...]:
         if graph.value(r, SKOS.notation) is not None
     ]
     return tuple(sorted(reasons, key=lambda r: r["code"]))
+
+
+def pama_extensions(rating: str, consult: str, criteria: list[dict]) -> list[dict]:
+    """The Argonaut PAMA extensions of a rated order: the ``rating``, the ``consult``
+    (a URI naming the consultation, for audit) and the first selected criterion that is
+    not a rule among a result's ``criteria`` (the appropriate use criterion applied)."""
+    extensions = [
+        {
+            "url": PAMA_RATING,
+            "valueCodeableConcept": {"coding": [{"system": PAMA_RATING_SYSTEM, "code": rating}]},
+        },
+        {"url": PAMA_CONSULT_ID, "valueUri": consult},
+    ]
+    applied = next((c["iri"] for c in criteria if c["selected"] and c["kind"] != "rule"), None)
+    if applied:
+        extensions.append({"url": PAMA_AUC_APPLIED, "valueUri": applied})
+    return extensions
