@@ -235,6 +235,8 @@ class BulkExport:
 
     # -- pass 2 --------------------------------------------------------------------------
     def unknown_patient(self, patient: str, records: list[tuple]) -> None:
+        """An error for each line of a patient the export holds no Patient resource for
+        (``records`` as ``file_records`` gives them)."""
         for _, _, f, number, text in records:
             kind = orjson.loads(text).get("resourceType")
             self.problems.append(
