@@ -27,12 +27,12 @@ from fhir.resources.R4B.servicerequest import ServiceRequest
 from rdflib import RDF, RDFS, Graph, Literal, URIRef
 from sparql_server import ROOT, free_port, running
 
+from reasoner.fhir.ordering import CdsKnowledge
 from reasoner.fhir.questionnaire import questionnaire
 from reasoner.knowledge import LBP
 from reasoner.server.cds_hooks.cards import CardWriter
 from reasoner.server.cds_hooks.detail import MAX_NOTES, DetailWriter, md
 from reasoner.server.cds_hooks.fhir_servers import allowed, within
-from reasoner.fhir.ordering import CdsKnowledge
 from reasoner.server.cds_hooks.prefetch import gather
 from reasoner.server.cds_hooks.request import parse_request
 from reasoner.server.cds_hooks.service import CdsHooksService
