@@ -52,10 +52,11 @@ from typing import IO, Any
 
 import orjson
 
+from .read import RELATIVE_REFERENCE, restful_base
+
 MANIFEST = "manifest.json"
 SUFFIXES = (".ndjson", ".ndjson.gz")
 FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
-_RELATIVE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/.*)?$")
 ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://w3id.org/lbp-imaging/bulk-export/id")
 GZIP_LEVEL = 6  # zlib's default: the level 9 of gzip.open is several times slower for a few % less
 
@@ -249,7 +250,7 @@ class _Index:
     def _resolve(self, referrer: int, text: str) -> int | None:
         if text in self.by_url:
             return self.by_url[text]
-        match = _RELATIVE.match(text)
+        match = RELATIVE_REFERENCE.match(text)
         if match is None:
             return None
         key = f"{match['type']}/{match['id']}"
@@ -261,10 +262,7 @@ class _Index:
 
     def _restful_base(self, position: int) -> str | None:
         url, resource = self.entries[position]
-        suffix = f"/{resource['resourceType']}/{resource.get('id', '')}"
-        if isinstance(url, str) and url.startswith("http") and url.endswith(suffix):
-            return url[: -len(suffix)]
-        return None
+        return restful_base(url, resource["resourceType"], resource.get("id"))
 
 
 def _rewritten(value: Any, resolve: Callable[[str], str | None]) -> Any:

@@ -47,7 +47,7 @@ CASE_NAMESPACE = str(LBP) + "fhir/"  # case IRI when the Patient has no absolute
 XSD = "http://www.w3.org/2001/XMLSchema#"
 RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
 _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
-_RELATIVE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/.*)?$")
+RELATIVE_REFERENCE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/.*)?$")
 
 # FHIR status codes (required bindings of the resources read), by what they mean here.
 CONDITION_VERIFICATION = "http://terminology.hl7.org/CodeSystem/condition-ver-status"
@@ -174,7 +174,7 @@ def _with_responses_patient(doc: dict, source: str, entries: list[_Entry]) -> tu
         return doc, entries
     (subject,) = subjects
     rid = getattr(responses[0].resource, "id", None)
-    match = _RELATIVE.match(subject or "")
+    match = RELATIVE_REFERENCE.match(subject or "")
     if subject is None and rid:
         full_url, patient = None, {"resourceType": "Patient", "id": rid}
         responses[0].resource.subject = Reference(reference=f"Patient/{rid}")
@@ -231,7 +231,7 @@ class _References:
         return found
 
     def _relative(self, referrer: _Entry, text: str) -> _Entry | None:
-        match = _RELATIVE.match(text)
+        match = RELATIVE_REFERENCE.match(text)
         if not match:
             return None
         key = f"{match['type']}/{match['id']}"
@@ -247,9 +247,16 @@ class _References:
 
 
 def _restful_base(entry: _Entry) -> str | None:
-    url = entry.full_url or ""
-    suffix = f"/{entry.type}/{getattr(entry.resource, 'id', '')}"
-    return url[: -len(suffix)] if url.startswith("http") and url.endswith(suffix) else None
+    return restful_base(entry.full_url, entry.type, getattr(entry.resource, "id", None))
+
+
+def restful_base(full_url: object, kind: str, rid: object) -> str | None:
+    """The RESTful server base of an entry whose ``fullUrl`` is ``{base}/{kind}/{rid}``,
+    against which its relative references resolve first; None for any other fullUrl."""
+    if not (isinstance(full_url, str) and isinstance(rid, str) and rid):
+        return None
+    suffix = f"/{kind}/{rid}"
+    return full_url[: -len(suffix)] if full_url.startswith("http") and full_url.endswith(suffix) else None
 
 
 # -- dates ------------------------------------------------------------------------------

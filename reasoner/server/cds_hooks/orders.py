@@ -12,10 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from rdflib import RDF, RDFS
-
 from ...fhir.mapping import FhirMapping
-from ...knowledge import LBP
 from ...pipeline.explain import Vocabulary
 
 ROUTINE = "routine"  # FHIR ServiceRequest.priority: "if missing, normal priority"
@@ -47,8 +44,7 @@ class ImagingProcedures:
     """The ontology's imaging procedures with the codes that name them."""
 
     def __init__(self, vocab: Vocabulary, mapping: FhirMapping):
-        classes = set(vocab.g.transitive_subjects(RDFS.subClassOf, LBP.ImagingProcedure))
-        self.iris = frozenset(str(i) for c in classes for i in vocab.g.subjects(RDF.type, c))
+        self.iris = mapping.imaging_procedures
         self.vocab, self.mapping = vocab, mapping
 
     def procedures_of(self, order: dict) -> tuple[str, ...]:
