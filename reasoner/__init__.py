@@ -13,8 +13,12 @@ Decision support, not diagnosis.
 """
 
 import logging
+from importlib.metadata import PackageNotFoundError, version
 
-__version__ = "0.1.0"
+try:  # one version, pyproject.toml's, as the installed package's metadata carries it
+    __version__ = version("lbp-imaging")
+except PackageNotFoundError:  # the package's folder put on the path, never installed
+    __version__ = "0+unknown"
 
 # A library logs and leaves the output to the application (the server sets it up).
 logging.getLogger("lbp_imaging").addHandler(logging.NullHandler())

@@ -449,12 +449,27 @@ class Validator(StrEnum):
     reference = "reference"
 
 
+class ValidateFormat(StrEnum):
+    text = "text"
+    turtle = "turtle"
+    json_ld = "json-ld"
+
+
 @app.command()
 def validate(
     paths: Annotated[list[Path], typer.Argument(help="Case files or directories.")],
     engine: Annotated[
         Validator, typer.Option(help="fast (compiled SHACL) or reference (pyshacl).")
     ] = Validator.fast,
+    fmt: Annotated[
+        ValidateFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="text (a line per problem), or a SHACL sh:ValidationReport of every case as turtle "
+            "or json-ld (pyshacl's, whatever --engine says).",
+        ),
+    ] = ValidateFormat.text,
     merge_duplicates: MergeOption = False,
     as_of: AsOfOption = None,
     kb_dir: KbOption = None,
@@ -467,12 +482,13 @@ def validate(
     from .pipeline import cases as case_input
     from .pipeline.definitions import UnsupportedConstruct
     from .pipeline.explain import Vocabulary
-    from .pipeline.validate import FastValidator, validate_reference
+    from .pipeline.validate import SH, FastValidator, serialize_report, shacl_report, validate_reference
 
     kb = _load_kb(kb_dir)
+    report = fmt is not ValidateFormat.text
     try:
         shapes = kb.shapes("case-shapes")
-        validator = FastValidator(shapes) if engine is Validator.fast else None
+        validator = FastValidator(shapes) if engine is Validator.fast and not report else None
     except (KnowledgeBaseError, UnsupportedConstruct) as exc:
         raise _fail(f"knowledge base error: {exc}") from None
     options = case_input.InputOptions.for_knowledge_base(kb, _as_of(as_of), shapes)
@@ -481,20 +497,25 @@ def validate(
     warnings = loaded.warnings()
     _warn(warnings)
     vocab = Vocabulary(kb.ontology)
-    if validator is not None:
+    if report:
+        graph = shacl_report(kb.ontology + case_input.to_rdflib(loaded.quads), shapes)
+        results = list(graph.objects(None, SH.result))
+        for e in loaded.errors:
+            typer.echo(f"lbp-imaging: {e}", err=True)
+        _write(serialize_report(graph, fmt.value), None)
+    elif validator is not None:
         store = ox.Store()
-        store.bulk_extend(
-            ox.parse(kb.ontology.serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES)
-        )
+        store.bulk_extend(kb.ontology_quads)
         store.bulk_extend(loaded.quads)
         results = validator.validate(store)
     else:
         results = validate_reference(kb.ontology + case_input.to_rdflib(loaded.quads), shapes)
-    for e in loaded.errors:
-        typer.echo(f"{e}")
-    for r in sorted(results, key=lambda r: (loaded.source_of.get(r.focus, ""), r.focus, r.path or "")):
-        field = vocab.label(r.path) if r.path else "case"
-        typer.echo(f"{loaded.source_of.get(r.focus, '?')}: case {r.focus}: {field}: {r.message}")
+    if not report:
+        for e in loaded.errors:
+            typer.echo(f"{e}")
+        for r in sorted(results, key=lambda r: (loaded.source_of.get(r.focus, ""), r.focus, r.path or "")):
+            field = vocab.label(r.path) if r.path else "case"
+            typer.echo(f"{loaded.source_of.get(r.focus, '?')}: case {r.focus}: {field}: {r.message}")
     subjects = case_input.group_by_subject(iter(loaded.quads))
     cases = [
         key
@@ -723,9 +744,19 @@ class ReportFormat(StrEnum):
     json = "json"
 
 
+class CheckFormat(StrEnum):
+    text = "text"
+    md = "md"
+    json = "json"
+    tsv = "tsv"
+
+
 @app.command()
 def check(
-    fmt: Annotated[ReportFormat, typer.Option("--format", "-f", help="Report format.")] = ReportFormat.text,
+    fmt: Annotated[
+        CheckFormat,
+        typer.Option("--format", "-f", help="Report format (tsv: ROBOT's report table)."),
+    ] = CheckFormat.text,
     hermit: Annotated[
         bool,
         typer.Option(help="Run HermiT (consistency, unsatisfiable classes); --no-hermit for a quick loop."),
@@ -741,7 +772,8 @@ def check(
     if not (root / "ontology").is_dir():
         raise _fail(f"{root} holds no ontology/ directory")
     report = run_check(root, hermit=hermit)
-    rendered = {"text": report.to_text, "md": report.to_markdown, "json": report.to_json}[fmt.value]()
+    render = {"text": report.to_text, "md": report.to_markdown, "json": report.to_json, "tsv": report.to_tsv}
+    rendered = render[fmt.value]()
     sys.stdout.write(rendered)
     raise typer.Exit(report.exit_code)
 
@@ -812,6 +844,57 @@ def docs(
     for page, what in built.pages:
         typer.echo(f"  {page:<{width}}  {what}")
     typer.echo(f"Open {out_dir / 'index.html'} in a browser; the site needs no server.")
+
+
+@app.command()
+def release(
+    output: Annotated[
+        Path,
+        typer.Option(
+            "--output", "-o", help="Directory to write into (new, empty, or a release written before)."
+        ),
+    ],
+    version: Annotated[
+        str | None,
+        typer.Option(
+            "--version",
+            help="The version meant (X.Y.Z): refused unless the ontology carries it.",
+            show_default=False,
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since",
+            help="The previous release (a git revision or a knowledge-base directory): the changelog "
+            "entry lists the classes added and removed since, and counts the axioms.",
+            show_default=False,
+        ),
+    ] = None,
+    kb_dir: KbOption = None,
+) -> None:
+    """Write a release as ODK does: the merged ontology (Turtle and RDF/XML, imports merged,
+    version IRI kept), the FHIR artefacts, and a changelog entry (docs/release.md)."""
+    from .authoring.release import ReleaseError, base_ontology, write_release
+    from .knowledge import KnowledgeBaseError
+
+    kb = _load_kb(kb_dir)
+    try:
+        base = (since, base_ontology(since, kb.root)) if since else None
+        written = write_release(kb, output, version, base)
+    except ReleaseError as exc:
+        raise _fail(str(exc)) from None
+    except KnowledgeBaseError as exc:
+        raise _fail(f"knowledge base error: {exc}") from None
+    except OSError as exc:
+        raise _fail(f"cannot write the release: {exc}") from None
+    count = len(written.files)
+    typer.echo(f"lbp-imaging release {written.version} ({written.version_iri}): {count} files in {output}")
+    width = max(len(name) for name, _ in written.contents)
+    for name, what in written.contents:
+        typer.echo(f"  {name:<{width}}  {what}")
+    typer.echo("")
+    typer.echo(written.entry, nl=False)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -18,6 +18,10 @@ from rdflib import Graph, Namespace
 LBP = Namespace("https://w3id.org/lbp-imaging/")
 CATALOG_NS = "{urn:oasis:names:tc:entity:xmlns:xml:catalog}"
 KB_ENV = "LBP_IMAGING_KB"
+CATALOG = "catalog-v001.xml"
+PACKAGED_KB = "_knowledge"
+"""Folder of this package where a wheel carries the knowledge base (copied at build time
+from the repository's top-level folders by ``setup.py``; absent from a checkout)."""
 
 
 class KnowledgeBaseError(Exception):
@@ -25,16 +29,22 @@ class KnowledgeBaseError(Exception):
 
 
 def default_kb_dir() -> Path:
-    """The knowledge-base root: ``$LBP_IMAGING_KB`` or the repository holding this package."""
+    """The knowledge-base root: ``$LBP_IMAGING_KB``; else the checkout this package runs from
+    (an editable install), so that authors' edits to its ``ontology/``, ``shapes/`` and
+    ``queries/`` take effect at once; else the copy an installed wheel carries."""
     env = os.environ.get(KB_ENV)
     if env:
         return Path(env).resolve()
-    return Path(__file__).resolve().parent.parent
+    package = Path(__file__).resolve().parent
+    checkout = package.parent
+    if (checkout / "ontology" / CATALOG).is_file():
+        return checkout
+    return package / PACKAGED_KB
 
 
 def catalog_entries(ontology_dir: Path) -> dict[str, Path]:
     """Map each ontology IRI of the catalog to its local file."""
-    catalog = ontology_dir / "catalog-v001.xml"
+    catalog = ontology_dir / CATALOG
     if not catalog.is_file():
         raise KnowledgeBaseError(f"{catalog}: catalog not found")
     try:
@@ -60,6 +70,55 @@ def parse_file(path: Path, graph: Graph | None = None) -> Graph:
     except Exception as exc:  # rdflib raises many parser-specific types
         raise KnowledgeBaseError(f"{path}: {exc}") from exc
     return graph
+
+
+def graph_quads(graph: Graph) -> list:
+    """The graph's triples as pyoxigraph quads (the fast engine's stores and queries take
+    those): through N-Triples, which both libraries write and read without loss."""
+    import pyoxigraph as ox
+
+    return list(ox.parse(graph.serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES))
+
+
+FAST_SUFFIXES = {".ttl": "TURTLE", ".nt": "N_TRIPLES"}
+"""Module files parsed by pyoxigraph (about twice as fast as rdflib's parser, and the
+fast engine takes its quads as they are); any other RDF syntax goes through rdflib."""
+
+
+def parse_module(path: Path) -> tuple[list, dict[str, str]]:
+    """One ontology module's triples as pyoxigraph quads (relative IRIs against the file's
+    URI, as rdflib resolves them) and its prefixes, naming the file on error."""
+    import pyoxigraph as ox
+
+    kind = FAST_SUFFIXES.get(path.suffix.lower())
+    if kind is None:
+        graph = parse_file(path)
+        return graph_quads(graph), {prefix: str(ns) for prefix, ns in graph.namespaces()}
+    try:
+        parser = ox.parse(path=path, format=getattr(ox.RdfFormat, kind), base_iri=path.resolve().as_uri())
+        quads = list(parser)
+    except (SyntaxError, OSError, ValueError) as exc:
+        raise KnowledgeBaseError(f"{path}: {exc}") from exc
+    return quads, dict(parser.prefixes)
+
+
+def rdflib_term(term):
+    """A pyoxigraph term as rdflib's: a plain string literal has no datatype in rdflib, as
+    its Turtle parser gives it."""
+    import pyoxigraph as ox
+    from rdflib import BNode, Literal, URIRef
+
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.BlankNode):
+        return BNode(term.value)
+    if term.language:
+        return Literal(term.value, lang=term.language)
+    datatype = term.datatype.value
+    return Literal(term.value) if datatype == XSD_STRING else Literal(term.value, datatype=URIRef(datatype))
+
+
+XSD_STRING = "http://www.w3.org/2001/XMLSchema#string"
 
 
 @dataclass(frozen=True)
@@ -100,12 +159,28 @@ class KnowledgeBase:
         return self.root / "queries"
 
     @cached_property
-    def ontology(self) -> Graph:
-        """All ontology modules merged into one graph."""
-        graph = Graph()
+    def _parsed(self) -> tuple[list, dict[str, str]]:
+        quads: list = []
+        prefixes: dict[str, str] = {}
         for path in self.modules.values():
-            parse_file(path, graph)
-        for prefix, ns in graph.namespaces():
+            found, named = parse_module(path)
+            quads += found
+            prefixes.update(named)
+        return quads, prefixes
+
+    @cached_property
+    def ontology_quads(self) -> list:
+        """All ontology modules' triples as pyoxigraph quads, in the default graph."""
+        return self._parsed[0]
+
+    @cached_property
+    def ontology(self) -> Graph:
+        """All ontology modules merged into one graph, with their prefixes bound."""
+        quads, prefixes = self._parsed
+        graph = Graph()
+        term = rdflib_term
+        graph.addN((term(q.subject), term(q.predicate), term(q.object), graph) for q in quads)
+        for prefix, ns in prefixes.items():
             graph.bind(prefix, ns)
         return graph
 

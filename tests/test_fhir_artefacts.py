@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 from fhir.resources.R4B.codesystem import CodeSystem
+from fhir.resources.R4B.conceptmap import ConceptMap
 from fhir.resources.R4B.questionnaire import Questionnaire
+from fhir.resources.R4B.valueset import ValueSet
 
 from reasoner.fhir.artefacts import artefacts, main, stale
 from reasoner.fhir.questionnaire import questionnaire
@@ -20,14 +22,20 @@ from tests.kb_copy import add_red_flag, copy_kb
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONNAIRE = "ontology/fhir/Questionnaire-lbp-PatientCase.json"
 CODE_SYSTEM = "ontology/fhir/CodeSystem-lbp-imaging.json"
-MODELS = {"Questionnaire": Questionnaire, "CodeSystem": CodeSystem}
+CONCEPT_MAP = "ontology/fhir/ConceptMap-lbp-imaging.json"
+MODELS = {
+    "Questionnaire": Questionnaire,
+    "CodeSystem": CodeSystem,
+    "ConceptMap": ConceptMap,
+    "ValueSet": ValueSet,
+}
 
 
 def test_the_checked_in_artefacts_are_what_the_knowledge_base_generates():
     kb = KnowledgeBase.load()
     generated = artefacts(kb)
     assert stale(kb, generated) == [], "regenerate: python -m reasoner.fhir.artefacts"
-    assert {str(p.relative_to(ROOT)) for p in generated} == {QUESTIONNAIRE, CODE_SYSTEM}
+    assert {str(p.relative_to(ROOT)) for p in generated} >= {QUESTIONNAIRE, CODE_SYSTEM, CONCEPT_MAP}
     on_disk = (ROOT / QUESTIONNAIRE).read_text(encoding="utf-8")
     assert on_disk == json.dumps(questionnaire(kb), indent=2, ensure_ascii=False) + "\n"
     for path in generated:
@@ -42,7 +50,7 @@ def test_the_ci_check_passes_on_the_repository():
         [sys.executable, "-m", "reasoner.fhir.artefacts", "--check"], capture_output=True, text=True, cwd=ROOT
     )
     assert done.returncode == 0, done.stderr
-    assert "2 artefacts up to date" in done.stderr
+    assert f"{len(artefacts(KnowledgeBase.load()))} artefacts up to date" in done.stderr
 
 
 def test_an_added_red_flag_makes_the_files_stale_until_regenerated(tmp_path: Path, capsys):
@@ -50,15 +58,20 @@ def test_an_added_red_flag_makes_the_files_stale_until_regenerated(tmp_path: Pat
     add_red_flag(root)
     assert main(["--check", "--kb", str(root)]) == 1
     reported = capsys.readouterr().err.splitlines()
-    assert sorted(line.split(":")[0] for line in reported) == [CODE_SYSTEM, QUESTIONNAIRE]
+    # The flag's project code joins the CodeSystem, the ConceptMap and its categories' value sets.
+    changed = [
+        CODE_SYSTEM,
+        CONCEPT_MAP,
+        *(f"ontology/fhir/ValueSet-{c}.json" for c in ("InfectionRiskFactor", "RedFlag")),
+    ]
+    assert sorted(line.split(":")[0] for line in reported) == sorted([*changed, QUESTIONNAIRE])
     assert all("stale" in line and "python -m reasoner.fhir.artefacts" in line for line in reported)
     before = (root / QUESTIONNAIRE).read_text(encoding="utf-8")
 
     assert main(["--kb", str(root)]) == 0
-    assert sorted(capsys.readouterr().err.splitlines()) == [
-        f"{CODE_SYSTEM}: written",
-        f"{QUESTIONNAIRE}: written",
-    ]
+    assert sorted(capsys.readouterr().err.splitlines()) == sorted(
+        f"{f}: written" for f in [*changed, QUESTIONNAIRE]
+    )
     assert main(["--check", "--kb", str(root)]) == 0
     written = json.loads((root / QUESTIONNAIRE).read_text(encoding="utf-8"))
     linkids = [i["linkId"] for g in written["item"] for i in g["item"]]

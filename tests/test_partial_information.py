@@ -67,10 +67,13 @@ def pathways(kb) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
 
 def _active(imaging: set[str], states: dict[str, str], pathways) -> set[str]:
     """The imaging criteria that still decide: not a criterion whose first-line pathway the
-    case has completed, nor one that only reads that pathway's results."""
+    case has completed, nor one that only reads that pathway's results unless it is met (a
+    normal radiograph completes the pathway, yet an ESR recorded abnormal beside it still
+    meets the criterion of an abnormal first-line result, whose MRI outranks the pathway)."""
     completes, follows = pathways
     done = {c for rule, cs in completes.items() if states.get(rule) == "met" for c in cs}
-    return imaging - done - {c for first in done for c in follows.get(first, ())}
+    unread = {c for first in done for c in follows.get(first, ()) if states.get(c) != "met"}
+    return imaging - done - unread
 
 
 def case_strategy(findings: list[str], max_present: int = 2):
@@ -250,3 +253,21 @@ def test_no_imaging_is_never_given_while_an_imaging_criterion_is_undetermined(
     assert (outcome == MORE_INFORMATION) == (not met and bool(open_))
     recorded = {f for f, s in case["findings"].items() if s} | {p for p, v in case["values"].items() if v}
     assert not {q["about"]["iri"] for q in result["questions"]} & recorded  # never ask what is known
+
+
+def test_an_abnormal_first_line_result_beside_a_normal_one_indicates_mri(assessor, model) -> None:
+    """Found by the property above: over 50 with weight loss, the radiograph recorded normal
+    (which completes the first-line pathway) and the ESR at 20 mm/h (abnormal). The abnormal
+    result's MRI is indicated; more information is not asked for."""
+    findings, _, datatypes = model
+    case = {
+        "values": {str(LBP.ageInYears): "51", str(LBP.esrMmPerHour): "20.0"},
+        "findings": {f: "present" if f == str(LBP.UnexplainedWeightLoss) else "absent" for f in findings},
+    }
+    result = _assess(assessor, case, datatypes)
+    assert result["outcome"]["iri"] == str(LBP.OutcomeImagingIndicated)
+    states = result["criterionStates"]
+    assert states[str(LBP.MalignancyFirstLineTestsNormal)] == "met"
+    assert states[str(LBP.MalignancyRiskFactorsWithAbnormalFirstLineTest)] == "met"
+    # MRI with and without contrast: the contrast rule of suspected malignancy applies.
+    assert result["recommendation"]["procedure"]["iri"] == str(LBP.MRILumbarSpineWithoutAndWithContrast)

@@ -33,6 +33,7 @@ from ..server.named_queries.spec import ApiQuery, api_query
 from ..server.pages.criteria_catalogue import CriteriaCatalogue
 from ..server.pages.labels import anchor
 from ..server.pages.ontology_header import OntologyHeader, read_header
+from . import output_dir
 from .decision_diagram import decision_diagram
 from .docs_terms import FindingCategory, ProcedureTable, finding_categories, procedure_table
 from .layered_svg import Diagram, render_svg
@@ -209,20 +210,10 @@ class BuiltSite:
 
 def _prepare(out_dir: Path) -> None:
     """Make ``out_dir`` ready: new, empty, or a site built before (whose files go)."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise DocsError(f"{out_dir} is not a directory")
-    marker = out_dir / MARKER
-    if marker.is_file():
-        root = out_dir.resolve()
-        for name in marker.read_text(encoding="utf-8").splitlines():
-            path = (out_dir / name).resolve()
-            if path.is_relative_to(root) and path.is_file():
-                path.unlink()
-    elif out_dir.exists() and any(out_dir.iterdir()):
-        raise DocsError(
-            f"{out_dir} is not empty and holds no site built by lbp-imaging docs: "
-            "give a new or an empty directory"
-        )
+    try:
+        output_dir.prepare(out_dir, MARKER, "lbp-imaging docs")
+    except output_dir.OutputDirError as exc:
+        raise DocsError(str(exc)) from None
     (out_dir / "criteria").mkdir(parents=True, exist_ok=True)
 
 
@@ -264,5 +255,5 @@ def build_site(kb: KnowledgeBase, out_dir: Path) -> BuiltSite:
     page("queries.html", "docs/queries.html", "Named queries", f"{len(data.queries)} named queries")
     write(SVG_FILE, '<?xml version="1.0" encoding="UTF-8"?>\n' + data.svg + "\n")
     write("style.css", env.get_template("style.css").render() + env.get_template("docs/site.css").render())
-    (out_dir / MARKER).write_text("\n".join(built.files) + "\n", encoding="utf-8")
+    output_dir.record(out_dir, MARKER, built.files)
     return built

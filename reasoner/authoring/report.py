@@ -8,6 +8,7 @@ look the rule up in ``docs/authoring.md`` and a test can assert exactly which ru
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 
@@ -19,6 +20,8 @@ class Level(StrEnum):
 
 
 LEVEL_ORDER = {Level.ERROR: 0, Level.WARN: 1, Level.INFO: 2}
+ROBOT_COLUMNS = ("Level", "Rule Name", "Subject", "Property", "Value")
+"""The header of ROBOT's report table, which ``to_tsv`` writes."""
 
 
 @dataclass(frozen=True)
@@ -105,6 +108,20 @@ class Report:
                 lines.append(f"| {r.level} | `{r.rule}` | {_cell(r.subject)} | {message} |")
         return "\n".join(lines) + "\n"
 
+    def to_tsv(self) -> str:
+        """ROBOT's ``report`` table (``robot report --output report.tsv``), so that tools and
+        habits built on ROBOT read this check too: ``Level``, ``Rule Name``, ``Subject``,
+        ``Property``, ``Value``, a row per finding, ERROR rows first. Subjects are CURIEs
+        (or file paths, for findings about a file), as the other formats write them. A
+        finding names no property apart: it says what is wrong in words, which go in
+        ``Value`` (its supporting lines after it, each after ``" | "``), and ``Property``
+        stays empty. As in ROBOT, no cell is quoted, and a tab or line break inside a
+        value becomes four spaces, so a row is always one line of five cells."""
+        rows = [ROBOT_COLUMNS]
+        for r in self.ordered():
+            rows.append((r.level.value, r.rule, r.subject, "", " | ".join((r.message, *r.details))))
+        return "".join("\t".join(_tsv_cell(c) for c in row) + "\n" for row in rows)
+
     def to_json(self) -> str:
         data = {
             "root": self.root,
@@ -119,6 +136,10 @@ class Report:
 def plural(n: int, word: str, words: str | None = None) -> str:
     """``1 error``, ``2 errors``; ``words`` for an irregular plural."""
     return f"{n} {word}" if n == 1 else f"{n} {words or word + 's'}"
+
+
+def _tsv_cell(text: str) -> str:
+    return re.sub(r"\r\n|[\t\n\r]", "    ", text)
 
 
 def _cell(text: str) -> str:

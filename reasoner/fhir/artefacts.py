@@ -3,8 +3,9 @@
 Why checked in although generated: they are what the project publishes (the server serves
 each one at its canonical URL, ``server/linked_data_router``), and what a FHIR tool or a
 reviewer reads without running the package. Why generated: so that they never say anything
-the ontology does not. Today they are the project's CodeSystem (``fhir_mapping``) and the
-Questionnaire of the case facts (``questionnaire``).
+the ontology does not. Today they are the project's CodeSystem (``mapping``), the
+Questionnaire of the case facts (``questionnaire``), and the terminology: the ConceptMap of
+the SKOS mappings and a ValueSet per finding category (``terminology``).
 
 Each file is named ``<resourceType>-<id>.json`` (the naming of FHIR implementation guides)
 and holds the resource as pretty JSON (2-space indent, trailing newline), so that a change
@@ -29,6 +30,7 @@ from ..knowledge import KnowledgeBase, KnowledgeBaseError
 from ..pipeline.definitions import UnsupportedConstruct
 from .mapping import code_system_resource
 from .questionnaire import QuestionnaireError, questionnaire
+from .terminology import concept_map, value_sets
 
 FHIR_DIR = "fhir"
 """The artefacts' directory, under the ontology directory."""
@@ -58,7 +60,12 @@ def artefacts(kb: KnowledgeBase) -> dict[Path, str]:
     directory = kb.ontology_dir / FHIR_DIR
     return {
         directory / file_name(r["resourceType"], r["id"]): text(r)
-        for r in (code_system_resource(kb.ontology), questionnaire(kb))
+        for r in (
+            code_system_resource(kb.ontology),
+            questionnaire(kb),
+            concept_map(kb.ontology),
+            *value_sets(kb.ontology),
+        )
     }
 
 

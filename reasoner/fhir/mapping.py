@@ -110,12 +110,12 @@ class FhirMapping:
             past_findings=frozenset(past),
             properties=properties,
             sexes=_sexes(graph),
-            labels={iri: _label(graph, URIRef(iri)) for iri in used | set(properties) | findings},
+            labels={iri: label_of(graph, URIRef(iri)) for iri in used | set(properties) | findings},
             codings={k: tuple(v) for k, v in codings.items()},
             own_system=next((s.fhir_system for s in _own(systems)), None),
             guidance_status={str(o): str(v) for o, v in graph.subject_objects(LBP.guidanceResponseStatus)},
             answer_resources=_answer_resources(graph),
-            imaging_procedures=frozenset(_individuals(graph, LBP.ImagingProcedure)),
+            imaging_procedures=frozenset(individuals(graph, LBP.ImagingProcedure)),
             orders=CdsKnowledge.from_ontology(graph),
         )
 
@@ -166,7 +166,7 @@ def split_concept(systems: list[CodeSystemInfo], concept: str) -> tuple[CodeSyst
     return system, concept[len(system.prefix) :]
 
 
-def _label(graph: Graph, node: URIRef) -> str:
+def label_of(graph: Graph, node: URIRef) -> str:
     labels = [lb for lb in graph.objects(node, RDFS.label) if getattr(lb, "language", None) in ("en", None)]
     return str(labels[0]) if labels else str(node).rsplit("/", 1)[-1]
 
@@ -185,10 +185,10 @@ def _answer_resources(graph: Graph) -> dict[str, str]:
 
 
 def _findings(graph: Graph) -> set[str]:
-    return _individuals(graph, LBP.ClinicalFinding)
+    return individuals(graph, LBP.ClinicalFinding)
 
 
-def _individuals(graph: Graph, cls: URIRef) -> set[str]:
+def individuals(graph: Graph, cls: URIRef) -> set[str]:
     """The named individuals of ``cls`` and of its subclasses."""
     classes = set(graph.transitive_subjects(RDFS.subClassOf, cls))
     return {str(i) for c in classes for i in graph.subjects(RDF.type, c) if isinstance(i, URIRef)}
@@ -266,30 +266,43 @@ def _concepts(graph: Graph, system: CodeSystemInfo) -> list[dict]:
             display = graph.value(axiom, RDFS.label) if axiom is not None else None
             concepts[code] = {
                 "code": code,
-                "display": str(display) if display is not None else _label(graph, term),
+                "display": str(display) if display is not None else label_of(graph, term),
                 "definition": str(graph.value(term, SKOS.definition)),
                 "property": [{"code": "ontology-term", "valueString": str(term)}],
             }
     return [concepts[c] for c in sorted(concepts)]
 
 
+def publication(graph: Graph) -> dict[str, str | None]:
+    """What every terminology resource the project publishes says of its publication, read
+    from the root ontology's header so that they all agree: version, status, publisher and
+    licence (``copyright``). None where the header does not say."""
+    root = _root_ontology(graph)
+    version = graph.value(root, OWL.versionInfo) if root is not None else None
+    return {
+        "version": str(version) if version is not None else None,
+        "status": "draft",
+        "publisher": str(graph.value(root, DCTERMS.creator)) if root is not None else None,
+        "copyright": f"Licensed {graph.value(root, DCTERMS.license)}" if root is not None else None,
+    }
+
+
 def code_system_resource(graph: Graph) -> dict:
     """The project's code system as a FHIR R4 CodeSystem resource (JSON as a dict)."""
     system = project_code_system(graph)
-    node, root = URIRef(system.iri), _root_ontology(graph)
+    node, meta = URIRef(system.iri), publication(graph)
     concepts = _concepts(graph, system)
-    version = graph.value(root, OWL.versionInfo) if root is not None else None
     resource = {
         "resourceType": "CodeSystem",
         "id": system.fhir_system.rstrip("/").rsplit("/", 1)[-1],
         "url": system.fhir_system,
-        "version": str(version) if version is not None else None,
+        "version": meta["version"],
         "name": system.iri.rsplit("/", 1)[-1],
-        "title": _label(graph, node),
-        "status": "draft",
-        "publisher": str(graph.value(root, DCTERMS.creator)) if root is not None else None,
+        "title": label_of(graph, node),
+        "status": meta["status"],
+        "publisher": meta["publisher"],
         "description": str(graph.value(node, SKOS.definition)),
-        "copyright": f"Licensed {graph.value(root, DCTERMS.license)}" if root is not None else None,
+        "copyright": meta["copyright"],
         "caseSensitive": True,
         "content": "complete",
         "count": len(concepts),

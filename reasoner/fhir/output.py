@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import orjson
 
@@ -39,7 +40,9 @@ from ..knowledge import LBP
 from ..pipeline.explain import CaseResult
 from .mapping import ANSWER_ELEMENT, FhirMapping
 from .ordering import pama_extensions
-from .read import FhirCase
+
+if TYPE_CHECKING:
+    from .read import FhirCase
 
 URI_SYSTEM = "urn:ietf:rfc:3986"  # identifier system for a value that is a URI
 UCUM_SYSTEM = "http://unitsofmeasure.org"

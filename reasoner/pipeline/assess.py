@@ -89,11 +89,9 @@ class Assessor:
         self.kb = kb
         self.engine = engine
         self.batch_size = batch_size or (HERMIT_BATCH if engine == "hermit" else BATCH)
-        self.vocab = Vocabulary(kb.ontology)
         self.case_shapes = kb.shapes("case-shapes")
-        self.kb_quads = list(
-            ox.parse(kb.ontology.serialize(format="nt", encoding="utf-8"), format=ox.RdfFormat.N_TRIPLES)
-        )
+        self.kb_quads = kb.ontology_quads
+        self.vocab = Vocabulary(kb.ontology, self.kb_quads)
         self.inputs = case_input.InputOptions.for_knowledge_base(kb, shapes=self.case_shapes)
         try:
             formulas = compile_definitions(kb.ontology)

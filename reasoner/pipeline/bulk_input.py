@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ..fhir.bulk import BulkExport, BulkProblem, PatientRecords
-from ..fhir.read import FhirCase, FhirInputError, bundle_to_case
 from .cases import InputError, InputOptions, InputWarning, LineBatch
+
+if TYPE_CHECKING:
+    from ..fhir.read import FhirCase
 
 
 @dataclass
@@ -35,6 +38,8 @@ class ReadPatients:
 
 def read_patients(patients: list[PatientRecords], options: InputOptions) -> ReadPatients:
     """The patients' records read as cases (in a worker process)."""
+    from ..fhir.read import FhirInputError, bundle_to_case  # lazy: FHIR models load slowly
+
     mapping = options.fhir
     groups: dict[str, list[str]] = {}
     source_of: dict[str, str] = {}

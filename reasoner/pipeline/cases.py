@@ -236,10 +236,11 @@ class InputOptions:
     terms: CaseTerms | None = None
     merge_duplicates: bool = False
     base_iri: str | None = None
+    bases: dict[str, str] = field(default_factory=dict)  # by path: documents of the Python API
 
     def base_of(self, path: Path) -> str:
         """The IRI the relative IRIs of ``path`` resolve against."""
-        return self.base_iri or path.resolve().as_uri()
+        return self.bases.get(str(path)) or self.base_iri or path.resolve().as_uri()
 
     @classmethod
     def for_knowledge_base(

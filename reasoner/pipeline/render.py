@@ -13,11 +13,11 @@ import uuid
 
 import orjson
 import pyoxigraph as ox
-from rdflib import RDF, RDFS, XSD, BNode, Graph, Literal, Namespace, URIRef
+from rdflib import RDF, RDFS, XSD, Graph, Namespace
 from rdflib.namespace import PROV
 
 from .. import DISCLAIMER, __version__
-from ..knowledge import LBP
+from ..knowledge import LBP, rdflib_term
 from .assess import AssessmentRun
 from .explain import CaseResult
 
@@ -361,24 +361,13 @@ def json_ld_nodes(triples: list[ox.Triple]) -> bytes:
     return ox.serialize(triples, format=ox.RdfFormat.JSON_LD).strip()[1:-1]
 
 
-def _rdflib_term(term: ox.NamedNode | ox.BlankNode | ox.Literal):
-    if isinstance(term, ox.NamedNode):
-        return URIRef(term.value)
-    if isinstance(term, ox.BlankNode):
-        return BNode(term.value)
-    if term.language:
-        return Literal(term.value, lang=term.language)
-    datatype = term.datatype.value
-    return Literal(term.value, datatype=None if datatype == str(XSD.string) else URIRef(datatype))
-
-
 def to_prov(run: AssessmentRun) -> Graph:
     """The run's PROV-O graph (see ``prov_triples``), as an rdflib graph."""
     g = Graph()
     for prefix, iri in PROV_PREFIXES.items():
         g.bind(prefix, Namespace(iri))
     for t in agent_triples(run.engine) + prov_triples(run.results, run.engine, run.started, run.ended):
-        g.add((_rdflib_term(t.subject), _rdflib_term(t.predicate), _rdflib_term(t.object)))
+        g.add((rdflib_term(t.subject), rdflib_term(t.predicate), rdflib_term(t.object)))
     return g
 
 

@@ -18,15 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cached_property, lru_cache
 
 import pyoxigraph as ox
-from pyparsing import ParseException
 from rdflib import URIRef, Variable
 from rdflib.paths import AlternativePath, InvPath, MulPath, SequencePath
-from rdflib.plugins.sparql import prepareQuery
-from rdflib.plugins.sparql.algebra import traverse
-from rdflib.plugins.sparql.parserutils import CompValue, Expr
 
 from ..knowledge import KnowledgeBase
 from .cases import Fact
@@ -123,6 +119,12 @@ def case_reads(query: str, case: str = "case") -> frozenset[str] | None:
     ``SERVICE`` or ``FROM`` clause (other graphs), the case variable inside an expression
     (its rows could depend on the text of the case's IRI), or a text rdflib's SPARQL parser
     does not take. Such a query is run for every case, as written."""
+    # Lazy: rdflib's SPARQL grammar takes about 0.2 s to import, which a run of one case skips.
+    from pyparsing import ParseException
+    from rdflib.plugins.sparql import prepareQuery
+    from rdflib.plugins.sparql.algebra import traverse
+    from rdflib.plugins.sparql.parserutils import Expr
+
     try:
         algebra = prepareQuery(query).algebra
     except (ParseException, ValueError, TypeError, KeyError):
@@ -148,6 +150,8 @@ def case_reads(query: str, case: str = "case") -> frozenset[str] | None:
 
 
 def _mentions(node: object, variable: Variable) -> bool:
+    from rdflib.plugins.sparql.parserutils import CompValue  # loaded by case_reads
+
     if node == variable:
         return True
     if isinstance(node, CompValue):
@@ -200,21 +204,35 @@ class Selector:
 
     def __init__(self, kb: KnowledgeBase, kb_quads: list[ox.Quad], memoise: bool = True, size: int = 4096):
         self.texts = {name: kb.query(name).text for name in SELECTION_QUERIES}
-        reads = {name: case_reads(text) for name, text in self.texts.items()} if memoise else {}
-        self.reads = {name: preds for name, preds in reads.items() if preds is not None}
+        self.memoising = memoise
+        self.kb_quads = kb_quads
         self.size = size
-        self.kept: dict[str, dict[frozenset[Fact], list[Row]]] = {name: {} for name in self.reads}
         self.store = ox.Store()
-        if self.reads:
-            self.store.bulk_extend(kb_quads)
         self.kb_terms = {
             t.value for q in kb_quads for t in (q.subject, q.object) if isinstance(t, ox.NamedNode)
         }
-        # Batches to run a query as written before computing its signatures again.
-        self.skip = dict.fromkeys(self.reads, 0)
-        self.backoff = dict.fromkeys(self.reads, 1)
         self._nodes: dict[str, ox.NamedNode] = {}
         self._facts: dict[tuple[str, str], Fact] = {}
+
+    @cached_property
+    def reads(self) -> dict[str, frozenset[str]]:
+        """What each memoisable query reads of a case (``case_reads``), worked out on first
+        need: rdflib's parser takes about 0.1 s a query, which a run of one case, answered by
+        the queries as written, does not have to spend (``prepare`` does it before workers
+        are forked, so that they inherit it)."""
+        reads = {name: case_reads(text) for name, text in self.texts.items()} if self.memoising else {}
+        found = {name: preds for name, preds in reads.items() if preds is not None}
+        self.kept: dict[str, dict[frozenset[Fact], list[Row]]] = {name: {} for name in found}
+        if found:
+            self.store.bulk_extend(self.kb_quads)
+        # Batches to run a query as written before computing its signatures again.
+        self.skip = dict.fromkeys(found, 0)
+        self.backoff = dict.fromkeys(found, 1)
+        return found
+
+    def prepare(self) -> None:
+        """Work out what the queries read now (a server, a pool of workers about to fork)."""
+        self.reads  # noqa: B018 -- the cached property
 
     def select(
         self,
@@ -229,6 +247,11 @@ class Selector:
         graph as every reader gives them). ``store`` holds the knowledge base and the
         batch's quads, ``context`` the quads of the batch's subjects that are no case,
         ``others`` names the batch's other cases (not assessed)."""
+        others = tuple(others)
+        if len(facts) + len(others) < 2 and "reads" not in self.__dict__:
+            # One case and nothing worked out yet: the queries as written answer it at once.
+            batch = _Batch(self, store, facts, memberships, undetermined, context, memoise=False)
+            return selections(list(facts), batch.rows)
         batch = _Batch(self, store, facts, memberships, undetermined, context)
         named = {f.value.value for f in set().union(*facts.values()) if isinstance(f.value, ox.NamedNode)}
         named |= {q.object.value for q in context if isinstance(q.object, ox.NamedNode)}
@@ -261,20 +284,23 @@ class _Batch:
         memberships: Mapping[str, Iterable[str]],
         undetermined: Mapping[str, list[str]],
         context: list[ox.Quad],
+        memoise: bool = True,
     ):
         self.selector, self.store, self.facts = selector, store, facts
         self.memberships, self.undetermined, self.context = memberships, undetermined, context
-        self.memoise = True
+        self.memoise = memoise
         self.asserted = False
         # Each case's memberships and undetermined criteria as facts, made on first need.
         self.typed: dict[str, list[Fact]] = {}
         self.open: dict[str, list[Fact]] = {}
         # Answers that depend on the batch's other subjects are kept for this batch only.
-        self.kept = selector.kept if not context else {name: {} for name in selector.reads}
+        if memoise:
+            reads = selector.reads
+            self.kept = selector.kept if not context else {name: {} for name in reads}
 
     def rows(self, name: str, *columns: str) -> Iterable[Row]:
-        preds = self.selector.reads.get(name)
-        if preds is None or not self.memoise:
+        preds = self.selector.reads.get(name) if self.memoise else None
+        if preds is None:
             return self.direct(name, columns)
         return self.memoised(name, preds, columns)
 

@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from ..fhir import output as fhir_output
-from ..fhir.read import FhirCase
 from . import render
 from .explain import CaseResult, cited_by
 
 if TYPE_CHECKING:
+    from ..fhir.read import FhirCase
     from .assess import Assessor
     from .stream import StreamSummary
 

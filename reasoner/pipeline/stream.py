@@ -40,10 +40,9 @@ from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..fhir.bulk import BulkExport, BulkProblem, PatientRecords
-from ..fhir.read import FhirCase
 from ..knowledge import KnowledgeBase
 from .assess import AssessmentRun, Assessor, with_input_warnings
 from .bulk_input import export_problems, patient_batches, read_patients
@@ -67,6 +66,9 @@ from .cases import (
 from .explain import CaseResult, cited_by
 from .malloc import keep_freed_memory
 from .sinks import CollectSink, Renderer, Sink, for_format
+
+if TYPE_CHECKING:
+    from ..fhir.read import FhirCase
 
 
 @dataclass
@@ -182,6 +184,8 @@ def worker_pool(assessor: Assessor, workers: int) -> Iterator[ProcessPoolExecuto
     forking = "fork" in multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if forking else "spawn")
     _WORKER = assessor if forking else None
+    if forking:
+        assessor.selector.prepare()  # once here rather than once per worker
     try:
         with ProcessPoolExecutor(
             workers,

@@ -21,7 +21,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 import pyoxigraph as ox
-from rdflib import RDF, BNode, Graph, Namespace, URIRef
+from rdflib import RDF, BNode, Graph, Literal, Namespace, URIRef
 from rdflib.collection import Collection
 
 from .cases import term_key
@@ -382,11 +382,37 @@ class FastValidator:
         return results
 
 
-def validate_reference(data: Graph, shapes: Graph) -> list[ShapeResult]:
-    """pyshacl over an rdflib graph holding the ontology and the cases."""
+def shacl_report(data: Graph, shapes: Graph) -> Graph:
+    """pyshacl's validation report graph (one ``sh:ValidationReport``, a ``sh:result`` per
+    violation) over an rdflib graph holding the ontology and the cases: the W3C format
+    that SHACL tools and editors read, which ``validate --format turtle|json-ld`` writes
+    as pyshacl builds it rather than rebuilding it from ``ShapeResult``."""
     import pyshacl  # lazy: heavy import
 
     _, report, _ = pyshacl.validate(data, shacl_graph=shapes, inference="none", allow_warnings=True)
+    report.bind("sh", SH)
+    for prefix, namespace in shapes.namespaces():
+        report.bind(prefix, namespace, override=False)
+    return report
+
+
+def serialize_report(report: Graph, fmt: str) -> str:
+    """The report graph as Turtle or JSON-LD (``fmt`` ``turtle`` or ``json-ld``); JSON-LD
+    compacted with the report's prefixes as its context, so it reads like the Turtle."""
+    if fmt == "json-ld":
+        terms = {str(t.datatype if isinstance(t, Literal) else t) for triple in report for t in triple}
+        context = {
+            prefix: str(ns)
+            for prefix, ns in report.namespaces()
+            if prefix and any(t.startswith(str(ns)) for t in terms)
+        }
+        return report.serialize(format="json-ld", context=context, indent=2)
+    return report.serialize(format=fmt)
+
+
+def validate_reference(data: Graph, shapes: Graph) -> list[ShapeResult]:
+    """pyshacl over an rdflib graph holding the ontology and the cases."""
+    report = shacl_report(data, shapes)
     results = []
     for r in report.subjects(RDF.type, SH.ValidationResult):
         focus = report.value(r, SH.focusNode)

@@ -61,6 +61,7 @@ def create_app(
     default, kept on disk at ``store_path`` with the cases stored in it before."""
     settings = settings or ServerSettings()
     assessor = Assessor(kb)
+    assessor.selector.prepare()  # a server assesses case after case: memoise from the first
     # Opened before the workers start, so that a file that cannot be opened stops the server
     # before it has processes to stop (the workers never write to it).
     audit = AuditLog(
