@@ -20,6 +20,7 @@ from .server.sparql.text import DEFAULT_MAX_DEPTH
 
 app = typer.Typer(
     add_completion=False,
+    rich_markup_mode=None,  # plain help: rich's formatter takes 0.13 s to import, over a third of --help
     no_args_is_help=True,
     help="Decide when a patient with low back pain needs imaging, and say why. "
     "Decision support, not diagnosis.",
