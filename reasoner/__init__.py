@@ -28,6 +28,7 @@ def __getattr__(name: str) -> str:
     except PackageNotFoundError:  # the package's folder put on the path, never installed
         return "0+unknown"
 
+
 # A library logs and leaves the output to the application (the server sets it up).
 logging.getLogger("lbp_imaging").addHandler(logging.NullHandler())
 
