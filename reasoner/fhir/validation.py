@@ -13,7 +13,8 @@ in FHIRPath form (``Condition/c1: verificationStatus.coding[0]``) and what it mu
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from functools import cache, lru_cache
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -115,6 +116,9 @@ def validated_bundle(
     from fhir.resources.R4B.bundle import Bundle  # deferred: large imports
     from pydantic import ValidationError
 
+    valid = entry_by_entry(doc)
+    if valid is not None:
+        return valid
     try:
         return Bundle.model_validate(doc)
     except ValidationError as exc:
@@ -125,6 +129,44 @@ def validated_bundle(
         raise FhirInputError(
             source, "invalid FHIR R4: an element holds a value of the wrong JSON type or structure"
         ) from None
+
+
+def entry_by_entry(doc: dict) -> Bundle | None:
+    """The bundle validated one resource at a time, each by its own model, and then the
+    bundle around the validated resources (pydantic keeps a model instance as it is), or
+    None when anything is invalid: then the whole bundle's validation, as before, says what.
+
+    The same models and checks, in half the time: validating the bundle whole dispatches
+    every entry's resource to its model by name, which fhir.resources resolves by an import
+    each time (3.4 ms against 6.3 ms per generated 25-resource bundle, measured on this
+    machine). ``tests/test_fhir_fast_validation.py`` shows both accept and reject the same
+    bundles, valid and mutated, and give equal models."""
+    from fhir.resources.R4B.bundle import Bundle
+    from pydantic import ValidationError
+
+    entries = doc.get("entry")
+    if not entries:
+        return None
+    try:
+        validated = [
+            entry if entry.get("resource") is None else {**entry, "resource": _resource(entry["resource"])}
+            for entry in entries
+        ]
+        return Bundle.model_validate({**doc, "entry": validated})
+    except (ValidationError, TypeError, KeyError, AttributeError, ValueError, RecursionError):
+        return None
+
+
+def _resource(resource: dict):
+    """One resource validated by its own model (its type checked known by ``_check_structure``)."""
+    return _model(resource["resourceType"]).model_validate(resource)
+
+
+@cache
+def _model(kind: str):
+    from fhir.resources.R4B import get_fhir_model_class
+
+    return get_fhir_model_class(kind)
 
 
 def _check_structure(doc: dict, source: str) -> None:
@@ -153,7 +195,11 @@ def _check_structure(doc: dict, source: str) -> None:
 def check_resource_types(node: object, where: str, source: str) -> None:
     """``FhirInputError`` at the first ``resourceType`` in ``node`` (a resource, or any JSON
     holding resources) that is not the name of a FHIR R4 resource type; ``where`` names
-    ``node`` (``Bundle``, ``prefetch.conditions``)."""
+    ``node`` (``Bundle``, ``prefetch.conditions``). A first walk only looks (most input has
+    no such type, and naming every node's place costs more than the walk); a second one,
+    when there is one, finds its place."""
+    if all(isinstance(kind, str) and _known_type(kind) for kind in _resource_types(node)):
+        return
     pending: list[tuple[object, str]] = [(node, where)]
     while pending:  # iterative: the nesting is bounded by the JSON reader, not by the stack
         node, where = pending.pop()
@@ -165,17 +211,35 @@ def check_resource_types(node: object, where: str, source: str) -> None:
             pending += [(value, f"{where}[{i}]") for i, value in enumerate(node)]
 
 
-def _check_resource_type(kind: object, where: str, source: str) -> None:
+def _resource_types(node: object) -> Iterator[object]:
+    """Every ``resourceType`` value in ``node``, at any depth."""
+    pending = [node]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            if "resourceType" in node:
+                yield node["resourceType"]
+            pending += node.values()
+        elif isinstance(node, list):
+            pending += node
+
+
+@lru_cache(maxsize=1024)  # bounded: the names come from the input
+def _known_type(kind: str) -> bool:
+    """Whether ``kind`` names a concrete FHIR R4 resource type."""
     from fhir.resources.R4B import get_fhir_model_class
     from fhir.resources.R4B.resource import Resource
 
+    try:
+        return issubclass(get_fhir_model_class(kind), Resource) and kind not in ABSTRACT_TYPES
+    except (ValueError, KeyError, AttributeError, TypeError):
+        return False
+
+
+def _check_resource_type(kind: object, where: str, source: str) -> None:
     if not isinstance(kind, str):
         raise FhirInputError(source, f"must be a string, not {json_kind(kind)}", f"{where}.resourceType")
-    try:
-        known = issubclass(get_fhir_model_class(kind), Resource) and kind not in ABSTRACT_TYPES
-    except (ValueError, KeyError, AttributeError, TypeError):
-        known = False
-    if not known:
+    if not _known_type(kind):
         near = difflib.get_close_matches(kind, READ_TYPES, n=1, cutoff=0.75)
         hint = f" (did you mean {near[0]}?)" if near else ""
         raise FhirInputError(
