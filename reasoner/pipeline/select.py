@@ -213,6 +213,11 @@ class Selector:
         }
         self._nodes: dict[str, ox.NamedNode] = {}
         self._facts: dict[tuple[str, str], Fact] = {}
+        # Per memoisable query (filled by ``reads``): the answers kept by signature, and the
+        # batches to run it as written before computing its signatures again.
+        self.kept: dict[str, dict[frozenset[Fact], list[Row]]] = {}
+        self.skip: dict[str, int] = {}
+        self.backoff: dict[str, int] = {}
 
     @cached_property
     def reads(self) -> dict[str, frozenset[str]]:
@@ -222,12 +227,11 @@ class Selector:
         are forked, so that they inherit it)."""
         reads = {name: case_reads(text) for name, text in self.texts.items()} if self.memoising else {}
         found = {name: preds for name, preds in reads.items() if preds is not None}
-        self.kept: dict[str, dict[frozenset[Fact], list[Row]]] = {name: {} for name in found}
+        self.kept.update({name: {} for name in found})
+        self.skip.update(dict.fromkeys(found, 0))
+        self.backoff.update(dict.fromkeys(found, 1))
         if found:
             self.store.bulk_extend(self.kb_quads)
-        # Batches to run a query as written before computing its signatures again.
-        self.skip = dict.fromkeys(found, 0)
-        self.backoff = dict.fromkeys(found, 1)
         return found
 
     def prepare(self) -> None:
