@@ -10,6 +10,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from kb_copy import copy_kb, edit
 
 import reasoner.api
@@ -133,3 +135,52 @@ def test_the_readmes_examples_run(monkeypatch) -> None:
     runner.run(test)
     assert runner.summarize(verbose=False) == doctest.TestResults(0, len(test.examples))
     assert len(test.examples) >= 8
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4),
+    max_leaves=20,
+)
+EXAMPLE = (ROOT / "examples" / "cases" / "01-cauda-equina-urinary-saddle.ttl").read_bytes()
+
+
+@settings(
+    max_examples=60,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    content=st.binary(max_size=200)
+    | st.text(max_size=200)
+    | st.builds(
+        lambda at, byte: EXAMPLE[:at] + bytes([byte]) + EXAMPLE[at + 1 :],
+        st.integers(0, len(EXAMPLE) - 1),
+        st.integers(0, 255),
+    ),
+    media_type=st.sampled_from(sorted(reasoner.api.SUFFIXES)),
+)
+def test_any_document_is_assessed_or_named_in_an_input_error(
+    engine: Engine, content, media_type: str
+) -> None:
+    """Bounded fuzzing of the API's input surface: whatever a document holds, ``assess``
+    returns, each input error names the document, and every result is one of its cases."""
+    name = "fuzz" + reasoner.api.SUFFIXES[media_type]
+    assessment = engine.assess([Document(content, media_type, "fuzz")])
+    assert all(e.path == name for e in assessment.input_errors)
+    assert all(r.source == name for r in assessment.results)
+    assert all(r.status in ("assessed", "invalid") for r in assessment.results)
+
+
+@settings(
+    max_examples=40,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(document=st.dictionaries(st.sampled_from(["resourceType", "type", "entry", "id"]), JSON, max_size=4))
+def test_any_json_object_as_a_bundle_is_assessed_or_an_input_error(engine: Engine, document: dict) -> None:
+    assessment = engine.assess([document])
+    assert all(e.path == "bundle-1.json" for e in assessment.input_errors)
+    assert len(assessment.results) + len(assessment.input_errors) >= 1 or assessment.run.input_warnings
