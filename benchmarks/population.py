@@ -38,20 +38,11 @@ from reasoner.fhir.bulk_write import write_bulk
 from reasoner.fhir.mapping import FhirMapping
 from reasoner.fhir.read import bundle_to_case
 from reasoner.knowledge import KnowledgeBase
+from reasoner.pipeline.explain import DECISION_KEYS
 from reasoner.synthetic_fhir import FhirCaseGenerator
 
 ROOT = Path(__file__).resolve().parents[1]
 AS_OF = date(2026, 12, 1)
-DECISION = (
-    "status",
-    "facts",
-    "outcome",
-    "recommendation",
-    "criteria",
-    "criterionStates",
-    "questions",
-    "redFlags",
-)
 
 _GENERATOR: FhirCaseGenerator | None = None
 
@@ -118,7 +109,7 @@ def decisions(lines: Path, patients: dict[str, str]) -> dict[str, str]:
                 result = json.loads(line)
                 case = result["case"]
                 pid = patients.get(case) or case.rsplit("/", 1)[-1]
-                text = json.dumps([result.get(k) for k in DECISION], sort_keys=True).encode()
+                text = json.dumps([result.get(k) for k in DECISION_KEYS], sort_keys=True).encode()
                 found[pid] = hashlib.sha1(text).hexdigest()
     return found
 

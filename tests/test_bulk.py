@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from reasoner.fhir.bulk import BulkExport, export_files, is_export
 from reasoner.fhir.bulk_write import write_bulk
+from reasoner.pipeline.explain import DECISION_KEYS
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples" / "fhir"
@@ -45,17 +46,7 @@ def _lines(path: Path) -> list[dict]:
 
 def _decision(result: dict) -> tuple:
     """What a result decides, without the names that depend on where the data came from."""
-    keep = (
-        "status",
-        "facts",
-        "outcome",
-        "recommendation",
-        "criteria",
-        "criterionStates",
-        "questions",
-        "redFlags",
-    )
-    return tuple(json.dumps(result.get(k), sort_keys=True) for k in keep)
+    return tuple(json.dumps(result.get(k), sort_keys=True) for k in DECISION_KEYS)
 
 
 @pytest.fixture(scope="module")

@@ -226,21 +226,21 @@ class InputOptions:
     """What reading needs besides the files: the published JSON-LD contexts by IRI (used
     locally), for FHIR Bundles the ontology's code mappings and the reference date that
     ages and durations are counted to, the knowledge base's case terms (to check identity
-    and terms), whether cases of the same IRI in several files are merged, and the IRI that
-    relative IRIs resolve against when it is not the file's own location (a text posted to
-    the server is written to a temporary file, whose folder no answer may show)."""
+    and terms), whether cases of the same IRI in several files are merged, and, by path, the
+    IRI that a file's relative IRIs resolve against when it is not the file's own location
+    (a document held in memory is read from a temporary file, whose folder no answer may
+    show: ``documents``)."""
 
     contexts: dict[str, object] = field(default_factory=dict)
     fhir: FhirMapping | None = None
     as_of: dt.date = field(default_factory=dt.date.today)
     terms: CaseTerms | None = None
     merge_duplicates: bool = False
-    base_iri: str | None = None
-    bases: dict[str, str] = field(default_factory=dict)  # by path: documents of the Python API
+    bases: dict[str, str] = field(default_factory=dict)
 
     def base_of(self, path: Path) -> str:
         """The IRI the relative IRIs of ``path`` resolve against."""
-        return self.bases.get(str(path)) or self.base_iri or path.resolve().as_uri()
+        return self.bases.get(str(path)) or path.resolve().as_uri()
 
     @classmethod
     def for_knowledge_base(

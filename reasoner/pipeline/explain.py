@@ -323,6 +323,19 @@ def _new_fact(vocab: Vocabulary, fact: Fact) -> dict:
 # Per case, a criterion is named with whether it was selected and the facts that met it;
 # what is the same for every case (outcome, ACR alignment, sources) is listed once per run.
 CASE_CRITERION_KEYS = ("iri", "label", "kind", "selected", "facts")
+DECISION_KEYS = (
+    "status",
+    "facts",
+    "outcome",
+    "recommendation",
+    "criteria",
+    "criterionStates",
+    "questions",
+    "redFlags",
+)
+"""The keys of a result (``CaseResult.to_dict``) that say what was decided from which facts:
+equal for the same patient read from any input, unlike its case IRI, source, engine,
+sources and warnings (which name where the data came from)."""
 
 
 @dataclass

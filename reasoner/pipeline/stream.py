@@ -201,9 +201,9 @@ def worker_pool(assessor: Assessor, workers: int) -> Iterator[ProcessPoolExecuto
         _WORKER = None
 
 
-def _read_files(paths: list[Path], as_of: dt.date, base_iri: str | None) -> list[FileReading]:
+def _read_files(paths: list[Path], as_of: dt.date, bases: dict[str, str]) -> list[FileReading]:
     assert _WORKER is not None
-    options = replace(_WORKER.inputs, as_of=as_of, base_iri=base_iri)
+    options = replace(_WORKER.inputs, as_of=as_of, bases=bases)
     return [read_file(path, options) for path in paths]
 
 
@@ -216,7 +216,7 @@ def pool_reader(
     def read_many(paths: list[Path]) -> Iterator[FileReading]:
         chunks = [paths[i : i + chunk] for i in range(0, len(paths), chunk)]
         n = len(chunks)
-        for found in pool.map(_read_files, chunks, [options.as_of] * n, [options.base_iri] * n):
+        for found in pool.map(_read_files, chunks, [options.as_of] * n, [options.bases] * n):
             yield from found
 
     return read_many

@@ -33,6 +33,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import PlainTextResponse
 
 from ...pipeline.assess import AssessmentRun
+from ...pipeline.documents import MEDIA_TYPES
 from ...pipeline.render import to_json
 from ..http.audit_log import ANONYMOUS, BEARER_TOKEN, Actor
 from ..http.auth import authorize_update
@@ -42,7 +43,7 @@ from ..sparql.protocol import ProtocolError
 from ..state import ServerState, State
 from .conditional_requests import Preconditions, entity_tag
 from .service import Stored, Write, delete, read, read_record, store
-from .upload import BODY_SUFFIXES, MAX_BODY_BYTES, body_suffix
+from .upload import MAX_BODY_BYTES, body_suffix
 from .workers import Assessed
 
 router = APIRouter(tags=["cases"])
@@ -186,7 +187,7 @@ def _error(exc: ProtocolError) -> Response:
         "parameters": CONDITIONS,
         "requestBody": {
             "required": True,
-            "content": {media: {"schema": {"type": "string"}} for media in BODY_SUFFIXES},
+            "content": {media: {"schema": {"type": "string"}} for media in MEDIA_TYPES},
         },
     },
 )

@@ -13,9 +13,7 @@ made for concurrent use (one case takes milliseconds). Nothing the page assesses
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from ...fhir.questionnaire import questionnaire
 from ...knowledge import LBP
 from ...pipeline.assess import AssessmentRun, Assessor
 from ...pipeline.cases import find_files, load
+from ...pipeline.documents import Document, load_documents
 from ...pipeline.explain import CaseResult
 from .questionnaire_form import Answers, FormModel, Option
 
@@ -126,11 +125,11 @@ class CaseDesk:
         form_format = form_format or detect_format(text)
         suffix, name = FORMATS[form_format]
         report = CaseReport(shown_as or f"submitted {name}", text, form_format)
-        with tempfile.TemporaryDirectory(prefix="lbp-case-") as tmp:
-            path = Path(tmp) / f"case{suffix}"
-            path.write_text(text, encoding="utf-8")
-            # Relative IRIs resolve against the text's name, never the temporary folder.
-            self._fill(report, self._assess(path, f"file:///{path.name}"), str(path))
+        # Read as a file named ``case``; relative IRIs resolve against that name.
+        document = Document(text.encode("utf-8"), suffix, "case", report.shown_as)
+        with self._lock:
+            run = self.assessor.assess_loaded(load_documents([document], self.assessor.inputs))
+        self._fill(report, run, report.shown_as)
         return report
 
     def assess_example(self, name: str) -> CaseReport:
@@ -142,10 +141,9 @@ class CaseDesk:
         self._fill(report, self._assess(path), str(path))
         return report
 
-    def _assess(self, path: Path, base_iri: str | None = None) -> AssessmentRun:
-        options = dataclasses.replace(self.assessor.inputs, base_iri=base_iri)
+    def _assess(self, path: Path) -> AssessmentRun:
         with self._lock:
-            return self.assessor.assess_loaded(load([path], options))
+            return self.assessor.assess_loaded(load([path], self.assessor.inputs))
 
     @staticmethod
     def _fill(report: CaseReport, run: AssessmentRun, path: str) -> None:
