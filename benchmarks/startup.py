@@ -28,8 +28,13 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-ONE_CASE = ROOT / "examples" / "cases" / "01-cauda-equina-urinary-saddle.ttl"
-ONE_BUNDLE = ROOT / "examples" / "fhir" / "03-infection-crp-mg-dl.json"  # a lab in mg/dL: UCUM
+EXAMPLES = ROOT / "examples"
+ONE_CASE = sorted((EXAMPLES / "cases").glob("*.ttl"))[0]
+ONE_BUNDLE = next(  # the first bundle with a quantity: its unit is read through the UCUM registry
+    path
+    for path in sorted((EXAMPLES / "fhir").glob("*.json"))
+    if not path.name.endswith(".expected.json") and '"unit"' in path.read_text(encoding="utf-8")
+)
 
 
 def commands(out: Path) -> dict[str, list[str]]:

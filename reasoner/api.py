@@ -7,38 +7,33 @@ The API takes the command line's inputs and gives its answers, through the same 
 them), or a FHIR Bundle as a ``dict``. Nothing clinical is in this module: the knowledge
 base decides, and can be loaded from any directory.
 
+The examples here use only the bundled example files, so that they hold for any knowledge
+base that passes its own examples (the README's Python API section shows real answers and
+is run as a doctest too):
+
+>>> from pathlib import Path
 >>> from reasoner.api import Document, Engine
 >>> engine = Engine(as_of="2026-12-01")
->>> assessment = engine.assess(["examples/cases/01-cauda-equina-urinary-saddle.ttl"])
+>>> assessment = engine.assess(["examples/cases"])
+>>> assessment.exit_code, {r.status for r in assessment.results}
+(0, {'assessed'})
 >>> result = assessment.results[0]
->>> result.status, result.recommendation["urgency"]["label"]
-('assessed', 'emergent')
->>> result.recommendation["procedure"]["label"]
-'MRI lumbar spine without IV contrast'
->>> [c["label"] for c in result.criteria]
-['suspected cauda equina syndrome']
+>>> sorted(result.to_dict())[:4]
+['case', 'criteria', 'criterionStates', 'disclaimer']
 
-A case given as a document. What it does not record is undetermined, not absent: the
-engine says more information is needed, and which questions would settle it, most urgent
-first:
+A case given as a document held in memory is named as given, in results and messages:
 
->>> turtle = '''
-... @prefix lbp: <https://w3id.org/lbp-imaging/> .
-... <urn:example:case-1> a lbp:PatientCase ; lbp:ageInYears 72 .
-... '''
->>> result = engine.assess([Document(turtle, "text/turtle", "case-1")]).results[0]
->>> result.source, result.outcome["label"]
-('case-1.ttl', 'more information needed')
->>> result.questions[0]["about"]["label"], result.questions[0]["suggests"]["label"]
-('bilateral absent reflexes', 'cauda equina syndrome')
+>>> first = sorted(Path("examples/cases").glob("*.ttl"))[0]
+>>> mine = engine.assess([Document(first.read_text(encoding="utf-8"), "text/turtle", "mine")])
+>>> mine.results[0].source, mine.results[0].case == result.case
+('mine.ttl', True)
 
-The explanation, as ``lbp-imaging explain`` prints it, ends with the disclaimer:
+The explanation, as ``lbp-imaging explain`` prints it, starts with the case and ends with
+the disclaimer:
 
->>> text = assessment.explain(width=200)
->>> text.splitlines()[0].split()[0]
-'https://example.org/case/01-cauda-equina-urinary-saddle'
->>> text.rstrip().endswith(DISCLAIMER)
-True
+>>> text = mine.explain(width=200)
+>>> text.split()[0] == result.case, text.rstrip().endswith(DISCLAIMER)
+(True, True)
 """
 
 from __future__ import annotations
@@ -47,15 +42,14 @@ import datetime as dt
 import io
 import json
 import os
-import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
-from urllib.parse import quote
 
 from . import DISCLAIMER
 from .knowledge import KnowledgeBase
+from .pipeline.documents import MEDIA_TYPES
 
 if TYPE_CHECKING:
     from .pipeline.assess import AssessmentRun, Assessor
@@ -65,12 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = ["DISCLAIMER", "Assessment", "Document", "Engine", "Problem", "load_knowledge_base"]
 
-SUFFIXES = {
-    "text/turtle": ".ttl",
-    "application/n-triples": ".nt",
-    "application/ld+json": ".jsonld",
-    "application/fhir+json": ".json",
-}
+SUFFIXES = MEDIA_TYPES
 """The media types a ``Document`` may have, and the file extension it is read as (the
 server's ``POST /cases`` takes the same)."""
 
@@ -222,11 +211,8 @@ class Engine:
         validate``); ``reference=True`` runs pySHACL instead of the compiled shapes. Inputs
         that cannot be read raise ``ValueError`` naming them.
 
-        >>> engine = Engine()
-        >>> bad = '''@prefix lbp: <https://w3id.org/lbp-imaging/> .
-        ... <urn:example:b> a lbp:PatientCase ; lbp:ageInYears -3 .'''
-        >>> [str(p) for p in engine.validate([Document(bad, "text/turtle", "bad")])]
-        ['bad.ttl: case urn:example:b: age in years: Age must be a whole number of years between 0 and 120.']
+        >>> Engine().validate(["examples/cases"])
+        []
         """
         import pyoxigraph as ox
 
@@ -267,53 +253,27 @@ class Engine:
 
     # -- reading ---------------------------------------------------------------------
     def _load(self, cases: Iterable[Case]) -> LoadedInput:
-        """Every input read by the command line's reader. An in-memory one is written to a
-        temporary file (the reader chooses the syntax by extension); messages and sources
-        call it by its name, and its relative IRIs resolve against ``file:///NAME``."""
-        from .pipeline import cases as case_input
+        """Every input read by the command line's reader, the documents as files named as
+        they are (``pipeline.documents``: messages and sources call a document ``NAME.EXT``,
+        its relative IRIs resolve against ``file:///NAME.EXT``)."""
+        from .pipeline import documents
 
         items = [cases] if isinstance(cases, str | os.PathLike | Document | dict) else list(cases)
-        with tempfile.TemporaryDirectory(prefix="lbp-imaging-api-") as folder:
-            paths: list[Path] = []
-            names: dict[str, str] = {}
-            for n, item in enumerate(items):
-                if isinstance(item, dict):
-                    item = Document(json.dumps(item), "application/fhir+json", f"bundle-{n + 1}")
-                if isinstance(item, Document):
-                    name = f"{Path(item.name).stem}{SUFFIXES[item.media_type]}"
-                    path = Path(folder) / str(n) / name  # two documents of one name stay two
-                    path.parent.mkdir()
-                    path.write_bytes(item.data())
-                    names[str(path)] = name
-                else:
-                    path = Path(item)
-                paths.append(path)
-            bases = {path: f"file:///{quote(name)}" for path, name in names.items()}
-            loaded = case_input.load(paths, replace(self.assessor.inputs, bases=bases))
-        return _named(loaded, names)
+        inputs: list[documents.Document | Path] = []
+        for n, item in enumerate(items):
+            if isinstance(item, dict):
+                item = Document(json.dumps(item), "application/fhir+json", f"bundle-{n + 1}")
+            if isinstance(item, Document):
+                name, suffix = Path(item.name).stem, SUFFIXES[item.media_type]
+                inputs.append(documents.Document(item.data(), suffix, name, f"{name}{suffix}"))
+            else:
+                inputs.append(Path(item))
+        return documents.load_documents(inputs, self.assessor.inputs)
 
     def _problem(self, r: ShapeResult, loaded: LoadedInput) -> Problem:
         label = self.assessor.vocab.label(r.path) if r.path else "case"
         severity = r.severity.rsplit("#", 1)[-1]  # sh:Violation, sh:Warning, sh:Info
         return Problem(loaded.source_of.get(r.focus), r.focus, label, r.message, severity)
-
-
-def _named(loaded: LoadedInput, names: dict[str, str]) -> LoadedInput:
-    """``loaded`` with each temporary file called by its document's name."""
-
-    def named(text: str) -> str:
-        for path, name in names.items():
-            text = text.replace(path, name)
-        return text
-
-    if not names:
-        return loaded
-    loaded.source_of.update({iri: named(source) for iri, source in loaded.source_of.items()})
-    loaded.errors[:] = [replace(e, path=named(e.path), message=named(e.message)) for e in loaded.errors]
-    loaded.notes[:] = [replace(w, path=named(w.path), message=named(w.message)) for w in loaded.notes]
-    for case in loaded.fhir_cases.values():
-        case.warnings[:] = [named(w) for w in case.warnings]
-    return loaded
 
 
 def assess(cases: Sequence[Case], **options) -> Assessment:

@@ -64,7 +64,7 @@ class SiteData:
     criterion_files: dict[str, str]
     """Criterion IRI -> its page under ``criteria/``."""
     term_pages: dict[str, str]
-    """Term IRI -> its place on a page (``findings.html#Fever``)."""
+    """Term IRI -> its place on a page (``findings.html#LOCAL_NAME``)."""
     diagram: Diagram
     svg: str
     triples: int

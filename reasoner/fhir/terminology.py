@@ -2,15 +2,16 @@
 ``ConceptMap`` of every SKOS mapping, and a ``ValueSet`` per finding category.
 
 Why: the SKOS mappings inside the ontology are readable by RDF tools only; a FHIR user wants
-``$translate`` from the project's terms to SNOMED CT, LOINC, RadLex Playbook and CPT, and a
-value set to filter a patient's record on ("any code that means a cauda equina sign").
+``$translate`` from the project's terms to the standard terminologies the ontology maps them
+to, and a value set to filter a patient's record on ("any code that means a finding of this
+category").
 
 **ConceptMap.** Its source is the ontology's own terms, because that is what the SKOS
 mappings are stated on: the source system is the project namespace and a code is a term's
-local name, so that ``system + code`` is the term's IRI (``lbp:Fever`` is
-``https://w3id.org/lbp-imaging/`` | ``Fever``). (The project's CodeSystem is not the source:
-it holds codes only for the case facts that have no standard code, so a map from it to SNOMED
-CT would be empty; it is a target like the others.) One ``group`` per ``lbp:CodeSystem``
+local name, so that ``system + code`` is the term's IRI (``lbp:X`` is
+``https://w3id.org/lbp-imaging/`` | ``X``). (The project's CodeSystem is not the source:
+it holds codes only for the case facts that have no standard code, so a map from it to a
+standard terminology would be empty; it is a target like the others.) One ``group`` per ``lbp:CodeSystem``
 that a mapping points into, with its ``lbp:fhirSystem`` as the target system. The
 equivalence of a mapping is data too: the mapping property's ``lbp:fhirEquivalence``
 (``ontology/mappings.ttl``), chosen by comparing the SKOS Reference's definitions of the
@@ -26,7 +27,7 @@ R4 requires (invariant cmd-1): the property's ``lbp:fhirEquivalenceComment``, th
 mapping's ``lbp:mappingConfidence``.
 
 **ValueSets.** A finding category is a named subclass of ``lbp:ClinicalFinding`` at any
-depth (red flag, cauda equina sign, infection red flag, ...): its name, label and definition
+depth (the ontology's finding categories): its name, label and definition
 come from the ontology. A category's value set holds every code that the FHIR input reads as
 one of its findings (a finding typed with it or with a subclass), that is the targets of the
 findings' exact, close and narrow matches (``mapping.INPUT_MATCHES``), one ``include`` per
