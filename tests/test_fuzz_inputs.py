@@ -20,12 +20,13 @@ import sys
 
 import httpx
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from sparql_server import ROOT, running
 
 from reasoner.fhir.read import FhirInputError, bundle_to_case
 from reasoner.pipeline import cases as case_input
+from reasoner.pipeline import input_text
 from reasoner.pipeline.input_text import MAX_NESTING, TextError, json_text
 
 FUZZ_INPUTS = 200
@@ -113,6 +114,44 @@ def test_json_text_reads_or_says_why_it_cannot(text):
         json_text(text)
     except TextError as exc:
         assert not any(leak in str(exc) for leak in ("set_int_max_str_digits", "Traceback"))
+
+
+def _scan_depth(text: str) -> int:
+    """The deepest nesting the token scan of ``_check_json_nesting`` reaches."""
+    depth = deepest = 0
+    for match in input_text._JSON_TOKEN.finditer(text):
+        token = match.group()
+        if token in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+NESTING_TEXT = st.lists(
+    st.sampled_from(["[", "]", "{", "}", '"', "a", " ", "é", "\\", ":", ","])
+    | st.integers(0, 130).map(lambda n: "[" * n)
+    | st.integers(0, 130).map(lambda n: "]" * n),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(st.one_of(NESTING_TEXT, JSON.map(json.dumps)))
+def test_the_quick_nesting_check_passes_only_text_the_scan_passes(text):
+    if input_text._nested_within_limit(text):
+        assert _scan_depth(text) <= MAX_NESTING
+
+
+@settings(max_examples=100, derandomize=True, deadline=None)
+@given(JSON, st.integers(0, MAX_NESTING))
+def test_the_quick_nesting_check_passes_valid_json_within_the_limit(value, depth):
+    for _ in range(depth):
+        value = [value]
+    text = json.dumps(value)
+    assume("\\" not in text)
+    assert input_text._nested_within_limit(text) == (_scan_depth(text) <= MAX_NESTING)
 
 
 def test_json_nesting_is_refused_past_the_limit_at_its_line_and_column():

@@ -36,6 +36,7 @@ from ..knowledge import LBP
 from ..pipeline.case_iri import case_iri_problem
 from ..pipeline.input_text import DECIMAL_EXPONENT_LIMIT, TextError, json_document
 from . import ucum
+from .known_shapes import present_elements
 from .mapping import CaseProperty, FhirMapping
 from .questionnaire_response import READ_STATUSES
 from .validation import FhirInputError, brief, cut, validated_bundle
@@ -138,7 +139,7 @@ def bundle_to_case(
 class _Entry:
     position: int
     full_url: str | None
-    resource: object  # a fhir.resources model
+    resource: object  # a fhir.resources model, or a view of one (``known_shapes.View``)
     located: str | None = None  # the file and line a Bulk Data resource was read from
 
     @property
@@ -520,7 +521,7 @@ class _Reader:
                 else self._span(entry, res.valueDateTime, None)
             )
             return replace(claim, measure=span, valued=True) if span else None
-        other = [k for k in type(res).model_fields if k.startswith("value") and getattr(res, k) is not None]
+        other = [k for k in present_elements(res) if k.startswith("value")]
         if other:
             self.warn(
                 entry, f"{other[0]} is not read (use valueBoolean, valueQuantity or a period): not used"

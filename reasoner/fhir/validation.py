@@ -8,6 +8,10 @@ a suggestion when one is misspelt. After, it turns pydantic's errors (``Input sh
 valid dictionary or instance of Coding``, ``Value is expected from the instance of
 Reference, but got type <class 'int'>``, a string parsed as JSON) into the element at fault
 in FHIRPath form (``Condition/c1: verificationStatus.coding[0]``) and what it must be.
+
+A bundle whose every object has a shape fhir.resources accepted before in this process is
+validated by ``known_shapes`` instead (each element by its field's own validation) and read
+as a view; every other bundle is validated by the models, and its shapes learnt when valid.
 """
 
 from __future__ import annotations
@@ -20,6 +24,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from fhir.resources.R4B.bundle import Bundle
     from pydantic import ValidationError
+
+    from .known_shapes import View
 
 READ_TYPES = (
     "Patient",
@@ -101,10 +107,11 @@ def cut(text: str, most: int = 60) -> str:
 
 def validated_bundle(
     doc: object, source: str, accepted: tuple[str, ...], located: Sequence[str] | None = None
-) -> Bundle:
-    """``doc`` as a valid FHIR R4 Bundle of one of the ``accepted`` types; raises
-    ``FhirInputError`` naming the element at fault (and, given ``located``, the place
-    each entry was read from: a Bulk Data file and line)."""
+) -> Bundle | View:
+    """``doc`` as a valid FHIR R4 Bundle of one of the ``accepted`` types: a view of it
+    when its shapes are known to be valid (``known_shapes``), else fhir.resources' model.
+    Raises ``FhirInputError`` naming the element at fault (and, given ``located``, the
+    place each entry was read from: a Bulk Data file and line)."""
     if not (is_fhir(doc) and doc["resourceType"] == "Bundle"):
         kind = f"resourceType {brief(doc.get('resourceType'))}" if isinstance(doc, dict) else json_kind(doc)
         raise FhirInputError(source, f"not a FHIR Bundle ({kind})")
@@ -112,15 +119,21 @@ def validated_bundle(
         raise FhirInputError(
             source, f"bundle type {brief(doc.get('type'))} is not read: use one of {', '.join(accepted)}"
         )
+    from .known_shapes import bundle_view, learn_bundle
+
+    view = bundle_view(doc)  # accepts only what passes the checks below, and is faster
+    if view is not None:
+        return view
     _check_structure(doc, source)
     from fhir.resources.R4B.bundle import Bundle  # deferred: large imports
     from pydantic import ValidationError
 
     valid = entry_by_entry(doc)
     if valid is not None:
+        learn_bundle(doc)
         return valid
     try:
-        return Bundle.model_validate(doc)
+        valid = Bundle.model_validate(doc)
     except ValidationError as exc:
         raise _invalid(doc, source, exc, located) from None
     except (TypeError, KeyError, AttributeError, ValueError, RecursionError):
@@ -129,6 +142,8 @@ def validated_bundle(
         raise FhirInputError(
             source, "invalid FHIR R4: an element holds a value of the wrong JSON type or structure"
         ) from None
+    learn_bundle(doc)
+    return valid
 
 
 def entry_by_entry(doc: dict) -> Bundle | None:

@@ -398,7 +398,6 @@ def _quads(path: Path, options: InputOptions, fhir_cases: dict[str, FhirCase]) -
     A JSON file is a FHIR resource when it names a ``resourceType``, else JSON-LD; a
     bundle read as a case is also put in ``fhir_cases``."""
     fmt = FORMATS[path.suffix]
-    base = options.base_of(path)
     if fmt == ox.RdfFormat.JSON_LD:
         text = decode(path.read_bytes())  # a byte-order mark is allowed
         if not text.strip():
@@ -411,7 +410,9 @@ def _quads(path: Path, options: InputOptions, fhir_cases: dict[str, FhirCase]) -
             fhir_cases[case.case_iri] = case
             return iter(case.quads())
         text = _jsonld_input(doc, options.contexts)
+        base = options.base_of(path)
         return (_restore_decimal(q) for q in ox.parse(text, format=fmt, base_iri=base))
+    base = options.base_of(path)
     if fmt in (ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG):
         check_rdf_nesting(path)
     if _starts_with_bom(path):  # editors on some systems write one; the parsers refuse it

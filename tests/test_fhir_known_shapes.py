@@ -1,0 +1,217 @@
+"""FHIR validation by known shapes and reading through views (``reasoner.fhir.known_shapes``)
+against the reference, fhir.resources' models: the fast path accepts nothing fhir.resources
+refuses (the examples, generated bundles and derandomised mutations of them), its views hold
+the models' values element by element, and every bundle reads as the same case, or fails
+with the same message, both ways."""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+from datetime import date
+from pathlib import Path
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import BaseModel
+
+from reasoner.fhir import known_shapes
+from reasoner.fhir.mapping import FhirMapping
+from reasoner.fhir.read import bundle_to_case
+from reasoner.fhir.validation import FhirInputError
+from reasoner.synthetic_fhir import FhirCaseGenerator
+
+ROOT = Path(__file__).resolve().parents[1]
+AS_OF = date(2026, 12, 1)
+EXAMPLES = sorted(
+    p for p in (ROOT / "examples" / "fhir").glob("*.json") if not p.name.endswith(".expected.json")
+)
+REPLACEMENTS = [
+    None, "", " ", "x", "final", "amended", "2026-13-45", "2026-02", "2026-02-03T04:05:06Z",
+    "http://loinc.org", "Patient/other", 0, -1, 1.5, 2**40, True, False, [], {}, {"x": 1},
+    [1], [{}], ["x"], "urn:x", "male", "unknown",
+]  # fmt: skip
+
+
+def reference(doc: dict) -> Bundle | None:
+    try:
+        return Bundle.model_validate(doc)
+    except Exception:
+        return None
+
+
+@pytest.fixture(scope="module")
+def mapping(kb) -> FhirMapping:
+    return FhirMapping.for_knowledge_base(kb)
+
+
+@pytest.fixture(scope="module")
+def bundles(kb, mapping) -> list[dict]:
+    generator = FhirCaseGenerator(kb, seed=11, as_of=AS_OF, mapping=mapping)
+    examples = [json.loads(p.read_text(encoding="utf-8")) for p in EXAMPLES]
+    return [d for d in examples if d.get("resourceType") == "Bundle"] + [
+        generator.bundle(i) for i in range(60)
+    ]
+
+
+@pytest.fixture(scope="module")
+def learnt(bundles) -> known_shapes.KnownShapes:
+    """Shapes learnt from every valid bundle, as a run that read them would."""
+    shapes = known_shapes.KnownShapes()
+    for doc in bundles:
+        if reference(doc) is not None:
+            shapes.learn(doc, Bundle)
+    return shapes
+
+
+def same_values(model: object, view: object, where: str) -> None:
+    """Every element of the model, read from the view: equal values of the same type,
+    objects compared element by element."""
+    for name in type(model).model_fields:
+        expected, found = getattr(model, name), getattr(view, name)
+        place = f"{where}.{name}"
+        if isinstance(expected, list) and expected and isinstance(expected[0], BaseModel):
+            assert isinstance(found, list) and len(found) == len(expected), place
+            for i, (m, v) in enumerate(zip(expected, found, strict=True)):
+                same_values(m, v, f"{place}[{i}]")
+        elif isinstance(expected, BaseModel):
+            assert isinstance(found, known_shapes.View), place
+            assert found.get_resource_type() == expected.get_resource_type(), place
+            same_values(expected, found, place)
+        else:
+            assert found == expected and type(found) is type(expected), (place, expected, found)
+
+
+def read(doc: dict, mapping: FhirMapping) -> tuple:
+    try:
+        case = bundle_to_case(copy.deepcopy(doc), "bundle.json", AS_OF, mapping)
+    except FhirInputError as exc:
+        return ("error", str(exc))
+    return (case.case_iri, case.ntriples, case.warnings, case.patient_full_url, case.patient)
+
+
+def read_both(doc: dict, mapping: FhirMapping, shapes: known_shapes.KnownShapes, monkeypatch) -> tuple:
+    """The case read with the shapes given, and by the reference alone."""
+    with monkeypatch.context() as m:
+        m.setattr(known_shapes, "SHAPES", shapes)
+        m.setattr(known_shapes, "learn_bundle", lambda doc: None)  # keep the shapes as given
+        fast = read(doc, mapping)
+    with monkeypatch.context() as m:
+        m.setattr(known_shapes, "bundle_view", lambda doc: None)
+        m.setattr(known_shapes, "learn_bundle", lambda doc: None)
+        slow = read(doc, mapping)
+    return fast, slow
+
+
+def test_known_shapes_accept_every_valid_bundle_with_the_models_values(bundles, learnt) -> None:
+    assert len(bundles) > 70
+    for doc in bundles:
+        model = reference(doc)
+        assert model is not None
+        assert learnt.valid(doc, Bundle)
+        same_values(model, learnt.view(doc, Bundle), "Bundle")
+
+
+def test_every_bundle_reads_as_the_same_case_both_ways(bundles, learnt, mapping, monkeypatch) -> None:
+    for doc in bundles:
+        fast, slow = read_both(doc, mapping, learnt, monkeypatch)
+        assert fast == slow
+
+
+def test_a_new_shape_is_validated_by_the_reference_and_then_known(bundles) -> None:
+    shapes = known_shapes.KnownShapes()
+    doc = bundles[-1]
+    assert not shapes.valid(doc, Bundle)
+    shapes.learn(doc, Bundle)
+    assert shapes.valid(doc, Bundle)
+    changed = copy.deepcopy(doc)
+    changed["entry"][0]["resource"]["unknownElement"] = "x"  # a shape never accepted
+    assert not shapes.valid(changed, Bundle)
+
+
+def test_learning_stops_at_the_bound(bundles, monkeypatch) -> None:
+    monkeypatch.setattr(known_shapes, "MAX_SHAPES", 5)
+    shapes = known_shapes.KnownShapes()
+    for doc in bundles[:10]:
+        shapes.learn(doc, Bundle)
+    assert len(shapes.known) == 5
+
+
+def places(node: object, path: tuple = ()) -> list[tuple]:
+    """Every (path to a container, key or index) in a JSON document."""
+    found = []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found.append((path, key))
+            found += places(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found.append((path, i))
+            found += places(value, (*path, i))
+    return found
+
+
+def mutate(doc: dict, pick) -> dict:
+    """``doc`` (a copy) changed one to three times anywhere: a value replaced, deleted or
+    added, or a number changed; ``pick(options)`` chooses."""
+    doc = copy.deepcopy(doc)
+    for _ in range(pick([1, 2, 3])):
+        container_path, key = pick(places(doc))
+        container = doc
+        for step in container_path:
+            container = container[step]
+        how = pick(["replace", "delete", "add", "number"])
+        if how == "replace":
+            container[key] = copy.deepcopy(pick(REPLACEMENTS))
+        elif how == "delete":
+            del container[key]
+        elif how == "number":  # the same JSON kind, another value
+            old = container[key]
+            if type(old) in (int, float):
+                container[key] = pick([old + 1, -old, float(old) / 3, -0.0, 0.0, 1e300])
+        elif isinstance(container, dict):
+            extra = pick(["extra", "id", "text", "_status", "valueString", "resourceType"])
+            container[extra] = copy.deepcopy(pick([*REPLACEMENTS, "Patient", "Coding"]))
+        else:
+            container.append(copy.deepcopy(pick(REPLACEMENTS)))
+    return doc
+
+
+@pytest.fixture(scope="module")
+def learnt_wider(bundles, learnt) -> known_shapes.KnownShapes:
+    """Also the shapes of 300 seeded mutations that fhir.resources accepts: shapes other
+    than the generator's, for other values to be checked against."""
+    shapes = known_shapes.KnownShapes()
+    shapes.known = dict(learnt.known)
+    rng = random.Random(16)
+    for _ in range(300):
+        doc = mutate(rng.choice(bundles), rng.choice)
+        if reference(doc) is not None:
+            shapes.learn(doc, Bundle)
+    assert len(shapes.known) > len(learnt.known)
+    return shapes
+
+
+@settings(
+    max_examples=300,
+    derandomize=True,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=st.data())
+def test_mutated_bundles_are_accepted_only_when_the_reference_accepts_and_read_alike(
+    bundles, learnt_wider, mapping, monkeypatch, data
+) -> None:
+    doc = mutate(
+        bundles[data.draw(st.integers(0, len(bundles) - 1))], lambda o: data.draw(st.sampled_from(o))
+    )
+    learnt = learnt_wider
+    if learnt.valid(doc, Bundle):
+        model = reference(doc)
+        assert model is not None, "the known shapes accepted a bundle fhir.resources refuses"
+        same_values(model, learnt.view(doc, Bundle), "Bundle")
+    fast, slow = read_both(doc, mapping, learnt, monkeypatch)
+    assert fast == slow
