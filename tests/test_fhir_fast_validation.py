@@ -1,8 +1,9 @@
 """The second path of FHIR validation (``validation.entry_by_entry``: each resource by its
 own model, then the bundle around them; taken when ``known_shapes`` cannot vouch for a
 bundle) against the reference (the whole bundle validated at once by fhir.resources): both
-accept and reject the same bundles, valid and mutated, and give equal models. Any bundle the fast path refuses goes to the reference, whose errors make
-the messages, so messages cannot differ; this shows it accepts nothing the reference refuses."""
+accept and reject the same bundles, valid and mutated, and give equal models. Any bundle
+this path refuses goes to the reference, whose errors make the messages, so messages cannot
+differ; this shows it accepts nothing the reference refuses."""
 
 from __future__ import annotations
 
