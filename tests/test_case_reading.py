@@ -19,6 +19,7 @@ from reasoner.pipeline.cases import (
     load_grouped,
     nt_lines_by_subject,
     parse_cases,
+    real_location,
 )
 
 SUBJECTS = ["<urn:case:a>", "<urn:case:b>", "<https://example.org/c/1>", "_:n1"]
@@ -137,3 +138,28 @@ def test_a_utf8_byte_order_mark_is_accepted_and_ignored(assessor, tmp_path, kind
     # the streamed reader (JSON and CSV output) reads the same cases
     grouped = load_grouped([marked], assessor.inputs)
     assert grouped.errors == [] and set(grouped.lines) >= {case for case, *_ in expected}
+
+
+def test_a_files_real_location_is_what_resolving_it_gives(tmp_path, monkeypatch) -> None:
+    """``real_location`` (a folder resolved once per folder) against ``Path.resolve``: plain,
+    relative, linked files and folders, links to links, missing files."""
+    real = tmp_path / "real"
+    real.mkdir()
+    (real / "case.ttl").write_text("")
+    (tmp_path / "linked-folder").symlink_to(real)
+    (real / "linked.ttl").symlink_to(real / "case.ttl")
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "far.ttl").symlink_to(tmp_path / "linked-folder" / "linked.ttl")
+    monkeypatch.chdir(tmp_path)
+    paths = [
+        real / "case.ttl",
+        Path("real/case.ttl"),
+        tmp_path / "linked-folder" / "case.ttl",
+        Path("linked-folder/linked.ttl"),
+        tmp_path / "elsewhere" / "far.ttl",
+        tmp_path / "real" / "missing.ttl",
+        tmp_path / "real" / "..",
+        Path("."),
+    ]
+    for path in paths * 2:  # the second time from the folders already resolved
+        assert real_location(path) == path.resolve(), path

@@ -132,6 +132,24 @@ def test_a_new_shape_is_validated_by_the_reference_and_then_known(bundles) -> No
     assert not shapes.valid(changed, Bundle)
 
 
+def test_nesting_deeper_than_the_walk_goes_is_left_to_the_reference(bundles) -> None:
+    """An extension nested in an extension is a shape fhir.resources accepts; nested
+    thousands deep the walk hands it on (to the reference, which refuses it) instead of
+    failing."""
+    shapes = known_shapes.KnownShapes()
+    doc = copy.deepcopy(bundles[-1])
+    resource = doc["entry"][-1]["resource"]
+    resource["extension"] = [{"url": "urn:x:a", "extension": [{"url": "urn:x:b", "valueString": "x"}]}]
+    shapes.learn(doc, Bundle)
+    assert shapes.valid(doc, Bundle)
+    deep: dict = {"url": "urn:x:b", "valueString": "x"}
+    for _ in range(3000):
+        deep = {"url": "urn:x:a", "extension": [deep]}
+    resource["extension"] = [deep]
+    assert shapes.view(doc, Bundle) is None
+    shapes.learn(doc, Bundle)  # no error either
+
+
 def test_learning_stops_at_the_bound(bundles, monkeypatch) -> None:
     monkeypatch.setattr(known_shapes, "MAX_SHAPES", 5)
     shapes = known_shapes.KnownShapes()

@@ -35,6 +35,7 @@ from __future__ import annotations
 import copy
 import typing
 from collections.abc import Iterator
+from contextlib import suppress
 from functools import cache, cached_property, lru_cache
 
 from pydantic import ValidationError, create_model
@@ -175,8 +176,12 @@ class KnownShapes:
 
     def view(self, node: object, model: type) -> View | None:
         """``node`` read as ``model`` when fhir.resources is known to accept it (by the
-        shapes it accepted before), else None (also when this cannot tell)."""
-        return self._walk(node, model, learning=False)
+        shapes it accepted before), else None (also when this cannot tell, as for JSON
+        nested deeper than the walk's recursion goes: the reference then says what)."""
+        try:
+            return self._walk(node, model, learning=False)
+        except RecursionError:
+            return None
 
     def valid(self, node: object, model: type) -> bool:
         return self.view(node, model) is not None
@@ -184,7 +189,8 @@ class KnownShapes:
     def learn(self, node: object, model: type) -> None:
         """Record the shapes of ``node``, which fhir.resources accepted as ``model``."""
         if len(self.known) < MAX_SHAPES:
-            self._walk(node, model, learning=True)
+            with suppress(RecursionError):  # the shapes recorded so far were accepted all the same
+                self._walk(node, model, learning=True)
 
     def _walk(self, node: object, model: type, learning: bool) -> View | None:
         """The view of ``node``, validated object by object; when ``learning``, its shapes

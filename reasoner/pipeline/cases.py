@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from itertools import groupby
 from operator import itemgetter, methodcaller
 from pathlib import Path
@@ -221,6 +222,20 @@ def _kind(types: set) -> str:
     return "property" if types & PROPERTY_TYPES else "class" if types & CLASS_TYPES else "value"
 
 
+def real_location(path: Path) -> Path:
+    """``path.resolve()``, with its folder resolved once per folder: resolving follows each
+    component's links, a system call each, which cost more than reading a small bundle. A
+    path that is itself a link is resolved whole."""
+    if path.name in ("", ".", "..") or path.is_symlink():
+        return path.resolve()
+    return _real_folder(str(path.parent.absolute())) / path.name
+
+
+@lru_cache(maxsize=256)
+def _real_folder(folder: str) -> Path:
+    return Path(folder).resolve()
+
+
 @dataclass
 class InputOptions:
     """What reading needs besides the files: the published JSON-LD contexts by IRI (used
@@ -239,8 +254,8 @@ class InputOptions:
     bases: dict[str, str] = field(default_factory=dict)
 
     def base_of(self, path: Path) -> str:
-        """The IRI the relative IRIs of ``path`` resolve against."""
-        return self.bases.get(str(path)) or path.resolve().as_uri()
+        """The IRI the relative IRIs of ``path`` resolve against: its real location."""
+        return self.bases.get(str(path)) or real_location(path).as_uri()
 
     @classmethod
     def for_knowledge_base(
