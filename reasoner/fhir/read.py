@@ -23,9 +23,10 @@ import calendar
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
+from functools import lru_cache
 from pathlib import Path
 
 import pyoxigraph as ox
@@ -47,6 +48,8 @@ UCUM_SYSTEM = "http://unitsofmeasure.org"
 CASE_NAMESPACE = str(LBP) + "fhir/"  # case IRI when the Patient has no absolute fullUrl
 XSD = "http://www.w3.org/2001/XMLSchema#"
 RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+PATIENT_CASE = ox.NamedNode(str(LBP.PatientCase))
+HAS_FINDING, HAS_ABSENT_FINDING = str(LBP.hasFinding), str(LBP.hasAbsentFinding)
 _ABSOLUTE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
 RELATIVE_REFERENCE = re.compile(r"^(?P<type>[A-Z][A-Za-z]+)/(?P<id>[A-Za-z0-9\-.]{1,64})(?:/_history/.*)?$")
 
@@ -141,10 +144,10 @@ class _Entry:
     full_url: str | None
     resource: object  # a fhir.resources model, or a view of one (``known_shapes.View``)
     located: str | None = None  # the file and line a Bulk Data resource was read from
+    type: str = field(init=False)
 
-    @property
-    def type(self) -> str:
-        return self.resource.get_resource_type()
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "type", self.resource.get_resource_type())  # read often
 
     @property
     def name(self) -> str:
@@ -362,7 +365,7 @@ class _Reader:
 
     def __post_init__(self) -> None:
         self.case = ox.NamedNode(self._case_iri())
-        self.triples.add(ox.Triple(self.case, RDF_TYPE, ox.NamedNode(str(LBP.PatientCase))))
+        self.triples.add(ox.Triple(self.case, RDF_TYPE, PATIENT_CASE))
 
     def _case_iri(self) -> str:
         url, rid = self.patient.full_url, getattr(self.patient.resource, "id", None)
@@ -387,7 +390,7 @@ class _Reader:
         self.warnings.append(f"{self.source}: {entry.name}: {message}")
 
     def add(self, prop: str, value: ox.NamedNode | ox.Literal) -> None:
-        self.triples.add(ox.Triple(self.case, ox.NamedNode(prop), value))
+        self.triples.add(ox.Triple(self.case, _node(prop), value))
 
     # -- Patient ------------------------------------------------------------------------
     def read_patient(self) -> None:
@@ -504,15 +507,16 @@ class _Reader:
         when = _bounds(res.effectiveDateTime) or _bounds(
             res.effectivePeriod.start if res.effectivePeriod else None
         )
-        claim = _Claim(entry, _codings(res.code), when=when)
+        codings = _codings(res.code)
         if res.valueBoolean is not None:
-            return replace(claim, present=res.valueBoolean)
+            return _Claim(entry, codings, present=res.valueBoolean, when=when)
         if res.valueQuantity is not None:
             q = res.valueQuantity
             if q.value is None:
                 self.warn(entry, "the quantity has no value: not used")
                 return None
-            return replace(claim, measure=_Quantity(Decimal(str(q.value)), q.system, q.code), valued=True)
+            measure = _Quantity(Decimal(str(q.value)), q.system, q.code)
+            return _Claim(entry, codings, measure=measure, valued=True, when=when)
         if res.valuePeriod is not None or res.valueDateTime is not None:
             period = res.valuePeriod
             span = (
@@ -520,14 +524,14 @@ class _Reader:
                 if period
                 else self._span(entry, res.valueDateTime, None)
             )
-            return replace(claim, measure=span, valued=True) if span else None
+            return _Claim(entry, codings, measure=span, valued=True, when=when) if span else None
         other = [k for k in present_elements(res) if k.startswith("value")]
         if other:
             self.warn(
                 entry, f"{other[0]} is not read (use valueBoolean, valueQuantity or a period): not used"
             )
             return None
-        return claim
+        return _Claim(entry, codings, when=when)
 
     def _procedure(self, entry: _Entry) -> _Claim | None:
         res = entry.resource
@@ -654,8 +658,7 @@ class _Reader:
                 claim.entry, f"{label} is {claim.status}: not a current finding, and not recorded absent"
             )
         else:
-            prop = LBP.hasFinding if claim.present else LBP.hasAbsentFinding
-            self.add(str(prop), ox.NamedNode(term))
+            self.add(HAS_FINDING if claim.present else HAS_ABSENT_FINDING, ox.NamedNode(term))
 
     def _property(self, claim: _Claim, prop: CaseProperty) -> None:
         label = self.mapping.label(prop.iri)
@@ -718,6 +721,11 @@ class _Reader:
         if days < 0:
             raise ValueError("the period ends before it starts")
         return days
+
+
+@lru_cache(maxsize=1024)  # the properties come from the knowledge base: a few dozen
+def _node(iri: str) -> ox.NamedNode:
+    return ox.NamedNode(iri)
 
 
 def _expected(prop: CaseProperty) -> str:
