@@ -221,28 +221,21 @@ class KnownShapes:
                     if converted is _MISSING:
                         return None
                 values[field.name] = converted
-            elif field.many:
-                if type(value) is not list or not value:
+            else:
+                many = field.many
+                if many and (type(value) is not list or not value):
                     return None
                 found = []
-                for item in value:
-                    child = self._child(item, field, learning)
+                for item in value if many else (value,):
+                    target = field.target if field.kind is MODEL else resource_model(_kind(item))
+                    child = None if target is None else self._walk(item, target, learning)
                     if child is None:
                         return None
                     found.append(child)
-                values[field.name] = found
-            else:
-                child = self._child(value, field, learning)
-                if child is None:
-                    return None
-                values[field.name] = child
+                values[field.name] = found if many else found[0]
         view = object.__new__(view_of)
         view.__dict__ = values
         return view
-
-    def _child(self, item: object, field: Field, learning: bool) -> View | None:
-        target = field.target if field.kind is MODEL else resource_model(_kind(item))
-        return None if target is None else self._walk(item, target, learning)
 
 
 def _kind(item: object) -> object:
