@@ -16,6 +16,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from json_places import places
 
 from reasoner.fhir.mapping import FhirMapping
 from reasoner.fhir.validation import FhirInputError, _check_structure, entry_by_entry
@@ -58,20 +59,6 @@ def test_valid_bundles_give_the_references_models(bundles) -> None:
     for doc in bundles:
         assert entry_by_entry(doc) is not None
         same_answer(doc)
-
-
-def places(node: object, path: tuple = ()) -> list[tuple]:
-    """Every (path to a container, key or index) in a JSON document."""
-    found = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found.append((path, key))
-            found += places(value, (*path, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            found.append((path, i))
-            found += places(value, (*path, i))
-    return found
 
 
 @settings(

@@ -16,6 +16,7 @@ import pytest
 from fhir.resources.R4B.bundle import Bundle
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from json_places import places
 from pydantic import BaseModel
 
 from reasoner.fhir import known_shapes
@@ -156,20 +157,6 @@ def test_learning_stops_at_the_bound(bundles, monkeypatch) -> None:
     for doc in bundles[:10]:
         shapes.learn(doc, Bundle)
     assert len(shapes.known) == 5
-
-
-def places(node: object, path: tuple = ()) -> list[tuple]:
-    """Every (path to a container, key or index) in a JSON document."""
-    found = []
-    if isinstance(node, dict):
-        for key, value in node.items():
-            found.append((path, key))
-            found += places(value, (*path, key))
-    elif isinstance(node, list):
-        for i, value in enumerate(node):
-            found.append((path, i))
-            found += places(value, (*path, i))
-    return found
 
 
 def mutate(doc: dict, pick) -> dict:
