@@ -69,6 +69,7 @@ class Primitive:
         return holder.__pydantic_validator__.validate_python
 
     def convert(self, value: object) -> object:
+        """The value the model would hold for ``value``, or ``_MISSING`` when refused."""
         kind = type(value)
         if kind is dict:  # every object is a model's, walked as one (resourceTypes too)
             return _MISSING
@@ -184,6 +185,7 @@ class KnownShapes:
             return None
 
     def valid(self, node: object, model: type) -> bool:
+        """Whether ``view`` vouches for ``node`` (for tests and callers that need no view)."""
         return self.view(node, model) is not None
 
     def learn(self, node: object, model: type) -> None:
