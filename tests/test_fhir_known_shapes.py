@@ -220,3 +220,27 @@ def test_mutated_bundles_are_accepted_only_when_the_reference_accepts_and_read_a
         same_values(model, learnt.view(doc, Bundle), "Bundle")
     fast, slow = read_both(doc, mapping, learnt, monkeypatch)
     assert fast == slow
+
+
+def test_a_wrong_answer_type_is_shown_alike_both_ways(bundles, mapping, monkeypatch) -> None:
+    """A questionnaire answer of a data type the item does not take is shown in the error
+    as its JSON, read through a view as through the model."""
+    response_bundles = [
+        d
+        for d in bundles
+        if any(e["resource"]["resourceType"] == "QuestionnaireResponse" for e in d["entry"])
+    ]
+    assert response_bundles
+    doc = copy.deepcopy(response_bundles[0])
+    response = next(
+        e["resource"] for e in doc["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse"
+    )
+    first = response["item"][0]["item"][0]
+    first["answer"] = [{"valueQuantity": {"value": 3, "unit": "wk"}}]
+    shapes = known_shapes.KnownShapes()
+    assert reference(doc) is not None
+    shapes.learn(doc, Bundle)
+    assert shapes.valid(doc, Bundle)
+    fast, slow = read_both(doc, mapping, shapes, monkeypatch)
+    assert fast == slow and fast[0] == "error", (fast, slow)
+    assert "not valueQuantity" in fast[1] and "View" not in fast[1], fast

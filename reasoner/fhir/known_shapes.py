@@ -235,6 +235,7 @@ class KnownShapes:
                         return None
                     found.append(child)
                 values[field.name] = found if many else found[0]
+        values["_json"] = node
         view = object.__new__(view_of)
         view.__dict__ = values
         return view
@@ -251,9 +252,16 @@ class View:
     (``view_class``) answers None for every element the object does not have."""
 
     _model: type
+    _json: dict
+    """The JSON object the view reads."""
 
     def get_resource_type(self) -> str:
         return self._model.get_resource_type()
+
+    def model_dump(self, **options: object) -> dict:
+        """What the model's ``model_dump`` gives (a message showing an element as JSON): the
+        model built from the object, which is valid, only when asked."""
+        return self._model.model_validate(self._json).model_dump(**options)
 
     def __iter__(self) -> Iterator[tuple[str, object]]:
         """(name, value) of every element, in the model's order, as iterating a model gives."""
