@@ -244,3 +244,26 @@ def test_a_wrong_answer_type_is_shown_alike_both_ways(bundles, mapping, monkeypa
     fast, slow = read_both(doc, mapping, shapes, monkeypatch)
     assert fast == slow and fast[0] == "error", (fast, slow)
     assert "not valueQuantity" in fast[1] and "View" not in fast[1], fast
+
+
+def test_responses_without_a_patient_read_alike_both_ways(bundles, mapping, monkeypatch) -> None:
+    """A bundle of questionnaire responses alone (their subject becomes the Patient, a
+    reference the reader sets on the response) and a response given bare read alike."""
+    for doc in bundles:
+        responses = [e for e in doc["entry"] if e["resource"]["resourceType"] == "QuestionnaireResponse"]
+        if not responses:
+            continue
+        alone = {**doc, "entry": copy.deepcopy(responses)}
+        bare = copy.deepcopy(responses[0]["resource"])
+        without_subject = copy.deepcopy(alone)
+        del without_subject["entry"][0]["resource"]["subject"]
+        for case in (alone, without_subject):
+            shapes = known_shapes.KnownShapes()
+            shapes.learn(case, Bundle)
+            assert shapes.valid(case, Bundle)
+            fast, slow = read_both(case, mapping, shapes, monkeypatch)
+            assert fast == slow and fast[0] != "error", fast
+        shapes = known_shapes.KnownShapes()
+        shapes.learn({"resourceType": "Bundle", "type": "collection", "entry": [{"resource": bare}]}, Bundle)
+        fast, slow = read_both(bare, mapping, shapes, monkeypatch)
+        assert fast == slow and fast[0] != "error", fast
