@@ -169,7 +169,7 @@ def _resource_model(kind: str) -> type | None:
 
 class KnownShapes:
     """The shapes fhir.resources has accepted, per model (``learn``), and the views of
-    documents that have only those (``view``)."""
+    documents that have only those (``view``, None for any other)."""
 
     def __init__(self) -> None:
         self.known: dict[tuple[type, tuple[str, ...]], tuple[type[View], list[Field | None]]] = {}
@@ -183,10 +183,6 @@ class KnownShapes:
             return self._walk(node, model, learning=False)
         except RecursionError:
             return None
-
-    def valid(self, node: object, model: type) -> bool:
-        """Whether ``view`` vouches for ``node`` (for tests and callers that need no view)."""
-        return self.view(node, model) is not None
 
     def learn(self, node: object, model: type) -> None:
         """Record the shapes of ``node``, which fhir.resources accepted as ``model``."""
