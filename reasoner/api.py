@@ -230,7 +230,7 @@ class Engine:
             store = ox.Store()
             store.bulk_extend(self.assessor.kb_quads)
             store.bulk_extend(loaded.quads)
-            found = self.assessor.validator.validate(store)
+            found = self.assessor.validator.validate(store, loaded.quads)
         return [self._problem(r, loaded) for r in found]
 
     def questionnaire(self, result: CaseResult | None = None, populate: bool = False) -> dict:

@@ -508,7 +508,7 @@ def validate(
         store = ox.Store()
         store.bulk_extend(kb.ontology_quads)
         store.bulk_extend(loaded.quads)
-        results = validator.validate(store)
+        results = validator.validate(store, loaded.quads)
     else:
         results = validate_reference(kb.ontology + case_input.to_rdflib(loaded.quads), shapes)
     if not report:

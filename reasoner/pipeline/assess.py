@@ -130,7 +130,7 @@ class Assessor:
     # -- steps ------------------------------------------------------------------------
     def _validate(self, store: ox.Store, quads: list[ox.Quad]) -> list[ShapeResult]:
         if self.validator is not None:
-            return self.validator.validate(store)
+            return self.validator.validate(store, quads)
         return validate_reference(self.kb.ontology + case_input.to_rdflib(quads), self.case_shapes)
 
     def _cases(self, store: ox.Store, results: list[ShapeResult]) -> list[str]:
