@@ -323,3 +323,31 @@ def test_a_mutated_line_costs_at_most_its_own_patient(
 
 
 _CLEAN: dict = {}
+
+
+def test_an_integer_past_64_bits_reads_as_in_a_bundle_file(assessor, tmp_path):
+    """orjson reads an integer past 64 bits as a float (20000000000000000001 as 2e19): a
+    line with one is read by Python's parser, so that the patient's case holds the value a
+    bundle file gives, digit for digit."""
+    from reasoner.fhir.read import bundle_to_case
+    from reasoner.pipeline.input_text import json_text
+
+    value = "20000000000000000001"
+    literal = f'"{value}"^^<http://www.w3.org/2001/XMLSchema#decimal>'
+    text = (EXAMPLES / "06-weight-loss-esr-abnormal.json").read_text(encoding="utf-8")
+    assert text.count('"value": 34,') == 1
+    options = assessor.inputs
+    from_file = bundle_to_case(
+        json_text(text.replace('"value": 34,', f'"value": {value},')), "file", options.as_of, options.fhir
+    )
+    write_bulk([json.loads(text)], tmp_path)
+    observations = tmp_path / "Observation.ndjson"
+    lines = observations.read_bytes()
+    assert lines.count(b'"value":34,') == 1
+    observations.write_bytes(lines.replace(b'"value":34,', f'"value":{value},'.encode()))
+    with BulkExport(export_files(tmp_path)) as export:
+        (records,) = export.patients()
+    bundle, located = records.bundle()
+    from_export = bundle_to_case(bundle, "export", options.as_of, options.fhir, located)
+    for case in (from_file, from_export):
+        assert literal in case.ntriples, case.ntriples

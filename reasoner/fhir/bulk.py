@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import gzip
 import heapq
+import json
 import re
 import tempfile
 from collections import Counter
@@ -80,10 +81,27 @@ class PatientRecords:
             {
                 "resourceType": "Bundle",
                 "type": "collection",
-                "entry": [{"resource": orjson.loads(line.text)} for line in self.lines],
+                "entry": [{"resource": resource_json(line.text)} for line in self.lines],
             },
             [line.where for line in self.lines],
         )
+
+
+LONG_NUMBER = re.compile(rb"[0-9]{20}")
+"""Twenty digits in a row: maybe an integer past 64 bits, which orjson reads as a float."""
+
+
+def resource_json(text: bytes) -> object:
+    """One line's resource, its numbers read as a bundle file's are (``json_text``): by
+    orjson, except a line with twenty digits in a row, which Python's parser reads, since
+    orjson turns an integer past 64 bits into a float (100000000000000000001 would become
+    1e20). The line parsed already when it was linked to its patient."""
+    if LONG_NUMBER.search(text) is None:
+        return orjson.loads(text)
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # what orjson accepted, it reads as it did
+        return orjson.loads(text)
 
 
 @dataclass
