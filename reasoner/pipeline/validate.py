@@ -25,6 +25,7 @@ costs one pyshacl run (about a second for 500 cases).
 from __future__ import annotations
 
 import re
+import sys
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -76,6 +77,7 @@ NODE_KINDS = {
     SH.IRIOrLiteral: {"iri", "literal"},
 }
 DECIMAL_TYPES = frozenset(map(str, DECIMAL_FAMILY))
+INTEGER_TYPES = frozenset(map(str, INTEGER_FAMILY))
 RANGES = {SH.minInclusive: ">=", SH.maxInclusive: "<=", SH.minExclusive: ">", SH.maxExclusive: "<"}
 """The range components, as SPARQL comparisons of a value with the bound."""
 RDFS_SUBCLASS = "http://www.w3.org/2000/01/rdf-schema#subClassOf"
@@ -395,13 +397,17 @@ class FastValidator:
         with 18 digits after the point). A blank node keeps the compiled shapes' results:
         pyshacl's labels are its own, and a case without an IRI is refused anyway."""
         found: set[str] = set()
+        digits = sys.get_int_max_str_digits()
         for row in store.query(self.unread_numbers):
             subject, value = row["focus"], row["value"]
-            datatype = value.datatype.value
+            datatype, text = value.datatype.value, value.value
             if (
                 isinstance(subject, ox.NamedNode)
                 and datatype in DECIMAL_TYPES
-                and re.fullmatch(LEXICAL[datatype[len(XSD_NS) :]], value.value)
+                and re.fullmatch(LEXICAL[datatype[len(XSD_NS) :]], text)
+                # An integer longer than Python reads (4,300 digits) is no number to
+                # rdflib either: both refuse it, and rdflib would log a traceback.
+                and not (datatype in INTEGER_TYPES and digits and len(text.lstrip("+-")) > digits)
             ):
                 found.add(subject.value)
         return found
