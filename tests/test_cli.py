@@ -187,6 +187,23 @@ def test_validate_reference_engine_agrees(cli):
     assert sorted(fast.stdout.splitlines()) == sorted(reference.stdout.splitlines())
 
 
+def test_a_number_too_long_for_python_is_refused_by_both_engines_without_a_traceback(cli, tmp_path):
+    """An integer of 5,000 digits is no number to Python (at most 4,300 are read): both
+    validators refuse the case with the field's message, and rdflib's log of the literal
+    (a traceback) is not shown."""
+    case = tmp_path / "long-age.ttl"
+    case.write_text(
+        "@prefix lbp: <https://w3id.org/lbp-imaging/> .\n"
+        f"<https://example.org/case/long-age> a lbp:PatientCase ; lbp:ageInYears {'9' * 5000} .\n",
+        encoding="utf-8",
+    )
+    for engine in ("fast", "reference"):
+        proc = cli("validate", case, "--engine", engine)
+        assert proc.returncode == 1, (engine, proc.stderr)
+        assert "age in years: Age must be a whole number of years between 0 and 120." in proc.stdout, engine
+        assert "Traceback" not in proc.stdout + proc.stderr, engine
+
+
 def test_validate_names_the_rdf_type_field_readably(cli):
     proc = cli("validate", INVALID / "untyped-case.ttl")
     assert proc.returncode == 1

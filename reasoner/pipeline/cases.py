@@ -22,6 +22,7 @@ import datetime as dt
 import difflib
 import gc
 import json
+import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -1015,15 +1016,30 @@ def gc_paused():
             gc.enable()
 
 
+RDFLIB_TERMS = logging.getLogger("rdflib.term")
+
+
+class _IllTypedLiterals(logging.Filter):
+    """Drops rdflib's "Failed to convert Literal lexical form to value" records."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("Failed to convert Literal lexical form to value")
+
+
 @contextmanager
 def _literals_as_written():
     """rdflib normally rewrites literals to canonical form, which turns an ill-typed
-    ``"maybe"^^xsd:boolean`` into ``"false"``; the reference path must see them as written."""
+    ``"maybe"^^xsd:boolean`` into ``"false"``; the reference path must see them as written.
+    An ill-typed literal is the case shapes' to report: rdflib's log of it (a traceback, for
+    an integer longer than Python reads) is dropped meanwhile."""
     saved = rdflib.NORMALIZE_LITERALS
     rdflib.NORMALIZE_LITERALS = False
+    quiet = _IllTypedLiterals()
+    RDFLIB_TERMS.addFilter(quiet)
     try:
         yield
     finally:
+        RDFLIB_TERMS.removeFilter(quiet)
         rdflib.NORMALIZE_LITERALS = saved
 
 
