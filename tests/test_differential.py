@@ -495,3 +495,45 @@ def test_whole_numbers_assess_as_the_equal_decimals(kb, decimal_properties, whol
     cauda_equina = results["cauda-equina-esr-integer"]["recommendation"]
     assert cauda_equina["urgency"]["iri"] == str(LBP.Emergent)
     assert kb.ontology.value(URIRef(cauda_equina["procedure"]["iri"]), LBP.modality) == LBP.MagneticResonance
+
+
+# -- numbers a hair's breadth from a bound: HermiT sees them exactly ------------------------
+FACET_BOUNDS = """
+PREFIX owl: <http://www.w3.org/2002/07/owl#>
+PREFIX rdf: <http://www.w3.org/1999/02/22-rdf-syntax-ns#>
+SELECT DISTINCT ?property ?bound WHERE {
+  ?restriction owl:onProperty ?property ; owl:someValuesFrom ?range .
+  ?range owl:withRestrictions/rdf:rest*/rdf:first ?facet .
+  ?facet ?kind ?bound .
+}
+"""
+NEAR_BOUND_BODY = (
+    "lbp:ageInYears 60 ; lbp:symptomDurationWeeks 8 ; lbp:conservativeTreatmentWeeks 8 ;"
+    " lbp:surgicalCandidate true ; lbp:esrMmPerHour 5 ; lbp:crpMgPerL 1 ;"
+    " lbp:hasFinding lbp:NightOrRestPain , lbp:Fever , lbp:PainRadiatingBelowKnee , lbp:MyotomalWeakness"
+)
+
+
+@pytest.mark.hermit
+def test_numbers_a_hairs_breadth_from_a_bound_classify_as_with_hermit(kb, decimal_properties, tmp_path):
+    """owlready2 keeps an xsd:decimal as a float, so 5.99999999999999999999 weeks reached
+    HermiT as 6.0 and met "at least 6 weeks" where the fast engine (exact, as OWL is) did
+    not: each decimal property is set 1e-20 and 1e-16 below and above each bound the
+    ontology's facets give it, and both engines meet the same criteria."""
+    bounds = sorted({(str(p), Decimal(str(b))) for p, b in kb.ontology.query(FACET_BOUNDS)})
+    bounds = [(p, b) for p, b in bounds if p in decimal_properties]
+    assert {b for _, b in bounds} >= {Decimal("6.0"), Decimal("20.0")}
+    name = {p: p.rsplit("/", 1)[1] for p, _ in bounds}
+    for i, (prop, bound) in enumerate(bounds):
+        for j, offset in enumerate(("-1e-20", "1e-20", "-1e-16", "1e-16")):
+            value = format(bound + Decimal(offset), "f")
+            body = re.sub(rf"lbp:{name[prop]} [0-9.]+", f"lbp:{name[prop]} {value}", NEAR_BOUND_BODY)
+            case = f"<https://example.org/case/near-{i}-{j}> a lbp:PatientCase ; {body} .\n"
+            (tmp_path / f"near-{i}-{j}.ttl").write_text(f"@prefix lbp: <{LBP}> .\n{case}", encoding="utf-8")
+    runs = {engine: Assessor(kb, engine).assess([tmp_path]) for engine in ("fast", "hermit")}
+    found = {
+        engine: {r.case: (r.status, sorted(observed(r.to_dict())["criteria"])) for r in run.results}
+        for engine, run in runs.items()
+    }
+    assert len(found["fast"]) == 4 * len(bounds)
+    assert found["fast"] == found["hermit"]

@@ -9,14 +9,22 @@ halves until the offending cases are isolated, and the others are still classifi
 
 from __future__ import annotations
 
+import math
 import multiprocessing
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
-from rdflib import OWL, RDF, Graph, URIRef
+from rdflib import OWL, RDF, XSD, Graph, Literal, URIRef
+
+from .definitions import DECIMAL_FAMILY
+
+DECIMAL_TYPES = frozenset(map(str, DECIMAL_FAMILY))
+XSD_DECIMAL = XSD.decimal
 
 
 @dataclass(frozen=True)
@@ -60,6 +68,52 @@ def _ntriples(graph: Graph) -> str:
     for triple in graph:
         if triple[1] != OWL.imports:
             data.add(triple)
+    return data.serialize(format="nt", encoding="utf-8").decode("utf-8")
+
+
+def numbers_of(ontology: Graph) -> list[Decimal]:
+    """Every xsd:decimal-family number the ontology states (facet bounds, values): the
+    numbers a case's values are compared with."""
+    found = set()
+    for value in ontology.objects():
+        if isinstance(value, Literal) and str(value.datatype) in DECIMAL_TYPES:
+            with suppress(InvalidOperation, ValueError):
+                found.add(Decimal(str(value)))
+    return sorted(found)
+
+
+def _as_hermit_compares(value: object, bounds: list[Decimal]) -> object:
+    """``value`` as HermiT must see it to compare it exactly. owlready2 keeps an xsd:decimal
+    as a Python float and gives HermiT its shortest text, so 5.99999999999999999999 weeks
+    would reach HermiT as 6.0 and meet "at least 6 weeks". A decimal whose float's text
+    compares with some number of the ontology otherwise than the decimal does is replaced
+    by the nearest float on its side, as a decimal (5.999999999999999): every comparison
+    with the ontology's numbers, all that classification reads of it, is then the
+    decimal's own. Any other value is returned as it is."""
+    if not (isinstance(value, Literal) and value.datatype == XSD_DECIMAL):
+        return value
+    try:
+        exact = Decimal(str(value))
+        near = float(exact)
+    except (InvalidOperation, ValueError, OverflowError):
+        return value
+    wanted = [(exact > b) - (exact < b) for b in bounds]
+    for step in range(8):  # the float's neighbours: a step or two at most
+        if not math.isfinite(near):
+            return value
+        text = Decimal(repr(near))
+        found = [(text > b) - (text < b) for b in bounds]
+        if found == wanted:  # owlready2's own float compares alike: the value as it is
+            return Literal(format(text, "f"), datatype=XSD_DECIMAL) if step else value
+        wrong = next(i for i, (f, w) in enumerate(zip(found, wanted, strict=True)) if f != w)
+        near = math.nextafter(near, math.inf if wanted[wrong] > found[wrong] else -math.inf)
+    return value
+
+
+def _case_ntriples(graph: Graph, bounds: list[Decimal]) -> str:
+    data = Graph()
+    for subject, predicate, value in graph:
+        data.add((subject, predicate, _as_hermit_compares(value, bounds)))
     return data.serialize(format="nt", encoding="utf-8").decode("utf-8")
 
 
@@ -152,9 +206,8 @@ def classify(
     inconsistent is split until the offending cases are isolated.
     """
     ontology_nt = _ntriples(ontology)
-    case_nts = {
-        str(c): g.serialize(format="nt", encoding="utf-8").decode("utf-8") for c, g in case_graphs.items()
-    }
+    bounds = numbers_of(ontology)
+    case_nts = {str(c): _case_ntriples(g, bounds) for c, g in case_graphs.items()}
     order = [str(c) for c in case_graphs]
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
     classified: dict[URIRef, Classification] = {}
