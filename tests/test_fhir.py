@@ -244,6 +244,31 @@ def test_mapping_comes_from_the_ontology_not_from_code(onto, example_cases):
     assert ("hasFinding", "MRIIncompatibleDevice") not in _triples(example_cases["17-unknown-code-pacemaker"])
 
 
+@pytest.mark.parametrize(
+    ("code", "value", "unit", "literal"),
+    [
+        ("30341-2", "19.9999999", "mm/h", "19.9999999"),  # six decimals: 20, an abnormal ESR
+        ("30341-2", "20.0000001", "mm/h", "20.0000001"),
+        ("30341-2", "19.999999999999996", "mm/h", "19.999999999999996"),  # a float's digits
+        ("30341-2", "25.12345678", "mm/h", "25.123457"),  # no bound near: six decimals
+        ("1988-5", "-0.0000001", "mg/L", "-0.0000001"),  # not the acceptable 0 of the shapes
+        ("1988-5", "0.99999999", "mg/dL", "9.9999999"),  # converted, then kept below 10
+    ],
+)
+def test_a_value_keeps_the_decimals_its_comparisons_need(mapping, code, value, unit, literal):
+    """Six decimals are enough for a converted duration (41 d = 5.857143 wk), but an ESR
+    of 19.9999999 mm/h rounded to six would be 20.000000, an abnormal result: a value is
+    rounded only as far as it compares with every number of the ontology and of the case
+    shapes as recorded."""
+    quantity = {"value": float(value), "unit": unit, "system": UCUM, "code": unit}  # as JSON reads it
+    case = _read(mapping, _observation("o", LOINC, code, valueQuantity=quantity))
+    (found,) = [v for p, v in _triples(case) if p in ("esrMmPerHour", "crpMgPerL")]
+    assert found == literal
+    exact = Decimal(value) * (10 if unit == "mg/dL" else 1)
+    for bound in mapping.numbers:
+        assert (Decimal(found) > bound) == (exact > bound) and (Decimal(found) == bound) == (exact == bound)
+
+
 def test_units_are_converted_to_the_unit_the_ontology_gives(example_cases, mapping):
     assert ("crpMgPerL", "84") in _triples(example_cases["03-infection-crp-mg-dl"])  # 8.4 mg/dL
     assert ("conservativeTreatmentWeeks", "6") in _triples(

@@ -23,12 +23,14 @@ import json
 import sys
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from rdflib import OWL, RDF, RDFS, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, SKOS
 
 from ..knowledge import LBP, KnowledgeBase, KnowledgeBaseError
+from ..pipeline.definitions import stated_numbers
 from .ordering import CdsKnowledge
 
 if TYPE_CHECKING:
@@ -84,6 +86,10 @@ class FhirMapping:
     """Priorities and PAMA ratings, read as the CDS Hooks cards read them: orders agree."""
     form: ResponseForm | None = None
     """The generated questionnaire a ``QuestionnaireResponse`` answers (``with_form``)."""
+    numbers: tuple[Decimal, ...] = ()
+    """Every number the ontology (and, ``for_knowledge_base``, the case shapes) states, in
+    order: a value read from FHIR is rounded only where it compares with each of them as
+    before (``read._decimal_text``)."""
 
     @classmethod
     def from_ontology(cls, graph: Graph) -> FhirMapping:
@@ -117,6 +123,7 @@ class FhirMapping:
             answer_resources=_answer_resources(graph),
             imaging_procedures=frozenset(individuals(graph, LBP.ImagingProcedure)),
             orders=CdsKnowledge.from_ontology(graph),
+            numbers=tuple(stated_numbers(graph)),
         )
 
     @classmethod
@@ -133,7 +140,12 @@ class FhirMapping:
             form = ResponseForm.of(questionnaire(kb))
         except (QuestionnaireError, UnsupportedConstruct):  # HermiT may still assess such a base
             form = None
-        return replace(cls.from_ontology(kb.ontology), form=form)
+        mapping = cls.from_ontology(kb.ontology)
+        try:  # the case shapes' bounds too: -0.0000001 must not round to an acceptable 0
+            shape_numbers = stated_numbers(kb.shapes("case-shapes"))
+        except KnowledgeBaseError:
+            shape_numbers = []
+        return replace(mapping, form=form, numbers=tuple(sorted({*mapping.numbers, *shape_numbers})))
 
     def label(self, iri: str) -> str:
         return self.labels.get(iri) or iri.rsplit("/", 1)[-1]

@@ -25,7 +25,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from decimal import Context, Decimal
 from functools import lru_cache
 from pathlib import Path
 
@@ -35,6 +35,7 @@ from fhir.resources.R4B.reference import Reference
 
 from ..knowledge import LBP
 from ..pipeline.case_iri import case_iri_problem
+from ..pipeline.definitions import same_side
 from ..pipeline.input_text import DECIMAL_EXPONENT_LIMIT, TextError, json_document
 from . import ucum
 from .known_shapes import present_elements
@@ -335,16 +336,25 @@ def _shown(codings) -> str:
     return ", ".join(f"{cut(s or '(no system)')}|{cut(c or '(no code)')}" for s, c in codings)
 
 
-PLACES = Decimal("0.000001")
+PLACES = range(6, 19)
+"""Decimals a value read from FHIR is rounded to: six (a converted duration such as 41 d =
+5.857142... wk), more where six would change how it compares with a number of the ontology,
+at most 18 (what the store holds: see ``pipeline.validate``)."""
+ROUNDING = Context(prec=60)  # a value has at most 20 significant digits (``ucum``): exact
 
 
-def _decimal_text(value: Decimal) -> str:
-    """A decimal literal: exact when it has at most six decimals, otherwise rounded to six
-    (a converted duration such as 41 d = 5.857142... wk). The inputs' precision is far
-    coarser, and a value k/7 or k/12 cannot round across a threshold of a few decimals."""
-    if value.as_tuple().exponent < PLACES.as_tuple().exponent:
-        value = value.quantize(PLACES)
-    text = format(value.normalize(), "f")
+def _decimal_text(value: Decimal, numbers: Sequence[Decimal]) -> str:
+    """A decimal literal: exact when it has at most six decimals; otherwise rounded to the
+    fewest decimals from six that keep every comparison with the ontology's ``numbers``, so
+    that an ESR of 19.9999999 mm/h stays below the bound 20 (six decimals would make it
+    20.000000, an abnormal result); exact when no rounding keeps them."""
+    if value.as_tuple().exponent < -PLACES[0]:
+        for places in PLACES:
+            rounded = value.quantize(Decimal(1).scaleb(-places), context=ROUNDING)
+            if same_side(rounded, value, numbers):
+                value = rounded
+                break
+    text = format(value.normalize(ROUNDING), "f")
     return text if text != "-0" else "0"
 
 
@@ -698,7 +708,8 @@ class _Reader:
         if value is None or not value.is_finite() or abs(value.adjusted()) > DECIMAL_EXPONENT_LIMIT:
             shown = measure.value if isinstance(measure, _Quantity) else "the period"
             raise ValueError(f"{cut(str(shown))} is out of range")
-        self.add(prop.iri, ox.Literal(_decimal_text(value), datatype=ox.NamedNode(prop.datatype)))
+        text = _decimal_text(value, self.mapping.numbers)
+        self.add(prop.iri, ox.Literal(text, datatype=ox.NamedNode(prop.datatype)))
 
     def _in_unit(self, measure: _Quantity | _Span, prop: CaseProperty) -> Decimal:
         """The measure in the property's UCUM unit (raises ValueError saying why not)."""

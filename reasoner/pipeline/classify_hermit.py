@@ -14,16 +14,14 @@ import multiprocessing
 import tempfile
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import suppress
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 from rdflib import OWL, RDF, XSD, Graph, Literal, URIRef
 
-from .definitions import DECIMAL_FAMILY
+from .definitions import same_side, stated_numbers
 
-DECIMAL_TYPES = frozenset(map(str, DECIMAL_FAMILY))
 XSD_DECIMAL = XSD.decimal
 
 
@@ -71,17 +69,6 @@ def _ntriples(graph: Graph) -> str:
     return data.serialize(format="nt", encoding="utf-8").decode("utf-8")
 
 
-def numbers_of(ontology: Graph) -> list[Decimal]:
-    """Every xsd:decimal-family number the ontology states (facet bounds, values): the
-    numbers a case's values are compared with."""
-    found = set()
-    for value in ontology.objects():
-        if isinstance(value, Literal) and str(value.datatype) in DECIMAL_TYPES:
-            with suppress(InvalidOperation, ValueError):
-                found.add(Decimal(str(value)))
-    return sorted(found)
-
-
 def _as_hermit_compares(value: object, bounds: list[Decimal]) -> object:
     """``value`` as HermiT must see it to compare it exactly. owlready2 keeps an xsd:decimal
     as a Python float and gives HermiT its shortest text, so 5.99999999999999999999 weeks
@@ -97,16 +84,13 @@ def _as_hermit_compares(value: object, bounds: list[Decimal]) -> object:
         near = float(exact)
     except (InvalidOperation, ValueError, OverflowError):
         return value
-    wanted = [(exact > b) - (exact < b) for b in bounds]
     for step in range(8):  # the float's neighbours: a step or two at most
         if not math.isfinite(near):
             return value
         text = Decimal(repr(near))
-        found = [(text > b) - (text < b) for b in bounds]
-        if found == wanted:  # owlready2's own float compares alike: the value as it is
+        if same_side(text, exact, bounds):  # owlready2's own float compares alike: as it is
             return Literal(format(text, "f"), datatype=XSD_DECIMAL) if step else value
-        wrong = next(i for i, (f, w) in enumerate(zip(found, wanted, strict=True)) if f != w)
-        near = math.nextafter(near, math.inf if wanted[wrong] > found[wrong] else -math.inf)
+        near = math.nextafter(near, math.inf if exact > text else -math.inf)
     return value
 
 
@@ -206,7 +190,7 @@ def classify(
     inconsistent is split until the offending cases are isolated.
     """
     ontology_nt = _ntriples(ontology)
-    bounds = numbers_of(ontology)
+    bounds = stated_numbers(ontology)
     case_nts = {str(c): _case_ntriples(g, bounds) for c, g in case_graphs.items()}
     order = [str(c) for c in case_graphs]
     batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]

@@ -14,6 +14,8 @@ criterion it cannot evaluate exactly is never answered wrongly.
 
 from __future__ import annotations
 
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
@@ -46,6 +48,30 @@ DECIMAL_FAMILY = (
     XSD.unsignedByte,
 )
 INTEGER_FAMILY = DECIMAL_FAMILY[1:]
+
+
+def stated_numbers(ontology: Graph) -> list[Decimal]:
+    """Every number of the xsd:decimal family the ontology states (facet bounds, values),
+    in order: all that a case's number can be compared with."""
+    types = {str(t) for t in DECIMAL_FAMILY}
+    found = set()
+    for value in ontology.objects():
+        if isinstance(value, Literal) and str(value.datatype) in types:
+            try:
+                found.add(Decimal(str(value)))
+            except InvalidOperation:
+                continue
+    return sorted(found)
+
+
+def same_side(a: Decimal, b: Decimal, numbers: Sequence[Decimal]) -> bool:
+    """Whether ``a`` and ``b`` compare alike (less, equal, greater) with every one of the
+    sorted ``numbers``: then no definition tells them apart."""
+    return bisect_left(numbers, a) == bisect_left(numbers, b) and bisect_right(numbers, a) == bisect_right(
+        numbers, b
+    )
+
+
 UNSUPPORTED_CLASS_CONSTRUCTS = {
     OWL.complementOf: "owl:complementOf (negation is closed-world: use a SPARQL step)",
     OWL.allValuesFrom: "owl:allValuesFrom",
