@@ -127,7 +127,7 @@ class FhirMapping:
         )
 
     @classmethod
-    def for_knowledge_base(cls, kb: KnowledgeBase) -> FhirMapping:
+    def for_knowledge_base(cls, kb: KnowledgeBase, shapes: Graph | None = None) -> FhirMapping:
         """The mapping of ``kb``'s ontology carrying its generated questionnaire, so that a
         ``QuestionnaireResponse`` can be read wherever a bundle can (unless the knowledge
         base gives no questionnaire: a criterion reads a fact no item can ask, or uses a
@@ -141,8 +141,8 @@ class FhirMapping:
         except (QuestionnaireError, UnsupportedConstruct):  # HermiT may still assess such a base
             form = None
         mapping = cls.from_ontology(kb.ontology)
-        try:  # the case shapes' bounds too: -0.0000001 must not round to an acceptable 0
-            shape_numbers = stated_numbers(kb.shapes("case-shapes"))
+        try:  # the case shapes' bounds too: a value must not round onto a bound they state
+            shape_numbers = stated_numbers(shapes if shapes is not None else kb.shapes("case-shapes"))
         except KnowledgeBaseError:
             shape_numbers = []
         return replace(mapping, form=form, numbers=tuple(sorted({*mapping.numbers, *shape_numbers})))

@@ -337,17 +337,17 @@ def _shown(codings) -> str:
 
 
 PLACES = range(6, 19)
-"""Decimals a value read from FHIR is rounded to: six (a converted duration such as 41 d =
-5.857142... wk), more where six would change how it compares with a number of the ontology,
-at most 18 (what the store holds: see ``pipeline.validate``)."""
+"""Decimals a value read from FHIR is rounded to: six (a converted duration, a whole number
+of days in weeks), more where six would change how it compares with a number of the
+ontology, at most 18 (what the store holds: see ``pipeline.validate``)."""
 ROUNDING = Context(prec=60)  # a value has at most 20 significant digits (``ucum``): exact
 
 
 def _decimal_text(value: Decimal, numbers: Sequence[Decimal]) -> str:
     """A decimal literal: exact when it has at most six decimals; otherwise rounded to the
     fewest decimals from six that keep every comparison with the ontology's ``numbers``, so
-    that an ESR of 19.9999999 mm/h stays below the bound 20 (six decimals would make it
-    20.000000, an abnormal result); exact when no rounding keeps them."""
+    that a value a ten-millionth below a bound stays below it (six decimals would put it on
+    the bound, meeting what the value does not); exact when no rounding keeps them."""
     if value.as_tuple().exponent < -PLACES[0]:
         for places in PLACES:
             rounded = value.quantize(Decimal(1).scaleb(-places), context=ROUNDING)

@@ -265,11 +265,12 @@ class InputOptions:
         """The options for ``kb``; ``shapes`` are its case shapes when already parsed."""
         from ..fhir.mapping import FhirMapping
 
+        shapes = shapes if shapes is not None else kb.shapes("case-shapes")
         return cls(
             load_contexts(kb.root, str(LBP)),
-            FhirMapping.for_knowledge_base(kb),
+            FhirMapping.for_knowledge_base(kb, shapes),
             as_of or dt.date.today(),
-            CaseTerms.from_knowledge_base(kb, shapes if shapes is not None else kb.shapes("case-shapes")),
+            CaseTerms.from_knowledge_base(kb, shapes),
         )
 
 

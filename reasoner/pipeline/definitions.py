@@ -48,15 +48,16 @@ DECIMAL_FAMILY = (
     XSD.unsignedByte,
 )
 INTEGER_FAMILY = DECIMAL_FAMILY[1:]
+DECIMAL_TYPES = frozenset(map(str, DECIMAL_FAMILY))
+"""The datatype IRIs of the xsd:decimal family, as strings."""
 
 
 def stated_numbers(ontology: Graph) -> list[Decimal]:
     """Every number of the xsd:decimal family the ontology states (facet bounds, values),
     in order: all that a case's number can be compared with."""
-    types = {str(t) for t in DECIMAL_FAMILY}
     found = set()
     for value in ontology.objects():
-        if isinstance(value, Literal) and str(value.datatype) in types:
+        if isinstance(value, Literal) and str(value.datatype) in DECIMAL_TYPES:
             try:
                 found.add(Decimal(str(value)))
             except InvalidOperation:

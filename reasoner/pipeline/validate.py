@@ -35,7 +35,7 @@ from rdflib import RDF, BNode, Graph, Literal, Namespace, URIRef
 from rdflib.collection import Collection
 
 from .cases import term_key, to_rdflib
-from .definitions import DECIMAL_FAMILY, INTEGER_FAMILY, UnsupportedConstruct
+from .definitions import DECIMAL_TYPES, INTEGER_FAMILY, UnsupportedConstruct
 
 SH = Namespace("http://www.w3.org/ns/shacl#")
 XSD_NS = "http://www.w3.org/2001/XMLSchema#"
@@ -76,7 +76,6 @@ NODE_KINDS = {
     SH.BlankNodeOrLiteral: {"bnode", "literal"},
     SH.IRIOrLiteral: {"iri", "literal"},
 }
-DECIMAL_TYPES = frozenset(map(str, DECIMAL_FAMILY))
 INTEGER_TYPES = frozenset(map(str, INTEGER_FAMILY))
 RANGES = {SH.minInclusive: ">=", SH.maxInclusive: "<=", SH.minExclusive: ">", SH.maxExclusive: "<"}
 """The range components, as SPARQL comparisons of a value with the bound."""
