@@ -325,14 +325,15 @@ def test_a_mutated_line_costs_at_most_its_own_patient(
 _CLEAN: dict = {}
 
 
-def test_an_integer_past_64_bits_reads_as_in_a_bundle_file(assessor, tmp_path):
-    """orjson reads an integer past 64 bits as a float (20000000000000000001 as 2e19): a
-    line with one is read by Python's parser, so that the patient's case holds the value a
-    bundle file gives, digit for digit."""
+@pytest.mark.parametrize("value", ["20000000000000000001", "-9223372036854775809"])
+def test_an_integer_past_64_bits_reads_as_in_a_bundle_file(assessor, tmp_path, value):
+    """orjson reads an integer past 64 bits as a float (20000000000000000001 as 2e19, and
+    -9223372036854775809, of nineteen digits, as -9.223372036854776e18): a line with one is
+    read by Python's parser, so that the patient's case holds the value a bundle file
+    gives, digit for digit."""
     from reasoner.fhir.read import bundle_to_case
     from reasoner.pipeline.input_text import json_text
 
-    value = "20000000000000000001"
     literal = f'"{value}"^^<http://www.w3.org/2001/XMLSchema#decimal>'
     text = (EXAMPLES / "06-weight-loss-esr-abnormal.json").read_text(encoding="utf-8")
     assert text.count('"value": 34,') == 1

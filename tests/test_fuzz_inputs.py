@@ -116,6 +116,59 @@ def test_json_text_reads_or_says_why_it_cannot(text):
         assert not any(leak in str(exc) for leak in ("set_int_max_str_digits", "Traceback"))
 
 
+def _pythons(text: str) -> object:
+    """What Python's parser reads, with ``json_text``'s hooks (its refusals raise)."""
+    return json.loads(
+        text,
+        parse_int=input_text._integer,
+        parse_float=input_text._finite,
+        parse_constant=input_text._constant,
+    )
+
+
+# Numbers at the edges of what orjson reads as Python does: past 64 bits, both signs, the
+# largest and smallest floats, and texts orjson refuses (infinite, NaN, lone surrogates).
+EDGE_NUMBERS = st.sampled_from(
+    [2**63 - 1, 2**63, 2**64 - 1, 2**64, -(2**63), -(2**63) - 1, -(2**64), 10**19, -(10**19) + 1]
+) | st.integers(-(10**25), 10**25)
+EDGE_TEXTS = st.sampled_from(
+    [
+        *("1e400", "-1e400", "1e-400", "NaN", "-Infinity", '"\\ud800"', '"\\udc00x"', "-0", "-0.0", "1E5"),
+        *("1.7976931348623157e308", "1.7976931348623159e308", "4.9e-324", "2.2250738585072011e-308"),
+    ]
+)
+
+
+@settings(max_examples=400, derandomize=True, deadline=None)
+@given(
+    st.one_of(
+        JSON.map(json.dumps),
+        st.recursive(
+            EDGE_NUMBERS | st.floats(allow_nan=False, allow_infinity=False),
+            lambda inner: st.lists(inner, max_size=3),
+            max_leaves=6,
+        ).map(json.dumps),
+        st.lists(EDGE_TEXTS, min_size=1, max_size=3).map(lambda items: "[" + ", ".join(items) + "]"),
+        st.dictionaries(st.sampled_from("abc"), st.integers(), max_size=3).map(
+            lambda d: "{" + ", ".join(f'"{k}": {v}' for k, v in [*d.items(), *d.items()]) + "}"
+        ),
+    )
+)
+def test_json_text_reads_what_pythons_parser_reads_and_alike(text):
+    """orjson reads most texts: every text gives the values Python's parser gives (the same
+    types, keys in the same order, the last of a repeated key), and a text Python's parser
+    refuses is refused."""
+    try:
+        expected = repr(_pythons(text))
+    except (ValueError, RecursionError):
+        expected = None
+    try:
+        found = repr(json_text(text))
+    except TextError:
+        found = None
+    assert found == expected
+
+
 def _scan_depth(text: str) -> int:
     """The deepest nesting the token scan of ``_check_json_nesting`` reaches."""
     depth = deepest = 0

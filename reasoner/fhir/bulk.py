@@ -41,6 +41,7 @@ from typing import IO
 
 import orjson
 
+from ..pipeline.input_text import long_digits
 from .validation import READ_TYPES, brief
 
 SUFFIXES = (".ndjson", ".ndjson.gz")
@@ -87,16 +88,12 @@ class PatientRecords:
         )
 
 
-LONG_NUMBER = re.compile(rb"[0-9]{20}")
-"""Twenty digits in a row: maybe an integer past 64 bits, which orjson reads as a float."""
-
-
 def resource_json(text: bytes) -> object:
     """One line's resource, its numbers read as a bundle file's are (``json_text``): by
-    orjson, except a line with twenty digits in a row, which Python's parser reads, since
-    orjson turns an integer past 64 bits into a float (100000000000000000001 would become
-    1e20). The line parsed already when it was linked to its patient."""
-    if LONG_NUMBER.search(text) is None:
+    orjson, except a line with nineteen digits in a row (``long_digits``), which Python's
+    parser reads, since orjson turns an integer past 64 bits into a float. The line parsed
+    already when it was linked to its patient."""
+    if not long_digits(text):
         return orjson.loads(text)
     try:
         return json.loads(text)

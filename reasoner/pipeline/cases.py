@@ -410,7 +410,7 @@ def load_contexts(kb_root: Path, base_iri: str) -> dict[str, object]:
     return {base_iri + CONTEXT_FILE: json.loads(path.read_text(encoding="utf-8"))["@context"]}
 
 
-def _quads(path: Path, options: InputOptions, fhir_cases: dict[str, FhirCase]) -> Iterator[ox.Quad]:
+def _quads(path: Path, options: InputOptions, fhir_cases: dict[str, FhirCase]) -> Iterable[ox.Quad]:
     """The quads of one file, lazily where the format allows; raises on a parse error.
     A JSON file is a FHIR resource when it names a ``resourceType``, else JSON-LD; a
     bundle read as a case is also put in ``fhir_cases``."""
@@ -425,7 +425,7 @@ def _quads(path: Path, options: InputOptions, fhir_cases: dict[str, FhirCase]) -
             if case.case_iri in fhir_cases:  # the same case in another bundle: keep its warnings
                 case.warnings[:0] = fhir_cases[case.case_iri].warnings
             fhir_cases[case.case_iri] = case
-            return iter(case.quads())
+            return _BundleQuads(case)
         text = _jsonld_input(doc, options.contexts)
         base = options.base_of(path)
         return (_restore_decimal(q) for q in ox.parse(text, format=fmt, base_iri=base))
@@ -435,6 +435,18 @@ def _quads(path: Path, options: InputOptions, fhir_cases: dict[str, FhirCase]) -
     if _starts_with_bom(path):  # editors on some systems write one; the parsers refuse it
         return iter(ox.parse(path.read_bytes()[len(BOM) :], format=fmt, base_iri=base))
     return iter(ox.parse(path=path, format=fmt, base_iri=base))
+
+
+class _BundleQuads:
+    """A FHIR Bundle's case as quads, parsed from its N-Triples only when iterated:
+    ``_lines_by_subject`` takes the lines as the reader wrote them instead (every triple's
+    subject is the case), which spares parsing them and writing them again."""
+
+    def __init__(self, case: FhirCase) -> None:
+        self.case = case
+
+    def __iter__(self) -> Iterator[ox.Quad]:
+        return iter(self.case.quads())
 
 
 def _starts_with_bom(path: Path) -> bool:
@@ -466,7 +478,7 @@ def term_key(term) -> str:
 def _read_one(
     path: Path,
     options: InputOptions,
-    read: Callable[[Iterator[ox.Quad]], T],
+    read: Callable[[Iterable[ox.Quad]], T],
     fhir_cases: dict[str, FhirCase],
 ) -> T | InputError:
     """Read one case file with ``read`` (which may find nothing in it), or say why it cannot
@@ -581,7 +593,7 @@ def load(paths: list[Path], options: InputOptions | None = None) -> LoadedInput:
     return loaded
 
 
-def _file_batch(quads: Iterator[ox.Quad]) -> CaseBatch:
+def _file_batch(quads: Iterable[ox.Quad]) -> CaseBatch:
     """One file's quads, in the default graph, grouped by subject."""
     default = ox.DefaultGraph()
     return CaseBatch.from_quads(
@@ -592,7 +604,7 @@ def _file_batch(quads: Iterator[ox.Quad]) -> CaseBatch:
 
 
 def _relabelled(
-    quads: Iterator[ox.Quad], labels: set[str], n: int, taken: dict[str, str]
+    quads: Iterable[ox.Quad], labels: set[str], n: int, taken: dict[str, str]
 ) -> Iterator[ox.Quad]:
     """The quads of the ``n``-th file with each blank node whose label (``_:x``) is in
     ``labels`` renamed (``_:x-n``, or longer while that is ``taken``), so that it is not
@@ -900,7 +912,9 @@ class GroupedInput(_Input):
     shared_files: set[str] = field(default_factory=set)
 
 
-def _lines_by_subject(quads: Iterator[ox.Quad]) -> dict[str, list[str]]:
+def _lines_by_subject(quads: Iterable[ox.Quad]) -> dict[str, list[str]]:
+    if isinstance(quads, _BundleQuads):
+        return {quads.case.case_iri: quads.case.ntriples.splitlines()}
     found: dict[str, list[str]] = {}
     for q in quads:
         # An N-Triples line (a quad in a named graph is taken into the default graph).
