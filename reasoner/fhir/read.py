@@ -131,7 +131,7 @@ def bundle_to_case(
     reader.warn_unknown_age()
     return FhirCase(
         case_iri=reader.case.value,
-        ntriples="".join(f"{t} .\n" for t in sorted(reader.triples, key=str)),
+        ntriples="".join(f"{t} .\n" for t in sorted(reader.triples)),
         warnings=reader.warnings,
         patient_full_url=patient.full_url or reader.case.value,
         patient=doc["entry"][patient.position]["resource"],
@@ -218,6 +218,7 @@ class _References:
         self.source = source
         self.by_url = {e.full_url: e for e in entries if e.full_url}
         self.by_type_id: dict[str, list[_Entry]] = {}
+        self.relatives: dict[tuple[str, str | None], _Entry | None] = {}
         for e in entries:
             if getattr(e.resource, "id", None):
                 self.by_type_id.setdefault(f"{e.type}/{e.resource.id}", []).append(e)
@@ -236,11 +237,15 @@ class _References:
         return found
 
     def _relative(self, referrer: _Entry, text: str) -> _Entry | None:
+        """The entry a relative reference names, found once per text and base: a bundle's
+        resources mostly refer to its one Patient alike."""
+        base = _restful_base(referrer)
+        if (text, base) in self.relatives:
+            return self.relatives[(text, base)]
         match = RELATIVE_REFERENCE.match(text)
         if not match:
             return None
         key = f"{match['type']}/{match['id']}"
-        base = _restful_base(referrer)
         if base and f"{base}/{key}" in self.by_url:
             return self.by_url[f"{base}/{key}"]
         candidates = self.by_type_id.get(key, [])
@@ -248,7 +253,8 @@ class _References:
             raise FhirInputError(
                 self.source, f"reference {brief(text)} matches several entries", referrer.name
             )
-        return candidates[0] if candidates else None
+        found = self.relatives[(text, base)] = candidates[0] if candidates else None
+        return found
 
 
 def _restful_base(entry: _Entry) -> str | None:
@@ -368,14 +374,19 @@ class _Reader:
     index: _References
     patient: _Entry
     patient_told: bool = True  # False: the Patient is only a questionnaire response's subject
-    triples: set[ox.Triple] = field(default_factory=set)
+    triples: set[str] = field(default_factory=set)
+    """Each triple as ``str`` of it gives (N-Triples without the final " ."): a string is
+    made and compared faster than a pyoxigraph triple, and sorts the same."""
+    predicates: set[str] = field(default_factory=set)
     warnings: list[str] = field(default_factory=list)
     unread: Counter = field(default_factory=Counter)
     case: ox.NamedNode = field(init=False)
+    subject: str = field(init=False)  # the case in N-Triples
 
     def __post_init__(self) -> None:
         self.case = ox.NamedNode(self._case_iri())
-        self.triples.add(ox.Triple(self.case, RDF_TYPE, PATIENT_CASE))
+        self.subject = str(self.case)
+        self.triples.add(f"{self.subject} {RDF_TYPE} {PATIENT_CASE}")
 
     def _case_iri(self) -> str:
         url, rid = self.patient.full_url, getattr(self.patient.resource, "id", None)
@@ -400,7 +411,8 @@ class _Reader:
         self.warnings.append(f"{self.source}: {entry.name}: {message}")
 
     def add(self, prop: str, value: ox.NamedNode | ox.Literal) -> None:
-        self.triples.add(ox.Triple(self.case, _node(prop), value))
+        self.predicates.add(prop)
+        self.triples.add(f"{self.subject} {_predicate(prop)} {value}")
 
     # -- Patient ------------------------------------------------------------------------
     def read_patient(self) -> None:
@@ -433,28 +445,19 @@ class _Reader:
 
     # -- other resources ----------------------------------------------------------------
     def read(self, entry: _Entry) -> None:
-        readers: dict[str, Callable[[_Entry], _Claim | None]] = {
-            "Condition": self._condition,
-            "Observation": self._observation,
-            "Procedure": self._procedure,
-            "MedicationStatement": self._medication_statement,
-            "Device": self._device,
-            RESPONSE: self._questionnaire_response,
-        }
-        reader = readers.get(entry.type)
+        reader = _READERS.get(entry.type)
         if reader is None:
             if entry.type not in READ_THROUGH_REFERENCES:
                 self.unread[entry.type] += 1
             return
-        claim = reader(entry)
+        claim = reader(self, entry)
         if claim is not None:
             self._apply(claim)
 
     def warn_unknown_age(self) -> None:
         """Say the age is unknown when the bundle gave neither a birthDate nor an answer to
         the age question (a Patient that is only a response's subject has no birthDate)."""
-        age = ox.NamedNode(str(LBP.ageInYears))
-        answered = any(t.predicate == age for t in self.triples)
+        answered = str(LBP.ageInYears) in self.predicates
         if self.patient_told and self.patient.resource.birthDate is None and not answered:
             self.warn(self.patient, "no birthDate: age unknown")
 
@@ -734,9 +737,21 @@ class _Reader:
         return days
 
 
+_READERS: dict[str, Callable[[_Reader, _Entry], _Claim | None]] = {
+    "Condition": _Reader._condition,
+    "Observation": _Reader._observation,
+    "Procedure": _Reader._procedure,
+    "MedicationStatement": _Reader._medication_statement,
+    "Device": _Reader._device,
+    RESPONSE: _Reader._questionnaire_response,
+}
+"""The reader of each resource type read."""
+
+
 @lru_cache(maxsize=1024)  # the properties come from the knowledge base: a few dozen
-def _node(iri: str) -> ox.NamedNode:
-    return ox.NamedNode(iri)
+def _predicate(iri: str) -> str:
+    """A property's IRI in N-Triples."""
+    return str(ox.NamedNode(iri))
 
 
 def _expected(prop: CaseProperty) -> str:
