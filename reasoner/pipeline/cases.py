@@ -348,7 +348,7 @@ def find_files(paths: list[Path]) -> tuple[list[Path], list[InputError]]:
             errors.append(InputError(str(path), "no such file or directory"))
     unique: dict[Path, Path] = {}
     for f in files:
-        unique.setdefault(f.resolve(), f)
+        unique.setdefault(real_location(f), f)
     return list(unique.values()), errors
 
 

@@ -224,11 +224,16 @@ def pool_reader(
 
 def worth_workers(paths: list[Path], workers: int, threshold: int = 1_000_000) -> bool:
     """Whether the input is large enough (in bytes) to pay for starting worker processes."""
+    if workers <= 1:
+        return False
     size = 0
     for path in paths:
-        files = path.rglob("*") if path.is_dir() else [path]
-        size += sum(f.stat().st_size for f in files if f.is_file())
-    return workers > 1 and size >= threshold
+        for f in path.rglob("*") if path.is_dir() else [path]:
+            if f.is_file():
+                size += f.stat().st_size
+                if size >= threshold:  # a folder of many files: no need to stat them all
+                    return True
+    return False
 
 
 def default_workers() -> int:
