@@ -94,6 +94,11 @@ MergeOption = Annotated[
 ]
 
 
+def _holds_json(path: Path) -> bool:
+    """Whether ``path`` is, or a folder holds, a JSON file (a FHIR Bundle, maybe)."""
+    return path.suffix == ".json" or (path.is_dir() and next(path.rglob("*.json"), None) is not None)
+
+
 def _as_of(text: str | None):
     import datetime as dt
 
@@ -248,7 +253,10 @@ def assess(
     # Every format streams batch by batch through the one pipeline (bounded memory,
     # parallel workers for large inputs); `table -o FILE` writes JSON.
     n_workers = workers or stream.default_workers()
-    starting = stream.worker_pool(assessor, n_workers) if stream.worth_workers(paths, n_workers) else None
+    fhir = bool(exports) or any(_holds_json(p) for p in paths)
+    starting = (
+        stream.worker_pool(assessor, n_workers, fhir) if stream.worth_workers(paths, n_workers) else None
+    )
     with starting or nullcontext() as pool:
         if exports:
             with (

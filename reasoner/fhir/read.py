@@ -41,7 +41,7 @@ from . import ucum
 from .known_shapes import present_elements
 from .mapping import CaseProperty, FhirMapping
 from .questionnaire_response import READ_STATUSES
-from .validation import FhirInputError, brief, cut, validated_bundle
+from .validation import READ_TYPES, FhirInputError, brief, cut, validated_bundle
 from .validation import is_fhir as is_fhir  # re-exported: callers import it from here
 
 ACCEPTED_TYPES = ("collection", "searchset", "transaction")
@@ -72,13 +72,31 @@ class FhirCase:
     entry (so that FHIR output can refer to the same patient)."""
 
     case_iri: str
-    ntriples: str
+    ntriples: str | None
+    """None in a case whose triples were handed on as its lines (``cases.read_file``)."""
     warnings: list[str]
     patient_full_url: str
     patient: dict
 
     def quads(self) -> list[ox.Quad]:
+        if self.ntriples is None:
+            raise ValueError(f"the triples of {self.case_iri} were handed on as lines")
         return list(ox.parse(self.ntriples, format=ox.RdfFormat.N_TRIPLES))
+
+
+def warm_up(mapping: FhirMapping) -> None:
+    """Load what reading the first bundle would otherwise wait for: the models of the
+    resource types read, with their field tables, and the unit registry with the units the
+    case properties are in. A worker process calls it as it starts, while the main process
+    lists or sorts the input."""
+    from .known_shapes import fields, resource_model
+
+    for kind in ("Bundle", *READ_TYPES):
+        if (model := resource_model(kind)) is not None:
+            fields(model)
+    for prop in mapping.properties.values():
+        if prop.unit:
+            ucum.load(prop.unit)
 
 
 def read_bundle(path: Path, as_of: date, mapping: FhirMapping) -> FhirCase:

@@ -99,6 +99,12 @@ def _unit(code: str) -> tuple[object, str | None]:
         return None, f"unit {code!r} is not a UCUM code ({str(exc).splitlines()[0]})"
 
 
+def load(code: str) -> None:
+    """Parse ``code`` now (and load the registry), so that a later conversion does not
+    wait for it; a code that is not UCUM is refused when converted, as before."""
+    _unit(code)
+
+
 def convert(value: Decimal, from_code: str, to_code: str) -> Decimal:
     """``value`` in ``from_code`` expressed in ``to_code``, in decimal arithmetic."""
     text = str(value)  # a Decimal's text gives it back exactly, its exponent too

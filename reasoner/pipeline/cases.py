@@ -25,7 +25,7 @@ import json
 import logging
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from itertools import groupby
@@ -940,7 +940,10 @@ def read_file(path: Path, options: InputOptions) -> FileReading:
     """One file's subjects as N-Triples lines, as ``load_grouped`` reads a file that is
     not N-Triples; in a worker process when ``load_grouped`` is given a pool."""
     fhir_cases: dict[str, FhirCase] = {}
-    return _read_one(path, options, _lines_by_subject, fhir_cases), fhir_cases
+    lines = _read_one(path, options, _lines_by_subject, fhir_cases)
+    # A bundle's triples travel as its case's lines: the case's own copy stays here (it was
+    # half of what a worker sent back).
+    return lines, {iri: replace(case, ntriples=None) for iri, case in fhir_cases.items()}
 
 
 def load_grouped(

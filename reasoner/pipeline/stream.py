@@ -159,11 +159,15 @@ def _render(assessor: Assessor, payload: Payload, renderer: Renderer) -> BatchOu
 _WORKER: Assessor | None = None
 
 
-def _init_worker(kb_root: str, engine: str, batch_size: int) -> None:
+def _init_worker(kb_root: str, engine: str, batch_size: int, fhir: bool) -> None:
     global _WORKER
     keep_freed_memory()
     if _WORKER is None:  # a spawned worker compiles the knowledge base; a forked one has it
         _WORKER = Assessor(KnowledgeBase.load(Path(kb_root)), engine, batch_size)
+    if fhir and _WORKER.inputs.fhir is not None:
+        from ..fhir.read import warm_up  # lazy: FHIR's models only for FHIR input
+
+        warm_up(_WORKER.inputs.fhir)
 
 
 def _work(payload: Payload, renderer: Renderer) -> BatchOutput:
@@ -176,10 +180,12 @@ def _ready() -> bool:
 
 
 @contextmanager
-def worker_pool(assessor: Assessor, workers: int) -> Iterator[ProcessPoolExecutor]:
+def worker_pool(assessor: Assessor, workers: int, fhir: bool = False) -> Iterator[ProcessPoolExecutor]:
     """Worker processes that have the compiled knowledge base: forked from this process
     where the platform can fork (they share its memory, copy on write), otherwise spawned
-    and compiling it as soon as they start, while the main process reads the input."""
+    and compiling it as soon as they start, while the main process reads the input. With
+    ``fhir`` (the input holds FHIR), each also loads what reading its first bundle would
+    (``fhir.read.warm_up``) while the main process lists or sorts the input."""
     global _WORKER
     forking = "fork" in multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if forking else "spawn")
@@ -191,7 +197,7 @@ def worker_pool(assessor: Assessor, workers: int) -> Iterator[ProcessPoolExecuto
             workers,
             mp_context=context,
             initializer=_init_worker,
-            initargs=(str(assessor.kb.root), assessor.engine, assessor.batch_size),
+            initargs=(str(assessor.kb.root), assessor.engine, assessor.batch_size, fhir),
         ) as pool:
             for _ in range(workers):
                 pool.submit(_ready)  # starts the workers now (a fork copies _WORKER)
