@@ -54,6 +54,7 @@ FHIR_ID = re.compile(r"^[A-Za-z0-9\-.]{1,64}$")
 SHARED_TYPES = ("Medication",)
 """Types read through a reference from a patient's resource, never linked to one patient."""
 PATIENT_ELEMENTS = ("subject", "patient")
+LINKED_TYPES = frozenset(READ_TYPES)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,7 @@ class BulkExport:
         self.patient_lines = 0
         self._spill: tempfile.TemporaryDirectory | None = None
         self._runs: list[Iterable[tuple]] = []
+        self.names = [path.as_posix() for path in files]
 
     def __enter__(self) -> BulkExport:
         self._spill = tempfile.TemporaryDirectory(prefix="lbp-bulk-")
@@ -157,7 +159,8 @@ class BulkExport:
             if records[0][1] != 0:  # a patient's Patient resource sorts first (rank 0)
                 self.unknown_patient(patient, records)
                 continue
-            lines = [Line(self.files[f].as_posix(), n, text) for _, _, f, n, text in records]
+            names = self.names
+            lines = [Line(names[f], n, text) for _, _, f, n, text in records]
             yield PatientRecords(patient, lines + self.medications_of(lines))
 
     # -- pass 1: link each line to its patient, sorted runs of bounded size ------------------
@@ -188,7 +191,7 @@ class BulkExport:
             with _open(path) as f:
                 for number, raw in enumerate(f, start=1):
                     text = raw.rstrip(b"\r\n")
-                    if not text.strip():
+                    if not text or text.isspace():
                         continue
                     linked = self._link(name, number, text, unread)
                     if linked is not None:
@@ -228,10 +231,14 @@ class BulkExport:
             else:
                 self._error(name, number, f"{kind} id {brief(rid)} cannot be referred to")
             return None
-        if kind not in READ_TYPES:
+        if kind not in LINKED_TYPES:
             unread[kind] += 1
             return None
-        reference = next((resource[e] for e in PATIENT_ELEMENTS if e in resource), None)
+        reference = None
+        for element in PATIENT_ELEMENTS:
+            if element in resource:
+                reference = resource[element]
+                break
         text_ref = reference.get("reference") if isinstance(reference, dict) else None
         match = PATIENT_REFERENCE.match(text_ref) if isinstance(text_ref, str) else None
         if match is None:
