@@ -152,6 +152,23 @@ def test_nesting_deeper_than_the_walk_goes_is_left_to_the_reference(bundles) -> 
     shapes.learn(doc, Bundle)  # no error either
 
 
+@pytest.mark.parametrize("resource", [{}, {"resourceType": 7}, {"resourceType": "NoSuchType"}])
+def test_a_resource_of_no_known_type_is_left_to_the_reference(
+    bundles, mapping, monkeypatch, resource
+) -> None:
+    """An entry's resource that names no type the walk can dispatch (none, not a string, not
+    a resource type) has no view and teaches no shape, even in a bundle the reference is
+    given to learn (the fuzzer found the walk failing on an empty resource), and the bundle
+    reads as the reference reads it."""
+    shapes = known_shapes.KnownShapes()
+    doc = copy.deepcopy(bundles[-1])
+    doc["entry"].insert(1, {"fullUrl": "urn:x:entry", "resource": resource})
+    shapes.learn(doc, Bundle)
+    assert shapes.view(doc, Bundle) is None
+    fast, slow = read_both(doc, mapping, shapes, monkeypatch)
+    assert fast == slow
+
+
 def test_learning_stops_at_the_bound(bundles, monkeypatch) -> None:
     monkeypatch.setattr(known_shapes, "MAX_SHAPES", 5)
     shapes = known_shapes.KnownShapes()

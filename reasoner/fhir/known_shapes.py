@@ -253,6 +253,7 @@ def _compiled(model: type, steps: list[Field | None]) -> Walk:
         scope[f"T{i}"] = step.target
         child = [
             f"target = {f'T{i}' if step.kind is MODEL else 'resource_model(kind_of(item))'}",
+            "if target is None: return None",  # a resource of no type it can dispatch
             "shape = shapes.known.get((target, tuple(item))) if type(item) is dict else None",
             "child = shape(item, learning, shapes) if shape else shapes._walk(item, target, learning)",
             "if child is None: return None",
