@@ -20,6 +20,17 @@ PAIRS = [
 ]
 
 
+@pytest.fixture(autouse=True)
+def _application_registry_kept():
+    """Building a registry sets pint's application registry (to one read from that cache):
+    each test leaves the process's as it found it, not one of a removed temporary folder."""
+    import pint
+
+    before = pint.get_application_registry().get()
+    yield
+    pint.set_application_registry(before)
+
+
 def convert_all(registry) -> list[Decimal]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ucum, "_registry", lambda: registry)
@@ -81,14 +92,10 @@ def test_the_application_registry_is_read_from_the_cache_with_pints_own_definiti
     import pint
 
     monkeypatch.setenv(ucum.CACHE_ENV, str(tmp_path))
-    before = pint.get_application_registry().get()
-    try:
-        ucum._registry.__wrapped__()
-        (published,) = tmp_path.iterdir()
-        cache = published / ucum.APPLICATION
-        assert any(p.is_file() for p in cache.rglob("*"))
-        cached, built = pint.UnitRegistry(cache_folder=cache), pint.UnitRegistry()
-        for unit in sorted(built._units):  # (a registry adds prefixed units as it meets them)
-            assert in_base_units(cached, unit) == in_base_units(built, unit), unit
-    finally:
-        pint.set_application_registry(before)
+    ucum._registry.__wrapped__()
+    (published,) = tmp_path.iterdir()
+    cache = published / ucum.APPLICATION
+    assert any(p.is_file() for p in cache.rglob("*"))
+    cached, built = pint.UnitRegistry(cache_folder=cache), pint.UnitRegistry()
+    for unit in sorted(built._units):  # (a registry adds prefixed units as it meets them)
+        assert in_base_units(cached, unit) == in_base_units(built, unit), unit
