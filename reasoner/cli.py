@@ -260,7 +260,7 @@ def assess(
     with starting or nullcontext() as pool:
         if exports:
             with (
-                BulkExport(export_files(exports[0]), bulk_memory << 20) as export,
+                BulkExport(export_files(exports[0]), bulk_memory << 20, pool=pool) as export,
                 _sink(fmt, output, kb.identity) as sink,
                 _progress(export.patient_lines, quiet) as advance,
             ):

@@ -254,6 +254,104 @@ def test_bundle_files_read_in_worker_processes_give_what_reading_here_gives(tmp_
     assert there.warnings() == here.warnings() and there.notes == here.notes
 
 
+# -- the first pass in worker processes: the same records, problems and Medications ---------
+@pytest.fixture(scope="module")
+def linking_pool():
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(2) as pool:
+        yield pool
+
+
+_LINES = st.sampled_from(
+    [
+        '{"resourceType": "Patient", "id": "a"}',
+        '{"resourceType": "Patient", "id": "b"}',
+        '{"resourceType": "Patient", "id": "bad id"}',
+        '{"resourceType": "Condition", "id": "c", "subject": {"reference": "Patient/a"}}',
+        '{"resourceType": "Observation", "id": "o", "subject": {"reference": "Patient/b"}}',
+        '{"resourceType": "Observation", "id": "u", "subject": {"reference": "Patient/zz"}}',
+        '{"resourceType": "Observation", "id": "n"}',
+        '{"resourceType": "Medication", "id": "m1"}',
+        '{"resourceType": "Medication", "id": "m1", "status": "active"}',
+        '{"resourceType": "Medication", "id": "bad id"}',
+        '{"resourceType": "Encounter", "id": "e"}',
+        '{"resourceType": "Device", "id": "d", "patient": {"reference": "Patient/a"}, "note": "%s"}'
+        % ("x" * 300),
+        "not json",
+        "[1, 2]",
+        "",
+        "   ",
+    ]
+)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    st.lists(st.lists(_LINES, max_size=25), min_size=1, max_size=3),
+    st.sampled_from(["\n", "\r\n"]),
+    st.booleans(),
+    st.integers(1, 400),
+)
+def test_the_first_pass_in_workers_links_as_here(tmp_path_factory, linking_pool, files, end, last, span):
+    """Plain files cut into spans of any size (one byte, a line longer than the span, the
+    last line without its break, CRLF, blank lines, an empty file) and a gzip file among
+    them, linked in worker processes: the same patients with the same lines, the same
+    problems in the same order, the same Medications and Patient count as one pass here."""
+    folder = tmp_path_factory.mktemp("spans")
+    for k, lines in enumerate(files):
+        data = end.join(lines).encode() + (end.encode() if last and lines else b"")
+        (folder / f"part{k}.ndjson").write_bytes(data)
+    (folder / "zipped.ndjson.gz").write_bytes(gzip.compress(b'{"resourceType": "Patient", "id": "g"}\n'))
+    found = []
+    for pool in (None, linking_pool):
+        with BulkExport(export_files(folder), memory=700, pool=pool, span=span) as export:
+            patients = [
+                (p.patient, [(ln.file, ln.number, ln.text) for ln in p.lines]) for p in export.patients()
+            ]
+            found.append((patients, export.problems, export.medications, export.patient_lines))
+    assert found[0] == found[1]
+
+
+def test_a_file_that_cannot_be_read_in_the_workers_is_an_error_for_that_file(tmp_path, linking_pool):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "a.ndjson").write_text('{"resourceType": "Patient", "id": "a"}\n', encoding="utf-8")
+    (folder / "b.ndjson").mkdir()  # a folder named like a file: it cannot be read
+    files = [folder / "a.ndjson", folder / "b.ndjson"]
+    found = []
+    for pool in (None, linking_pool):
+        with BulkExport(files, pool=pool, span=8) as export:
+            found.append(([p.patient for p in export.patients()], export.problems))
+    assert found[0] == found[1]
+    assert [p.file.rsplit("/", 1)[-1] for p in found[1][1]] == ["b.ndjson"]
+    assert "cannot be read" in found[1][1][0].message
+
+
+def test_a_file_gone_before_the_workers_read_it_is_one_error(tmp_path, linking_pool, monkeypatch):
+    """A file removed after it was cut into spans (each span then fails in its worker) is
+    one error, as when it is gone before the pass: its later spans are not errors again."""
+    from reasoner.fhir import bulk
+
+    folder = tmp_path / "export"
+    folder.mkdir()
+    gone = folder / "gone.ndjson"
+    gone.write_text('{"resourceType": "Patient", "id": "a"}\n' * 5, encoding="utf-8")
+    cut = bulk._spans
+
+    def cut_then_remove(path, size):
+        found = cut(path, size)
+        path.unlink()
+        return found
+
+    monkeypatch.setattr(bulk, "_spans", cut_then_remove)
+    with BulkExport([gone], pool=linking_pool, span=8) as there:
+        assert list(there.patients()) == []
+    with BulkExport([gone]) as here:
+        assert list(here.patients()) == []
+    assert there.problems == here.problems and len(here.problems) == 1
+
+
 # -- fuzzing the export reader --------------------------------------------------------------
 @pytest.fixture(scope="module")
 def assessor():

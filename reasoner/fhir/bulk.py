@@ -14,8 +14,11 @@ until they take ``memory`` bytes (64 MiB by default), then sorted and written to
 temporary run file; the runs are merged (``heapq.merge``) and cut where the patient id
 changes. At most ``memory`` bytes of lines, one line per run, one patient's resources and
 the export's Medications are held at once; an export that fits in ``memory`` is sorted in
-memory with no file written. Patients come out in the order of their ids (as strings),
-each patient's resources in file and line order.
+memory with no file written. Given a worker pool, the linking itself runs in the workers:
+each plain file cut into spans of whole lines (``SPAN``), at most ``IN_FLIGHT`` of them
+given out and not yet taken back, taken back in file and line order (``link_span``).
+Patients come out in the order of their ids (as strings), each patient's resources in file
+and line order.
 
 Every line that cannot be linked is an error naming its file and line, and only that
 resource is left out: a line that is not a JSON object with a ``resourceType``, a resource
@@ -32,8 +35,9 @@ import heapq
 import json
 import re
 import tempfile
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -55,6 +59,11 @@ SHARED_TYPES = ("Medication",)
 """Types read through a reference from a patient's resource, never linked to one patient."""
 PATIENT_ELEMENTS = ("subject", "patient")
 LINKED_TYPES = frozenset(READ_TYPES)
+SPAN = 4 << 20
+"""Bytes of a file a worker links at once, when the first pass runs in a pool."""
+IN_FLIGHT = 4
+"""Spans given to the pool and not yet taken, at most: with ``SPAN``, 16 MiB of lines
+(and their records) beside the sort's ``memory``."""
 
 
 @dataclass(frozen=True)
@@ -133,15 +142,24 @@ class BulkExport:
     resources of patients the export does not hold to ``problems``). Leaving removes the
     run files."""
 
-    def __init__(self, files: list[Path], memory: int = MEMORY):
+    def __init__(
+        self, files: list[Path], memory: int = MEMORY, pool: Executor | None = None, span: int = SPAN
+    ):
+        """With a ``pool``, plain (not gzip) files are linked in its worker processes, in
+        spans of about ``span`` bytes (``link_span``), at most ``IN_FLIGHT`` at once, and
+        taken in file and line order: the same records, problems and Medications as here."""
         self.files = files
         self.memory = memory
+        self.pool = pool
+        self.span = span
         self.problems: list[BulkProblem] = []
         self.medications: dict[str, Line] = {}
         self.patient_lines = 0
         self._spill: tempfile.TemporaryDirectory | None = None
         self._runs: list[Iterable[tuple]] = []
         self.names = [path.as_posix() for path in files]
+        self._unread: dict[int, Counter] = {}
+        self._failed: set[int] = set()
 
     def __enter__(self) -> BulkExport:
         self._spill = tempfile.TemporaryDirectory(prefix="lbp-bulk-")
@@ -168,19 +186,65 @@ class BulkExport:
         runs: list[Iterable[tuple]] = []
         buffer: list[tuple] = []
         held = 0
-        for index, path in enumerate(self.files):
-            for record in self.file_records(index, path):
-                buffer.append(record)
-                held += len(record[4]) + len(record[0]) + PER_LINE
-                if held >= self.memory:
-                    runs.append(_spill(sorted(buffer), spill / f"run-{len(runs)}"))
-                    buffer, held = [], 0
+        for record in self._records():
+            buffer.append(record)
+            held += len(record[4]) + len(record[0]) + PER_LINE
+            if held >= self.memory:
+                runs.append(_spill(sorted(buffer), spill / f"run-{len(runs)}"))
+                buffer, held = [], 0
         buffer.sort()
         if runs and buffer:
             runs.append(_spill(buffer, spill / f"run-{len(runs)}"))
         elif buffer or not runs:
             runs.append(buffer)
         return runs
+
+    def _records(self) -> Iterator[tuple]:
+        """Every linked line, file by file in line order (``file_records``): a plain file's
+        spans linked in the pool when there is one, in order, at most ``IN_FLIGHT`` taken
+        and not yet given; a gzip file (it cannot be read from the middle), and every file
+        without a pool, here."""
+        pending: deque[tuple[int, Future | None, bool, BulkProblem | None]] = deque()
+        for index, path in enumerate(self.files):
+            if self.pool is None or path.name.endswith(".gz"):
+                while pending:
+                    yield from self._linked(*pending.popleft())
+                yield from self.file_records(index, path)
+                continue
+            spans, problem = _spans(path, self.span)
+            if not spans:
+                pending.append((index, None, True, problem))
+            for k, (start, end, first) in enumerate(spans):
+                future = self.pool.submit(link_span, index, self.names[index], start, end, first)
+                last = k == len(spans) - 1
+                pending.append((index, future, last, problem if last else None))
+                if len(pending) >= IN_FLIGHT:
+                    yield from self._linked(*pending.popleft())
+        while pending:
+            yield from self._linked(*pending.popleft())
+
+    def _linked(
+        self, index: int, future: Future | None, last: bool, problem: BulkProblem | None
+    ) -> Iterator[tuple]:
+        """One span's records, its problems and Medications taken in (none after a span of
+        the same file that could not be read, as ``file_records`` stops there); after a
+        file's last span, the problem of reading it, if any, and its unread types."""
+        if future is not None and index not in self._failed:
+            span: LinkedSpan = future.result()
+            self.problems += span.problems
+            self.medications.update(span.medications)
+            self.patient_lines += span.patient_lines
+            self._unread.setdefault(index, Counter()).update(span.unread)
+            if span.failed:
+                self._failed.add(index)
+            yield from span.records
+        elif future is not None:
+            future.result()  # read and dropped: the file failed before this span
+        if last:
+            if problem is not None and index not in self._failed:
+                self.problems.append(problem)
+            if unread := self._unread.pop(index, None):
+                self.problems.append(_unread_types(self.names[index], unread))
 
     def file_records(self, index: int, path: Path) -> Iterator[tuple]:
         """(patient id, rank, file index, line number, text) of each linked line: the
@@ -189,26 +253,27 @@ class BulkExport:
         name = path.as_posix()
         try:
             with _open(path) as f:
-                for number, raw in enumerate(f, start=1):
-                    text = raw.rstrip(b"\r\n")
-                    if not text or text.isspace():
-                        continue
-                    linked = self._link(name, number, text, unread)
-                    if linked is not None:
-                        patient, kind = linked
-                        self.patient_lines += kind == "Patient"
-                        yield (patient, 0 if kind == "Patient" else 1, index, number, text)
+                yield from self.line_records(index, name, enumerate(f, start=1), unread)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
             self.problems.append(
                 BulkProblem(name, f"cannot be read: {getattr(exc, 'strerror', None) or exc}")
             )
         if unread:
-            kinds = ", ".join(f"{kind} ({n})" for kind, n in sorted(unread.items()))
-            self.problems.append(
-                BulkProblem(
-                    name, f"resources of types the FHIR input does not read, not used: {kinds}", False
-                )
-            )
+            self.problems.append(_unread_types(name, unread))
+
+    def line_records(
+        self, index: int, name: str, lines: Iterable[tuple[int, bytes]], unread: Counter
+    ) -> Iterator[tuple]:
+        """``file_records`` of numbered lines (each with or without its line break)."""
+        for number, raw in lines:
+            text = raw.rstrip(b"\r\n")
+            if not text or text.isspace():
+                continue
+            linked = self._link(name, number, text, unread)
+            if linked is not None:
+                patient, kind = linked
+                self.patient_lines += kind == "Patient"
+                yield (patient, 0 if kind == "Patient" else 1, index, number, text)
 
     def _link(self, name: str, number: int, text: bytes, unread: Counter) -> tuple[str, str] | None:
         """The patient id and type of one line, or None (an error recorded, or a line kept
@@ -280,6 +345,73 @@ class BulkExport:
                 if medication is not None:
                     found.setdefault(rid.decode(), medication)
         return list(found.values())
+
+
+@dataclass
+class LinkedSpan:
+    """What linking a span of a file found (``link_span``): the records, the problems and
+    Medications in the order found, the types not read, the Patient lines; ``failed`` when
+    the span could not be read (its problem says why)."""
+
+    records: list[tuple]
+    problems: list[BulkProblem]
+    medications: dict[str, Line]
+    unread: Counter
+    patient_lines: int
+    failed: bool = False
+
+
+def link_span(index: int, name: str, start: int, end: int, first: int) -> LinkedSpan:
+    """Bytes ``start`` to ``end`` of the export's ``index``-th file, whole lines numbered
+    from ``first``, linked as ``BulkExport.file_records`` links a file: in a worker
+    process, the first pass spread over the pool."""
+    linker = BulkExport([])
+    unread: Counter = Counter()
+    try:
+        with open(name, "rb") as f:
+            f.seek(start)
+            data = f.read(end - start)
+    except OSError as exc:
+        problem = BulkProblem(name, f"cannot be read: {getattr(exc, 'strerror', None) or exc}")
+        return LinkedSpan([], [problem], {}, unread, 0, failed=True)
+    lines = data.split(b"\n")
+    if data.endswith(b"\n"):
+        lines.pop()  # a file's lines end with their break; the last may not
+    records = list(linker.line_records(index, name, enumerate(lines, start=first), unread))
+    return LinkedSpan(records, linker.problems, linker.medications, unread, linker.patient_lines)
+
+
+def _spans(path: Path, size: int) -> tuple[list[tuple[int, int, int]], BulkProblem | None]:
+    """A plain file cut into spans of whole lines of about ``size`` bytes: (start, end,
+    first line number) each, and the problem of reading it, if any (the spans read before
+    it stand, as the lines ``file_records`` read before a failure do)."""
+    spans: list[tuple[int, int, int]] = []
+    start, first = 0, 1
+    try:
+        with path.open("rb") as f:
+            while block := f.read(size):
+                cut = block.rfind(b"\n") + 1
+                while not cut:  # a line longer than the span: the span runs to its end
+                    more = f.read(size)
+                    if not more:
+                        cut = len(block)
+                        break
+                    found = more.find(b"\n")
+                    if found >= 0:
+                        cut = len(block) + found + 1
+                    block += more
+                spans.append((start, start + cut, first))
+                first += block.count(b"\n", 0, cut)
+                start += cut
+                f.seek(start)
+    except OSError as exc:
+        return spans, BulkProblem(path.as_posix(), f"cannot be read: {getattr(exc, 'strerror', None) or exc}")
+    return spans, None
+
+
+def _unread_types(name: str, unread: Counter) -> BulkProblem:
+    kinds = ", ".join(f"{kind} ({n})" for kind, n in sorted(unread.items()))
+    return BulkProblem(name, f"resources of types the FHIR input does not read, not used: {kinds}", False)
 
 
 def _spill(records: list[tuple], path: Path) -> Iterator[tuple]:
