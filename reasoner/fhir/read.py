@@ -654,10 +654,15 @@ class _Reader:
         if claim.when is not None and claim.when[0] > self.as_of:
             self.warn(entry, f"dated after the reference date {self.as_of}: not used")
             return
-        known = {c: self.mapping.terms.get(c, ()) for c in claim.codings}
-        unknown = [c for c, terms in known.items() if not terms]
-        terms = list(dict.fromkeys(t for ts in known.values() for t in ts))
-        if not claim.codings:
+        codings = claim.codings
+        if len(codings) == 1:  # most resources: one coding, nothing to merge
+            terms = list(dict.fromkeys(self.mapping.terms.get(codings[0], ())))
+            unknown = [] if terms else list(codings)
+        else:
+            known = {c: self.mapping.terms.get(c, ()) for c in codings}
+            unknown = [c for c, ts in known.items() if not ts]
+            terms = list(dict.fromkeys(t for ts in known.values() for t in ts))
+        if not codings:
             self.warn(entry, "its code has no coding: not used")
         elif unknown:
             tail = "read through its other codings" if terms else "not used"
@@ -689,7 +694,7 @@ class _Reader:
                 claim.entry, f"{label} is {claim.status}: not a current finding, and not recorded absent"
             )
         else:
-            self.add(HAS_FINDING if claim.present else HAS_ABSENT_FINDING, ox.NamedNode(term))
+            self.add(HAS_FINDING if claim.present else HAS_ABSENT_FINDING, _term(term))
 
     def _property(self, claim: _Claim, prop: CaseProperty) -> None:
         label = self.mapping.label(prop.iri)
@@ -764,6 +769,11 @@ _READERS: dict[str, Callable[[_Reader, _Entry], _Claim | None]] = {
     RESPONSE: _Reader._questionnaire_response,
 }
 """The reader of each resource type read."""
+
+
+@lru_cache(maxsize=4096)  # the terms come from the knowledge base's mappings
+def _term(iri: str) -> ox.NamedNode:
+    return ox.NamedNode(iri)
 
 
 @lru_cache(maxsize=1024)  # the properties come from the knowledge base: a few dozen
