@@ -201,9 +201,9 @@ class BulkExport:
 
     def _records(self) -> Iterator[tuple]:
         """Every linked line, file by file in line order (``file_records``): a plain file's
-        spans linked in the pool when there is one, in order, at most ``IN_FLIGHT`` taken
-        and not yet given; a gzip file (it cannot be read from the middle), and every file
-        without a pool, here."""
+        spans linked in the pool when there is one, taken back in order, at most
+        ``IN_FLIGHT`` given out and not yet taken back; a gzip file (it cannot be read from
+        the middle), and every file without a pool, linked here."""
         pending: deque[tuple[int, Future | None, bool, BulkProblem | None]] = deque()
         for index, path in enumerate(self.files):
             if self.pool is None or path.name.endswith(".gz"):
