@@ -255,9 +255,7 @@ class BulkExport:
             with _open(path) as f:
                 yield from self.line_records(index, name, enumerate(f, start=1), unread)
         except (OSError, EOFError, gzip.BadGzipFile) as exc:
-            self.problems.append(
-                BulkProblem(name, f"cannot be read: {getattr(exc, 'strerror', None) or exc}")
-            )
+            self.problems.append(_unreadable(name, exc))
         if unread:
             self.problems.append(_unread_types(name, unread))
 
@@ -372,8 +370,7 @@ def link_span(index: int, name: str, start: int, end: int, first: int) -> Linked
             f.seek(start)
             data = f.read(end - start)
     except OSError as exc:
-        problem = BulkProblem(name, f"cannot be read: {getattr(exc, 'strerror', None) or exc}")
-        return LinkedSpan([], [problem], {}, unread, 0, failed=True)
+        return LinkedSpan([], [_unreadable(name, exc)], {}, unread, 0, failed=True)
     lines = data.split(b"\n")
     if data.endswith(b"\n"):
         lines.pop()  # a file's lines end with their break; the last may not
@@ -405,8 +402,12 @@ def _spans(path: Path, size: int) -> tuple[list[tuple[int, int, int]], BulkProbl
                 start += cut
                 f.seek(start)
     except OSError as exc:
-        return spans, BulkProblem(path.as_posix(), f"cannot be read: {getattr(exc, 'strerror', None) or exc}")
+        return spans, _unreadable(path.as_posix(), exc)
     return spans, None
+
+
+def _unreadable(name: str, exc: BaseException) -> BulkProblem:
+    return BulkProblem(name, f"cannot be read: {getattr(exc, 'strerror', None) or exc}")
 
 
 def _unread_types(name: str, unread: Counter) -> BulkProblem:

@@ -428,9 +428,10 @@ class _Reader:
     def warn(self, entry: _Entry, message: str) -> None:
         self.warnings.append(f"{self.source}: {entry.name}: {message}")
 
-    def add(self, prop: str, value: ox.NamedNode | ox.Literal) -> None:
+    def add(self, prop: str, value: ox.NamedNode | ox.Literal | str) -> None:
+        """A triple about the case; ``value`` a term, or a term already in N-Triples."""
         self.predicates.add(prop)
-        self.triples.add(f"{self.subject} {_predicate(prop)} {value}")
+        self.triples.add(f"{self.subject} {_iri(prop)} {value}")
 
     # -- Patient ------------------------------------------------------------------------
     def read_patient(self) -> None:
@@ -694,7 +695,7 @@ class _Reader:
                 claim.entry, f"{label} is {claim.status}: not a current finding, and not recorded absent"
             )
         else:
-            self.add(HAS_FINDING if claim.present else HAS_ABSENT_FINDING, _term(term))
+            self.add(HAS_FINDING if claim.present else HAS_ABSENT_FINDING, _iri(term))
 
     def _property(self, claim: _Claim, prop: CaseProperty) -> None:
         label = self.mapping.label(prop.iri)
@@ -771,14 +772,9 @@ _READERS: dict[str, Callable[[_Reader, _Entry], _Claim | None]] = {
 """The reader of each resource type read."""
 
 
-@lru_cache(maxsize=4096)  # the terms come from the knowledge base's mappings
-def _term(iri: str) -> ox.NamedNode:
-    return ox.NamedNode(iri)
-
-
-@lru_cache(maxsize=1024)  # the properties come from the knowledge base: a few dozen
-def _predicate(iri: str) -> str:
-    """A property's IRI in N-Triples."""
+@lru_cache(maxsize=4096)  # properties and terms of the knowledge base: bounded by it
+def _iri(iri: str) -> str:
+    """An IRI in N-Triples (checked as pyoxigraph checks it)."""
     return str(ox.NamedNode(iri))
 
 
