@@ -232,6 +232,8 @@ def _compiled(model: type, steps: list[Field | None]) -> Walk:
         "kind_of": _kind,
     }
     code = ["def walk(node, learning, shapes):"]
+    if any(step is not None and step.kind is not PRIMITIVE for step in steps):
+        code.append("    known = shapes.known")
     if values:  # an empty object has no values to take
         code.append(f"    {', '.join(values)}, = node.values()")
     kept = []
@@ -251,10 +253,15 @@ def _compiled(model: type, steps: list[Field | None]) -> Walk:
             ]
             continue
         scope[f"T{i}"] = step.target
-        child = [
-            f"target = {f'T{i}' if step.kind is MODEL else 'resource_model(kind_of(item))'}",
-            "if target is None: return None",  # a resource of no type it can dispatch
-            "shape = shapes.known.get((target, tuple(item))) if type(item) is dict else None",
+        child = (
+            [f"target = T{i}"]
+            if step.kind is MODEL
+            else [
+                "target = resource_model(kind_of(item))",
+                "if target is None: return None",  # a resource of no type it can dispatch
+            ]
+        ) + [
+            "shape = known.get((target, tuple(item))) if type(item) is dict else None",
             "child = shape(item, learning, shapes) if shape else shapes._walk(item, target, learning)",
             "if child is None: return None",
         ]

@@ -157,7 +157,7 @@ def bundle_to_case(
 
 
 # -- the bundle -----------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's fields are set slowly, and a bundle has many
 class _Entry:
     position: int
     full_url: str | None
@@ -166,7 +166,7 @@ class _Entry:
     type: str = field(init=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "type", self.resource.get_resource_type())  # read often
+        self.type = self.resource.get_resource_type()  # read often
 
     @property
     def name(self) -> str:
@@ -333,7 +333,7 @@ class _Span:
     end: DateBounds | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # one per resource read: see ``_Entry``
 class _Claim:
     """What one resource says about the patient, before the mapping gives it meaning."""
 
@@ -349,7 +349,7 @@ class _Claim:
 
 
 def _codings(concept) -> tuple[tuple[str | None, str | None], ...]:
-    return tuple((c.system, c.code) for c in (getattr(concept, "coding", None) or []))
+    return tuple([(c.system, c.code) for c in (getattr(concept, "coding", None) or [])])
 
 
 def _status_codes(concept, system: str) -> set[str]:
@@ -656,8 +656,8 @@ class _Reader:
             self.warn(entry, f"dated after the reference date {self.as_of}: not used")
             return
         codings = claim.codings
-        if len(codings) == 1:  # most resources: one coding, nothing to merge
-            terms = list(dict.fromkeys(self.mapping.terms.get(codings[0], ())))
+        if len(codings) == 1:  # most resources: one coding, nothing to merge (its terms are distinct)
+            terms = self.mapping.terms.get(codings[0], ())
             unknown = [] if terms else list(codings)
         else:
             known = {c: self.mapping.terms.get(c, ()) for c in codings}
@@ -687,10 +687,11 @@ class _Reader:
         return True
 
     def _finding(self, claim: _Claim, term: str) -> None:
-        label = self.mapping.label(term)
         if claim.valued:
+            label = self.mapping.label(term)
             self.warn(claim.entry, f"{label} is recorded present or absent, not with a value: not used")
         elif claim.present and not claim.current and term not in self.mapping.past_findings:
+            label = self.mapping.label(term)
             self.warn(
                 claim.entry, f"{label} is {claim.status}: not a current finding, and not recorded absent"
             )

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, BinaryIO, ClassVar, Protocol
 
 from ..fhir import output as fhir_output
 from . import render
@@ -32,6 +32,10 @@ TEXT_FORMATS = ("json", "csv", "turtle", "json-ld", "fhir")
 class Renderer(Protocol):
     """A batch's results rendered, where they were assessed."""
 
+    reads_inputs: bool
+    """Whether it reads the FHIR Bundles the cases came from (``inputs``): only then are
+    they sent to the worker that renders the batch."""
+
     def __call__(self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]): ...
 
 
@@ -47,8 +51,13 @@ class Sink(Protocol):
 
 
 # -- renderers (run in the workers) --------------------------------------------------------
+class _Rendering:
+    reads_inputs: ClassVar[bool] = False
+    """See ``Renderer.reads_inputs``."""
+
+
 @dataclass(frozen=True)
-class JsonResults:
+class JsonResults(_Rendering):
     def __call__(
         self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]
     ) -> bytes:
@@ -56,7 +65,7 @@ class JsonResults:
 
 
 @dataclass(frozen=True)
-class JsonLines:
+class JsonLines(_Rendering):
     def __call__(
         self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]
     ) -> bytes:
@@ -64,7 +73,7 @@ class JsonLines:
 
 
 @dataclass(frozen=True)
-class CsvRows:
+class CsvRows(_Rendering):
     def __call__(
         self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]
     ) -> bytes:
@@ -72,7 +81,7 @@ class CsvRows:
 
 
 @dataclass(frozen=True)
-class ProvTriples:
+class ProvTriples(_Rendering):
     """A batch's PROV-O triples; each assessment ends when its batch was assessed."""
 
     fmt: str
@@ -94,13 +103,14 @@ class ProvTriples:
 
 
 @dataclass(frozen=True)
-class FhirEntries:
+class FhirEntries(_Rendering):
     """A batch's Bundle entries, with the Patients of the FHIR Bundles its cases came from
     and the quotes of the statements it cites; each case's resources are written as text
     as soon as they are built (they are large: 60-80 KB of indented JSON per generated case)."""
 
     module: str
     when: str
+    reads_inputs: ClassVar[bool] = True  # the Patients
 
     def __call__(
         self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]
@@ -117,7 +127,7 @@ class FhirEntries:
 
 
 @dataclass(frozen=True)
-class TableRows:
+class TableRows(_Rendering):
     def __call__(
         self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]
     ) -> tuple[list[tuple[str, ...]], list[str] | None]:
@@ -125,7 +135,7 @@ class TableRows:
 
 
 @dataclass(frozen=True)
-class Results:
+class Results(_Rendering):
     def __call__(
         self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]
     ) -> list[CaseResult]:

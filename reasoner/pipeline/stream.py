@@ -32,6 +32,7 @@ Performance section.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import multiprocessing
 import os
 from collections import deque
@@ -168,6 +169,7 @@ def _init_worker(kb_root: str, engine: str, batch_size: int, fhir: bool) -> None
         from ..fhir.read import warm_up  # lazy: FHIR's models only for FHIR input
 
         warm_up(_WORKER.inputs.fhir)
+        gc.freeze()  # the FHIR models and unit registry live as long as the worker
 
 
 def _work(payload: Payload, renderer: Renderer) -> BatchOutput:
@@ -357,6 +359,8 @@ def _outputs(
     def in_pool(pool: ProcessPoolExecutor, size: int) -> Iterator[BatchOutput]:
         pending: deque = deque()
         for payload in payloads:
+            if not renderer.reads_inputs:  # half of what a batch of bundles' cases sends
+                payload.inputs = {}
             pending.append(pool.submit(_work, payload, renderer))
             if len(pending) >= in_flight(size):
                 yield pending.popleft().result()

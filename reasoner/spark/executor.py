@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import TypeVar
+from typing import ClassVar, TypeVar
 
 from ..fhir.read import FhirCase
 from ..knowledge import KnowledgeBase
@@ -51,6 +51,8 @@ def assessor_for(kb_root: str, as_of: dt.date) -> Assessor:
 class ResultRows:
     """A batch's results as rows: each case's columns for the Parquet table (``output``)
     and, last, its JSON line exactly as ``assess --format ndjson`` writes it."""
+
+    reads_inputs: ClassVar[bool] = False
 
     def __call__(
         self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]
