@@ -189,6 +189,7 @@ def worker_pool(assessor: Assessor, workers: int, fhir: bool = False) -> Iterato
     ``fhir`` (the input holds FHIR), each also loads what reading its first bundle would
     (``fhir.read.warm_up``) while the main process lists or sorts the input."""
     global _WORKER
+    keep_freed_memory()  # here too: what the workers send back comes in blocks of many KiB
     forking = "fork" in multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if forking else "spawn")
     _WORKER = assessor if forking else None
