@@ -6,13 +6,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+from concurrent.futures import Future
+from pathlib import Path
 
 import pyoxigraph as ox
 
 from reasoner.pipeline import render, stream
 from reasoner.pipeline.assess import Assessor
-from reasoner.pipeline.cases import GroupedInput, LoadedInput
+from reasoner.pipeline.cases import GroupedInput, LoadedInput, load_grouped
 from reasoner.synthetic import CaseGenerator
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _loaded(kb, n: int) -> LoadedInput:
@@ -89,3 +94,43 @@ def test_a_malformed_line_in_a_worker_batch_loses_only_its_case(kb):
     assert error["path"] == "generated" and f"case {broken}" in error["message"]
     assert doc["summary"]["inputErrors"] == 1
     assert any(broken in m for m in summary.messages)
+
+
+class _RenderingHere:
+    """A pool that renders each batch where it is given (as a worker would), recording
+    whether its renderer reads the FHIR Bundles and which it was sent."""
+
+    def __init__(self, assessor: Assessor):
+        self.assessor, self.sent = assessor, []
+
+    def submit(self, fn, payload, renderer) -> Future:
+        self.sent.append((renderer.reads_inputs, set(payload.inputs)))
+        done: Future = Future()
+        done.set_result(stream._render(self.assessor, payload, renderer))
+        return done
+
+
+def test_a_batch_sends_its_fhir_bundles_to_a_worker_only_for_output_that_reads_them(kb):
+    """FHIR output names each case's Patient from the bundle it was read from, so its
+    batches carry the bundles; other formats' batches leave them behind (half of what a
+    batch of bundles' cases sends), with the same output as when rendered in one process."""
+    assessor = Assessor(kb, "fast", batch_size=7)
+    bundles = sorted(p for p in (ROOT / "examples" / "fhir").glob("*.json") if ".expected." not in p.name)
+    for fmt in ("json", "fhir"):
+        pool, alone, pooled = _RenderingHere(assessor), io.BytesIO(), io.BytesIO()
+        stream.assess_to(assessor, load_grouped(bundles, assessor.inputs), fmt, alone, {})
+        grouped = load_grouped(bundles, assessor.inputs)
+        stream.assess_to(assessor, grouped, fmt, pooled, {}, workers=2, pool=pool)
+        assert len(pool.sent) == -(-len(bundles) // 7) > 1
+        if fmt == "fhir":
+            assert all(reads and cases for reads, cases in pool.sent)
+        else:
+            assert all(not reads and not cases for reads, cases in pool.sent)
+        assert _without_run_stamps(pooled.getvalue()) == _without_run_stamps(alone.getvalue())
+
+
+def _without_run_stamps(data: bytes) -> str:
+    """The output without what differs from run to run (times, generated identifiers)."""
+    text = data.decode("utf-8")
+    text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:\d\d)", "TIME", text)
+    return re.sub(r"urn:uuid:[0-9a-f-]{36}", "urn:uuid:ID", text)

@@ -11,8 +11,8 @@ Setting the pad also stops glibc from raising its mmap threshold as large blocks
 so the threshold stays wherever the process had brought it: a rendered batch of results (a
 few MiB) and the buffers it is sent and received in were then mapped and faulted in afresh
 for every batch in a process that had freed no large block before (the parent reading FHIR
-Bundles: a third of a second of system time per 10,000 cases), and not in one that had (the
-parent reading N-Triples in 8 MiB blocks). The threshold is set with the pad, to glibc's own
+Bundles: about 0.2 s of system time per 10,000 cases), and not in one that had (the parent
+reading N-Triples in 8 MiB blocks). The threshold is set with the pad, to glibc's own
 largest: such blocks come from the heap, and are kept like the rest.
 """
 
