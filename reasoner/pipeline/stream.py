@@ -32,7 +32,6 @@ Performance section.
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import multiprocessing
 import os
 from collections import deque
@@ -169,7 +168,6 @@ def _init_worker(kb_root: str, engine: str, batch_size: int, fhir: bool) -> None
         from ..fhir.read import warm_up  # lazy: FHIR's models only for FHIR input
 
         warm_up(_WORKER.inputs.fhir)
-        gc.freeze()  # the FHIR models and unit registry live as long as the worker
 
 
 def _work(payload: Payload, renderer: Renderer) -> BatchOutput:
