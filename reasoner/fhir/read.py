@@ -271,8 +271,8 @@ class _References:
             raise FhirInputError(
                 self.source, f"reference {brief(text)} matches several entries", referrer.name
             )
-        self.relatives[(text, base)] = candidates[0] if candidates else None
-        return self.relatives[(text, base)]
+        found = self.relatives[(text, base)] = candidates[0] if candidates else None
+        return found
 
 
 def _restful_base(entry: _Entry) -> str | None:

@@ -51,13 +51,15 @@ class Sink(Protocol):
 
 
 # -- renderers (run in the workers) --------------------------------------------------------
-class _Rendering:
+class Rendering:
+    """What every renderer has: by default it does not read the FHIR Bundles."""
+
     reads_inputs: ClassVar[bool] = False
     """See ``Renderer.reads_inputs``."""
 
 
 @dataclass(frozen=True)
-class JsonResults(_Rendering):
+class JsonResults(Rendering):
     def __call__(
         self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]
     ) -> bytes:
@@ -65,7 +67,7 @@ class JsonResults(_Rendering):
 
 
 @dataclass(frozen=True)
-class JsonLines(_Rendering):
+class JsonLines(Rendering):
     def __call__(
         self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]
     ) -> bytes:
@@ -73,7 +75,7 @@ class JsonLines(_Rendering):
 
 
 @dataclass(frozen=True)
-class CsvRows(_Rendering):
+class CsvRows(Rendering):
     def __call__(
         self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]
     ) -> bytes:
@@ -81,7 +83,7 @@ class CsvRows(_Rendering):
 
 
 @dataclass(frozen=True)
-class ProvTriples(_Rendering):
+class ProvTriples(Rendering):
     """A batch's PROV-O triples; each assessment ends when its batch was assessed."""
 
     fmt: str
@@ -103,7 +105,7 @@ class ProvTriples(_Rendering):
 
 
 @dataclass(frozen=True)
-class FhirEntries(_Rendering):
+class FhirEntries(Rendering):
     """A batch's Bundle entries, with the Patients of the FHIR Bundles its cases came from
     and the quotes of the statements it cites; each case's resources are written as text
     as soon as they are built (they are large: 60-80 KB of indented JSON per generated case)."""
@@ -127,7 +129,7 @@ class FhirEntries(_Rendering):
 
 
 @dataclass(frozen=True)
-class TableRows(_Rendering):
+class TableRows(Rendering):
     def __call__(
         self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]
     ) -> tuple[list[tuple[str, ...]], list[str] | None]:
@@ -135,7 +137,7 @@ class TableRows(_Rendering):
 
 
 @dataclass(frozen=True)
-class Results(_Rendering):
+class Results(Rendering):
     def __call__(
         self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]
     ) -> list[CaseResult]:

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
-from typing import ClassVar, TypeVar
+from typing import TypeVar
 
 from ..fhir.read import FhirCase
 from ..knowledge import KnowledgeBase
@@ -26,6 +26,7 @@ from ..pipeline import render
 from ..pipeline.assess import Assessor
 from ..pipeline.explain import CaseResult
 from ..pipeline.malloc import keep_freed_memory
+from ..pipeline.sinks import Rendering
 from ..pipeline.stream import BatchOutput, Payload, assess_batch
 
 T = TypeVar("T")
@@ -48,11 +49,9 @@ def assessor_for(kb_root: str, as_of: dt.date) -> Assessor:
 
 
 @dataclass(frozen=True)
-class ResultRows:
+class ResultRows(Rendering):
     """A batch's results as rows: each case's columns for the Parquet table (``output``)
     and, last, its JSON line exactly as ``assess --format ndjson`` writes it."""
-
-    reads_inputs: ClassVar[bool] = False
 
     def __call__(
         self, assessor: Assessor, results: list[CaseResult], inputs: Mapping[str, FhirCase]
